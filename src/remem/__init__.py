@@ -1,0 +1,49 @@
+"""remem: local-first long-term memory for people and the LLM agents that act for them.
+
+from remem import Memory
+with Memory("memory.db") as memory:
+    memory.add("I moved to Lisbon in March.", user_id="ana")
+    memory.search("where does Ana live?", user_id="ana")
+"""
+
+from remem.errors import (
+    ConfigError,
+    EmbedderError,
+    EmptyContentError,
+    InvalidContentError,
+    InvalidDateError,
+    InvalidInputError,
+    NotFoundError,
+    RememError,
+    ScopeRequiredError,
+    StoreError,
+)
+from remem.memory import Memory
+from remem.types import AddResult, Episode, Event, Hit, ImportResult, Job, Link, Note, Page, Scope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "ConfigError",
+    "EmbedderError",
+    "EmptyContentError",
+    "Episode",
+    "Event",
+    "Hit",
+    "ImportResult",
+    "InvalidContentError",
+    "InvalidDateError",
+    "InvalidInputError",
+    "Job",
+    "Link",
+    "Memory",
+    "NotFoundError",
+    "Note",
+    "Page",
+    "RememError",
+    "Scope",
+    "ScopeRequiredError",
+    "StoreError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""The `remem` command: thin, it parses, calls the library, prints."""

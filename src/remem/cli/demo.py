@@ -1,0 +1,65 @@
+"""`remem demo`: a tour on a built-in conversation, in a throwaway memory."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import click
+
+from remem.cli.output import shorten, when
+
+
+@click.command()
+@click.option("--limit", "-n", default=3, show_default=True, help="Results per question.")
+@click.pass_context
+def demo(ctx: click.Context, limit: int) -> None:
+    """Load a short built-in conversation into a temporary memory and search it.
+
+    Works offline: it uses the bundled embedding model and leaves nothing behind.
+    """
+    from remem.memory import Memory
+
+    script = json.loads(files("remem").joinpath("data/demo_conversation.json").read_text("utf-8"))
+    options = ctx.find_root().obj
+    with tempfile.TemporaryDirectory(prefix="remem-demo-") as folder:
+        memory = Memory.from_config(
+            config_file=options["config_file"],
+            db=str(Path(folder) / "demo.db"),
+            embedder=options["embedder"],
+        )
+        with memory:
+            user = script["user_id"]
+            turns = _load(memory, script["sessions"], user)
+            click.echo(
+                f"Remembered {turns} messages from {len(script['sessions'])} conversations "
+                f"with {user} (in a temporary memory).\n"
+            )
+            for query in script["queries"]:
+                _show_search(memory, query, user, limit)
+
+
+def _load(memory: Any, sessions: list[dict[str, Any]], user: str) -> int:
+    turns = 0
+    for session in sessions:
+        memory.add(session["messages"], user_id=user, occurred_at=session["occurred_at"])
+        turns += len(session["messages"])
+    return turns
+
+
+def _show_search(memory: Any, query: str, user: str, limit: int) -> None:
+    click.secho(f"? {query}", bold=True)
+    for hit in memory.search(query, user_id=user, limit=limit):
+        source = memory.episode(hit.episode_ids[0])
+        speaker = source.name or source.role or "?"
+        click.echo(f"  {hit.score:.3f}  {shorten(hit.text, 90)}")
+        click.secho(
+            f"         source: {speaker}, {when(source.occurred_at)}  ({source.id})", dim=True
+        )
+    click.echo()
+
+
+COMMANDS = [demo]

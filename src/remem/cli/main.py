@@ -1,0 +1,94 @@
+"""The `remem` command group and the options every command shares."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from remem.errors import RememError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MemoryGroup(click.Group):
+    """Turns remem's own errors into one clear line and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RememError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=MemoryGroup)
+@click.option(
+    "--db",
+    envvar="REMEM_DB",
+    metavar="PATH",
+    help="The memory's SQLite file. [env: REMEM_DB; default: the user data dir]",
+)
+@click.option(
+    "--embedder",
+    envvar="REMEM_EMBEDDER",
+    metavar="NAME",
+    help="Embedding backend: minilm (bundled, default), openai. [env: REMEM_EMBEDDER]",
+)
+@click.option(
+    "--config",
+    "config_file",
+    envvar="REMEM_CONFIG",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="A TOML config file. [env: REMEM_CONFIG]",
+)
+@click.version_option(package_name="remem")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: str | None) -> None:
+    """remem: long-term memory for people and the agents that act for them.
+
+    Memories live in one SQLite file and are searched with a bundled, offline embedding
+    model. Start with `remem demo`.
+    """
+    ctx.obj = {"db": db, "embedder": embedder, "config_file": config_file}
+
+
+def open_memory(ctx: click.Context) -> Any:
+    """The memory the global options name; closed when the command ends."""
+    from remem.memory import Memory
+
+    options = ctx.find_root().obj
+    memory = Memory.from_config(
+        config_file=options["config_file"], db=options["db"], embedder=options["embedder"]
+    )
+    ctx.call_on_close(memory.close)
+    return memory
+
+
+def scope_options(function: F) -> F:
+    """--user, --agent, --session."""
+    for name, help_text in (
+        ("session", "Session id of the scope."),
+        ("agent", "Agent id of the scope."),
+        ("user", "User id of the scope."),
+    ):
+        function = click.option(f"--{name}", f"{name}_id", metavar="ID", help=help_text)(function)
+    return function
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)
+
+
+def _register() -> None:
+    from remem.cli import demo, memories, transfer
+
+    for module in (memories, transfer, demo):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,69 @@
+"""The exceptions remem raises. Catch `RememError` to catch them all."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EmbedderError",
+    "EmptyContentError",
+    "InvalidContentError",
+    "InvalidDateError",
+    "InvalidInputError",
+    "NotFoundError",
+    "RememError",
+    "ScopeRequiredError",
+    "StoreError",
+]
+
+
+class RememError(Exception):
+    """Base class of every error remem raises on purpose."""
+
+
+class InvalidInputError(RememError, ValueError):
+    """The caller passed something remem cannot accept."""
+
+
+class ScopeRequiredError(InvalidInputError):
+    """Neither user_id, agent_id nor session_id was given."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"{operation} needs a scope: pass at least one of user_id, agent_id or session_id"
+        )
+
+
+class EmptyContentError(InvalidInputError):
+    """The content to remember is empty or only whitespace."""
+
+
+class InvalidContentError(InvalidInputError):
+    """The content is not a string or a list of chat messages."""
+
+
+class InvalidDateError(InvalidInputError):
+    """A date could not be understood."""
+
+
+class NotFoundError(RememError, KeyError):
+    """No memory, episode or job has this id (in this scope)."""
+
+    def __init__(self, kind: str, item_id: str) -> None:
+        super().__init__(f"no {kind} with id {item_id!r}")
+        self.kind = kind
+        self.item_id = item_id
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+class ConfigError(RememError):
+    """The configuration is incomplete or contradicts the stored memory."""
+
+
+class EmbedderError(RememError):
+    """The embedding model failed or answered something unusable."""
+
+
+class StoreError(RememError):
+    """The database failed or holds something unexpected."""

@@ -1,0 +1,1 @@
+"""The read path: analyse the query, gather candidates from several retrievers, fuse them."""

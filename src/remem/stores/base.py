@@ -1,0 +1,87 @@
+"""The store protocol: what every backend (SQLite, PostgreSQL) must do, and nothing more.
+
+Writes go through one method, `apply`, which commits a `Changes` batch atomically, so the
+write path never depends on a backend's transaction style. Reads are small and typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from remem.embedders.base import Vectors
+from remem.types import Episode, Event, Job, Link, Note, Scope
+
+ScoredIds = list[tuple[str, float]]
+
+
+@dataclass
+class Changes:
+    """One atomic batch of writes. Records with an existing id replace it (upsert)."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    # note id -> the text full-text search indexes (live notes only)
+    bodies: dict[str, str] = field(default_factory=dict)
+    # note id -> its vector, in the space of the memory's embedder
+    vectors: dict[str, Vectors] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dump:
+    """Everything a store holds, for export: read lazily, in a stable order."""
+
+    episodes: Iterator[Episode]
+    notes: Iterator[tuple[Note, Vectors | None]]
+    links: Iterator[Link]
+    events: Iterator[Event]
+    jobs: Iterator[Job]
+
+
+class Store(Protocol):
+    """A durable home for episodes, notes, links, events and jobs, with two retrievers."""
+
+    def apply(self, changes: Changes) -> None:
+        """Commit every change in one transaction, or none of them."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
+        """The episodes with these ids, deleted ones included."""
+
+    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
+        """The notes with these ids, deleted ones included."""
+
+    def list_notes(
+        self, scope: Scope, limit: int, cursor: str | None
+    ) -> tuple[list[Note], str | None]:
+        """Live notes in the scope, oldest first, from an opaque cursor; and the next cursor."""
+
+    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+        """Ids of live episodes and live notes in the scope."""
+
+    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
+        """Live notes made from any of these episodes."""
+
+    def events(self, target_id: str) -> list[Event]:
+        """Every event about one record, oldest first."""
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids (of any kind) the store already holds."""
+
+    def jobs(self, status: str | None = None) -> list[Job]: ...
+
+    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> ScoredIds:
+        """Live notes matching any term, best first (BM25)."""
+
+    def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
+        """Live notes nearest to a unit vector, best first (cosine)."""
+
+    def dump(self) -> Dump: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,504 @@
+"""The embedded store: one SQLite file (WAL, FTS5) with an in-memory vector index beside it.
+
+Durability: WAL with synchronous=FULL, so a write that `apply` returned from survives a
+crash or power loss. Other processes may write the same file; before each vector search
+the index catches up with their commits through the notes' `revision` column.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remem import clock
+from remem.embedders.base import Vectors
+from remem.errors import StoreError
+from remem.stores.base import Changes, Dump, ScoredIds
+from remem.stores.sqlite_schema import migrate
+from remem.stores.vector_index import ExactIndex
+from remem.types import Episode, Event, Job, Link, Note, Scope
+
+BUSY_TIMEOUT_MS = 10_000
+FETCH_CHUNK = 1000
+# SQLite's default limit on bound parameters is 32766; stay well under it.
+IN_CHUNK = 900
+
+
+class SQLiteStore:
+    """The `Store` protocol on one SQLite file (or ":memory:")."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self.schema_version = migrate(self._db)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open memory database {self.path}: {error}") from error
+        self._lock = threading.RLock()
+        self._index = ExactIndex()
+        self._revision = 0
+        self._data_version = -1
+        self._sync_index()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def apply(self, changes: Changes) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write(changes)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"write to {self.path} failed: {error}") from error
+            self._sync_index()
+
+    def _write(self, changes: Changes) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO episodes (id, user_id, agent_id, session_id, role, name, text, metadata,"
+            " occurred_at, recorded_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
+            " deleted_at = excluded.deleted_at",
+            [_episode_row(e) for e in changes.episodes],
+        )
+        (revision,) = db.execute("SELECT coalesce(max(revision), 0) + 1 FROM notes").fetchone()
+        for note in changes.notes:
+            self._write_note(note, changes.bodies.get(note.id), revision)
+        db.executemany(
+            "INSERT INTO vectors (note_id, vector) VALUES (?, ?)"
+            " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector",
+            [(note_id, _vector_blob(v)) for note_id, v in changes.vectors.items()],
+        )
+        db.executemany(
+            "UPDATE notes SET revision = ? WHERE id = ?",
+            [(revision, note_id) for note_id in changes.vectors],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    ln.id,
+                    ln.source_id,
+                    ln.target_id,
+                    ln.relation,
+                    ln.weight,
+                    ln.reason,
+                    clock.to_text(ln.created_at),
+                )
+                for ln in changes.links
+            ],
+        )
+        db.executemany(
+            "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, at, actor,"
+            " before, after) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [_event_row(e) for e in changes.events],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?)",
+            [_job_row(j) for j in changes.jobs],
+        )
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
+
+    def _write_note(self, note: Note, body: str | None, revision: int) -> None:
+        db = self._db
+        db.execute(
+            "INSERT INTO notes (id, user_id, agent_id, session_id, text, metadata, keywords, tags,"
+            " context, importance, occurred_at, created_at, updated_at, version, valid_from,"
+            " valid_to, superseded_by, deleted_at, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
+            " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
+            " importance = excluded.importance, occurred_at = excluded.occurred_at,"
+            " updated_at = excluded.updated_at, version = excluded.version,"
+            " valid_from = excluded.valid_from, valid_to = excluded.valid_to,"
+            " superseded_by = excluded.superseded_by, deleted_at = excluded.deleted_at,"
+            " revision = excluded.revision",
+            (*_note_row(note), revision),
+        )
+        (pk,) = db.execute("SELECT pk FROM notes WHERE id = ?", (note.id,)).fetchone()
+        db.execute("DELETE FROM note_sources WHERE note_id = ?", (note.id,))
+        db.executemany(
+            "INSERT INTO note_sources VALUES (?, ?, ?)",
+            [(note.id, episode_id, rank) for rank, episode_id in enumerate(note.episode_ids)],
+        )
+        if note.deleted_at is not None or body is not None:
+            db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
+        if note.deleted_at is None and body is not None:
+            db.execute("INSERT INTO notes_fts (rowid, body) VALUES (?, ?)", (pk, body))
+
+    # -- the vector index ------------------------------------------------------------------
+
+    def _sync_index(self) -> None:
+        """Bring the index up to date with every committed note (ours or another process's)."""
+        with self._lock:
+            (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+            rows = self._db.execute(
+                "SELECT n.id, n.user_id, n.agent_id, n.session_id, n.deleted_at, v.vector,"
+                " n.revision FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
+                " WHERE n.revision > ? ORDER BY n.revision",
+                (self._revision,),
+            )
+            while chunk := rows.fetchmany(FETCH_CHUNK):
+                for note_id, user_id, agent_id, session_id, deleted_at, blob, revision in chunk:
+                    if deleted_at is None and blob is not None:
+                        vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+                        self._index.upsert(note_id, vector, Scope(user_id, agent_id, session_id))
+                    else:
+                        self._index.remove(note_id)
+                    self._revision = max(self._revision, revision)
+            self._data_version = data_version
+
+    def _catch_up(self) -> None:
+        (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if data_version != self._data_version:
+            self._sync_index()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0][0] if row else None
+
+    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
+        rows = self._in_query("SELECT * FROM episodes WHERE id IN ({})", ids)
+        return {row["id"]: _episode(row) for row in rows}
+
+    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
+        return {
+            note.id: note
+            for note in self._notes(self._in_query("SELECT * FROM notes WHERE id IN ({})", ids))
+        }
+
+    def list_notes(
+        self, scope: Scope, limit: int, cursor: str | None
+    ) -> tuple[list[Note], str | None]:
+        where, params = _scope_sql(scope, "")
+        after = int(cursor) if cursor else 0
+        rows = self._query(
+            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND pk > ?"
+            " ORDER BY pk LIMIT ?",
+            (*params, after, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return self._notes(rows), (str(rows[-1]["pk"]) if more else None)
+
+    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+        where, params = _scope_sql(scope, "")
+        episodes = self._query(
+            f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
+        )
+        notes = self._query(f"SELECT id FROM notes WHERE deleted_at IS NULL AND {where}", params)
+        return [r[0] for r in episodes], [r[0] for r in notes]
+
+    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
+        rows = self._in_query(
+            "SELECT * FROM notes WHERE deleted_at IS NULL AND id IN"
+            " (SELECT note_id FROM note_sources WHERE episode_id IN ({}))",
+            episode_ids,
+        )
+        return self._notes(rows)
+
+    def events(self, target_id: str) -> list[Event]:
+        rows = self._query("SELECT * FROM events WHERE target_id = ? ORDER BY seq", (target_id,))
+        return [_event(row) for row in rows]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for table in ("episodes", "notes", "links", "events", "jobs"):
+            rows = self._in_query(f"SELECT id FROM {table} WHERE id IN ({{}})", ids)
+            found.update(row[0] for row in rows)
+        return found
+
+    def jobs(self, status: str | None = None) -> list[Job]:
+        if status is None:
+            rows = self._query("SELECT * FROM jobs ORDER BY created_at, id", ())
+        else:
+            rows = self._query(
+                "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id", (status,)
+            )
+        return [_job(row) for row in rows]
+
+    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> ScoredIds:
+        if not terms:
+            return []
+        where, params = _scope_sql(scope, "n.")
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        rows = self._query(
+            "SELECT n.id, -bm25(notes_fts) FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
+            f" WHERE notes_fts MATCH ? AND n.deleted_at IS NULL AND {where}"
+            " ORDER BY bm25(notes_fts) LIMIT ?",
+            (match, *params, limit),
+        )
+        return [(row[0], float(row[1])) for row in rows]
+
+    def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
+        with self._lock:
+            self._catch_up()
+            return self._index.search(vector, scope, limit)
+
+    def dump(self) -> Dump:
+        def notes() -> Iterator[tuple[Note, Vectors | None]]:
+            for rows in self._chunks(
+                "SELECT n.*, v.vector FROM notes n"
+                " LEFT JOIN vectors v ON v.note_id = n.id ORDER BY n.pk"
+            ):
+                for note, row in zip(self._notes(rows), rows, strict=True):
+                    blob = row["vector"]
+                    yield note, (None if blob is None else np.frombuffer(blob, dtype="<f4").copy())
+
+        return Dump(
+            episodes=(
+                _episode(r)
+                for rows in self._chunks("SELECT * FROM episodes ORDER BY pk")
+                for r in rows
+            ),
+            notes=notes(),
+            links=(
+                _link(r) for rows in self._chunks("SELECT * FROM links ORDER BY id") for r in rows
+            ),
+            events=(
+                _event(r)
+                for rows in self._chunks("SELECT * FROM events ORDER BY seq")
+                for r in rows
+            ),
+            jobs=(_job(r) for rows in self._chunks("SELECT * FROM jobs ORDER BY id") for r in rows),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql, params)
+                cursor.row_factory = sqlite3.Row
+                return cursor.fetchall()
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"read from {self.path} failed: {error}") from error
+
+    def _in_query(self, sql: str, ids: Sequence[str]) -> list[sqlite3.Row]:
+        """Run `sql` with its `IN ({})` filled by `ids`, in chunks."""
+        rows: list[sqlite3.Row] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), IN_CHUNK):
+            chunk = unique[start : start + IN_CHUNK]
+            rows += self._query(sql.format(",".join("?" * len(chunk))), chunk)
+        return rows
+
+    def _chunks(self, sql: str) -> Iterator[list[sqlite3.Row]]:
+        """Rows of one query in chunks, so a large table never sits in memory at once."""
+        with self._lock:
+            cursor = self._db.execute(sql)
+            cursor.row_factory = sqlite3.Row
+            chunk = cursor.fetchmany(FETCH_CHUNK)
+        while chunk:
+            yield chunk
+            with self._lock:
+                chunk = cursor.fetchmany(FETCH_CHUNK)
+
+    def _notes(self, rows: Sequence[sqlite3.Row]) -> list[Note]:
+        sources: dict[str, list[str]] = {}
+        for note_id, episode_id in self._in_query(
+            "SELECT note_id, episode_id FROM note_sources WHERE note_id IN ({}) ORDER BY rank",
+            [row["id"] for row in rows],
+        ):
+            sources.setdefault(note_id, []).append(episode_id)
+        return [_note(row, tuple(sources.get(row["id"], ()))) for row in rows]
+
+
+# -- rows <-> records ---------------------------------------------------------------------
+
+
+def _scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
+    clauses, params = ["1 = 1"], []
+    for column, value in (
+        ("user_id", scope.user_id),
+        ("agent_id", scope.agent_id),
+        ("session_id", scope.session_id),
+    ):
+        if value is not None:
+            clauses.append(f"{prefix}{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _time(value: Any) -> Any:
+    return None if value is None else clock.to_text(value)
+
+
+def _parse_time(value: str | None) -> Any:
+    return None if value is None else clock.from_text(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _vector_blob(vector: Vectors) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _episode_row(e: Episode) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.scope.user_id,
+        e.scope.agent_id,
+        e.scope.session_id,
+        e.role,
+        e.name,
+        e.text,
+        _json(e.metadata),
+        _time(e.occurred_at),
+        _time(e.recorded_at),
+        _time(e.deleted_at),
+    )
+
+
+def _episode(row: sqlite3.Row) -> Episode:
+    return Episode(
+        id=row["id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        text=row["text"],
+        role=row["role"],
+        name=row["name"],
+        metadata=json.loads(row["metadata"]),
+        occurred_at=clock.from_text(row["occurred_at"]),
+        recorded_at=clock.from_text(row["recorded_at"]),
+        deleted_at=_parse_time(row["deleted_at"]),
+    )
+
+
+def _note_row(n: Note) -> tuple[Any, ...]:
+    return (
+        n.id,
+        n.scope.user_id,
+        n.scope.agent_id,
+        n.scope.session_id,
+        n.text,
+        _json(n.metadata),
+        _json(list(n.keywords)),
+        _json(list(n.tags)),
+        n.context,
+        n.importance,
+        _time(n.occurred_at),
+        _time(n.created_at),
+        _time(n.updated_at),
+        n.version,
+        _time(n.valid_from),
+        _time(n.valid_to),
+        n.superseded_by,
+        _time(n.deleted_at),
+    )
+
+
+def _note(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
+    return Note(
+        id=row["id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        text=row["text"],
+        metadata=json.loads(row["metadata"]),
+        occurred_at=clock.from_text(row["occurred_at"]),
+        created_at=clock.from_text(row["created_at"]),
+        updated_at=clock.from_text(row["updated_at"]),
+        version=row["version"],
+        episode_ids=episode_ids,
+        keywords=tuple(json.loads(row["keywords"])),
+        tags=tuple(json.loads(row["tags"])),
+        context=row["context"],
+        importance=row["importance"],
+        valid_from=_parse_time(row["valid_from"]),
+        valid_to=_parse_time(row["valid_to"]),
+        superseded_by=row["superseded_by"],
+        deleted_at=_parse_time(row["deleted_at"]),
+    )
+
+
+def _link(row: sqlite3.Row) -> Link:
+    return Link(
+        row["id"],
+        row["source_id"],
+        row["target_id"],
+        row["relation"],
+        row["weight"],
+        row["reason"],
+        clock.from_text(row["created_at"]),
+    )
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.action,
+        e.target_id,
+        e.scope.user_id,
+        e.scope.agent_id,
+        e.scope.session_id,
+        _time(e.at),
+        e.actor,
+        None if e.before is None else _json(e.before),
+        None if e.after is None else _json(e.after),
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        action=row["action"],
+        target_id=row["target_id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        at=clock.from_text(row["at"]),
+        actor=row["actor"],
+        before=None if row["before"] is None else json.loads(row["before"]),
+        after=None if row["after"] is None else json.loads(row["after"]),
+    )
+
+
+def _job_row(j: Job) -> tuple[Any, ...]:
+    return (
+        j.id,
+        j.kind,
+        j.target_id,
+        j.status,
+        j.attempts,
+        j.last_error,
+        _time(j.created_at),
+        _time(j.updated_at),
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        row["id"],
+        row["kind"],
+        row["target_id"],
+        row["status"],
+        row["attempts"],
+        row["last_error"],
+        clock.from_text(row["created_at"]),
+        clock.from_text(row["updated_at"]),
+    )

@@ -1,0 +1,164 @@
+"""The SQLite schema, as numbered migrations. Each runs in the transaction that records it.
+
+Never edit a migration that has shipped: add the next one. `MIGRATIONS` is the only list.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from remem import clock
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE episodes (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            role TEXT, name TEXT,
+            text TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        CREATE INDEX episodes_user ON episodes (user_id, occurred_at);
+        CREATE INDEX episodes_agent ON episodes (agent_id, occurred_at);
+        CREATE INDEX episodes_session ON episodes (session_id, occurred_at);
+
+        CREATE TABLE notes (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            text TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            keywords TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            context TEXT,
+            importance REAL NOT NULL,
+            occurred_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            valid_from TEXT, valid_to TEXT,
+            superseded_by TEXT,
+            deleted_at TEXT,
+            -- bumped on every write to the note or its vector: readers sync their index from it
+            revision INTEGER NOT NULL
+        );
+        CREATE INDEX notes_revision ON notes (revision);
+        CREATE INDEX notes_user ON notes (user_id, pk);
+        CREATE INDEX notes_agent ON notes (agent_id, pk);
+        CREATE INDEX notes_session ON notes (session_id, pk);
+
+        -- provenance: which episodes a note came from, most relevant first
+        CREATE TABLE note_sources (
+            note_id TEXT NOT NULL REFERENCES notes (id),
+            episode_id TEXT NOT NULL REFERENCES episodes (id),
+            rank INTEGER NOT NULL,
+            PRIMARY KEY (note_id, episode_id)
+        );
+        CREATE INDEX note_sources_episode ON note_sources (episode_id);
+
+        CREATE TABLE links (
+            id TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES notes (id),
+            target_id TEXT NOT NULL REFERENCES notes (id),
+            relation TEXT NOT NULL,
+            weight REAL NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX links_source ON links (source_id);
+        CREATE INDEX links_target ON links (target_id);
+
+        -- float32 vectors, little-endian, in the space meta.embedder names
+        CREATE TABLE vectors (
+            note_id TEXT PRIMARY KEY REFERENCES notes (id),
+            vector BLOB NOT NULL
+        );
+
+        -- append-only: seq orders the log and lets other readers catch up
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            action TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX events_target ON events (target_id, seq);
+
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_status ON jobs (status, created_at);
+
+        -- rowid = notes.pk; holds only live notes
+        CREATE VIRTUAL TABLE notes_fts USING fts5 (
+            body, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    )
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: `executescript` would commit the migration's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
+
+
+Migration = Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+def migrate(db: sqlite3.Connection, target: int | None = None) -> int:
+    """Apply every migration not yet applied (up to `target`); return the schema version."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    (current,) = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"this database has schema version {current}, newer than this remem "
+            f"({len(MIGRATIONS)}); upgrade remem"
+        )
+    last = len(MIGRATIONS) if target is None else target
+    for version in range(current + 1, last + 1):
+        migration = MIGRATIONS[version - 1]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, migration.__name__, clock.to_text(clock.now())),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return int(max(current, last))

@@ -1,0 +1,119 @@
+"""An exact in-memory vector index with scope filtering, rebuilt from the store on open.
+
+Rows live in one float32 matrix that grows by doubling; a removed row is only marked dead
+and its slot reused, so add, update and delete are O(1) and search is one matrix-vector
+product plus a mask. Exact search stays under a few milliseconds to ~100k rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from remem.embedders.base import Vectors
+from remem.types import Scope
+
+_NONE = -1  # code of an unset scope field
+
+
+class ExactIndex:
+    """Cosine (dot product of unit vectors) search over live rows of one scope."""
+
+    def __init__(self, dimensions: int | None = None) -> None:
+        self.dimensions = dimensions
+        self._matrix: Vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
+        self._scopes: npt.NDArray[np.int32] = np.zeros((0, 3), dtype=np.int32)
+        self._alive: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._ids: list[str | None] = []
+        self._row_of: dict[str, int] = {}
+        self._free: list[int] = []
+        self._codes: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def upsert(self, item_id: str, vector: Vectors, scope: Scope) -> None:
+        """Add a row, or replace the row with this id."""
+        if self.dimensions is None:
+            self._reset(vector.shape[0])
+        if vector.shape != (self.dimensions,):
+            raise ValueError(f"vector has shape {vector.shape}, index holds {self.dimensions}-d")
+        row = self._row_of.get(item_id)
+        if row is None:
+            row = self._free.pop() if self._free else self._grow()
+            self._row_of[item_id] = row
+            self._ids[row] = item_id
+        self._matrix[row] = vector
+        self._scopes[row] = [self._code(v) for v in _fields(scope)]
+        self._alive[row] = True
+
+    def remove(self, item_id: str) -> None:
+        """Forget a row; unknown ids are ignored."""
+        row = self._row_of.pop(item_id, None)
+        if row is not None:
+            self._alive[row] = False
+            self._ids[row] = None
+            self._free.append(row)
+
+    def search(self, vector: Vectors, scope: Scope, limit: int) -> list[tuple[str, float]]:
+        """The `limit` rows in scope with the highest dot product, best first."""
+        if not self._row_of or limit <= 0:
+            return []
+        mask = self._mask(scope)
+        if mask is None:
+            return []
+        scores = self._matrix[: len(self._ids)] @ vector
+        scores = np.where(mask, scores, -np.inf)
+        count = min(limit, int(mask.sum()))
+        if count == 0:
+            return []
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top])]
+        return [(self._ids[row] or "", float(scores[row])) for row in top]
+
+    def _mask(self, scope: Scope) -> npt.NDArray[np.bool_] | None:
+        size = len(self._ids)
+        mask = self._alive[:size].copy()
+        for column, value in enumerate(_fields(scope)):
+            if value is None:
+                continue
+            code = self._codes.get(value)
+            if code is None:
+                return None  # nothing was ever stored under this scope value
+            mask &= self._scopes[:size, column] == code
+        return mask
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return _NONE
+        return self._codes.setdefault(value, len(self._codes))
+
+    def _reset(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self._matrix = np.zeros((0, dimensions), dtype=np.float32)
+
+    def _grow(self) -> int:
+        row = len(self._ids)
+        if row == self._matrix.shape[0]:
+            capacity = max(1024, 2 * row)
+            self._matrix = _resized(self._matrix, capacity)
+            self._scopes = _resized(self._scopes, capacity)
+            self._alive = _resized(self._alive, capacity)
+        self._ids.append(None)
+        return row
+
+
+def _fields(scope: Scope) -> Iterable[str | None]:
+    return (scope.user_id, scope.agent_id, scope.session_id)
+
+
+A = TypeVar("A", bound=npt.NDArray[Any])
+
+
+def _resized(array: A, rows: int) -> A:
+    grown = np.zeros((rows, *array.shape[1:]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return cast(A, grown)

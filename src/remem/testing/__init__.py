@@ -1,0 +1,5 @@
+"""Test doubles that ship with remem, so tests (yours and ours) never patch import paths."""
+
+from remem.testing.embedders import FailingEmbedder, HashEmbedder
+
+__all__ = ["FailingEmbedder", "HashEmbedder"]

@@ -1,0 +1,175 @@
+"""Export and import: one JSONL file holding a whole memory, losslessly.
+
+Line 1 is a header naming the format and the embedder; then one record per line, in an
+order an import can apply as it reads: episodes, notes (with their vectors), links,
+events, jobs. Re-importing an export reproduces the same ids, times, history and vectors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from remem import clock
+from remem.embedders.base import Embedder, Vectors
+from remem.errors import InvalidInputError
+from remem.serialize import from_data, to_data
+from remem.stores.base import Changes, Store
+from remem.types import Episode, Event, ImportResult, Job, Link, Note
+
+FORMAT = "remem-export"
+FORMAT_VERSION = 1
+BATCH = 500
+RECORD_TYPES: dict[str, type[Any]] = {
+    "episode": Episode,
+    "note": Note,
+    "link": Link,
+    "event": Event,
+    "job": Job,
+}
+log = logging.getLogger("remem")
+
+
+def export_jsonl(store: Store, path: Path, embedder_id: str) -> int:
+    """Write the store to `path` (atomically, through a temporary file); return the records."""
+    temporary = path.with_name(path.name + ".partial")
+    count = 0
+    with temporary.open("w", encoding="utf-8") as out:
+        _write(
+            out,
+            {
+                "type": FORMAT,
+                "format": FORMAT_VERSION,
+                "embedder": embedder_id,
+                "exported_at": clock.to_text(clock.now()),
+            },
+        )
+        dump = store.dump()
+        for episode in dump.episodes:
+            count += _write(out, {"type": "episode", **to_data(episode)})
+        for note, vector in dump.notes:
+            count += _write(out, {"type": "note", **to_data(note), "vector": _vector_text(vector)})
+        for kind, records in (("link", dump.links), ("event", dump.events), ("job", dump.jobs)):
+            for record in records:
+                count += _write(out, {"type": kind, **to_data(record)})
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)
+    return count
+
+
+def import_jsonl(
+    store: Store,
+    path: Path,
+    embedder: Embedder,
+    body_of: Callable[[Note], str],
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Apply an export to the store in batches; skip records whose id is already there."""
+    added = skipped = 0
+    with path.open("rb") as source:
+        lines = _lines(source, progress)
+        header = _header(next(lines, None), path)
+        reuse_vectors = header.get("embedder") == embedder.model_id
+        if not reuse_vectors:
+            log.warning(
+                "%s was embedded with %r; re-embedding with %r",
+                path,
+                header.get("embedder"),
+                embedder.model_id,
+            )
+        batch: list[tuple[str, Any, Vectors | None]] = []
+        for number, data in lines:
+            batch.append(_decode(data, number, path))
+            if len(batch) >= BATCH:
+                a, s = _apply_batch(store, batch, embedder, body_of, reuse_vectors)
+                added, skipped, batch = added + a, skipped + s, []
+        a, s = _apply_batch(store, batch, embedder, body_of, reuse_vectors)
+    return ImportResult(added=added + a, skipped=skipped + s)
+
+
+def _apply_batch(
+    store: Store,
+    batch: list[tuple[str, Any, Vectors | None]],
+    embedder: Embedder,
+    body_of: Callable[[Note], str],
+    reuse_vectors: bool,
+) -> tuple[int, int]:
+    present = store.existing_ids([record.id for _, record, _ in batch])
+    changes = Changes(meta={"embedder": embedder.model_id})
+    to_embed: dict[str, str] = {}
+    for kind, record, vector in batch:
+        if record.id in present:
+            continue
+        getattr(changes, kind + "s").append(record)
+        if kind == "note" and vector is not None and reuse_vectors:
+            changes.vectors[record.id] = vector
+        elif kind == "note" and record.deleted_at is None:
+            to_embed[record.id] = ""
+    # Bodies need the notes' episodes, which the batch may or may not have brought.
+    store.apply(Changes(episodes=changes.episodes))
+    changes.episodes = []
+    for note in changes.notes:
+        if note.deleted_at is None:
+            changes.bodies[note.id] = body_of(note)
+    if to_embed:
+        matrix = embedder.embed_batch([changes.bodies[note_id] for note_id in to_embed])
+        changes.vectors.update(zip(to_embed, matrix, strict=True))
+    store.apply(changes)
+    added = len(batch) - len(present)
+    return added, len(present)
+
+
+def _decode(data: Any, number: int, path: Path) -> tuple[str, Any, Vectors | None]:
+    try:
+        kind = data.pop("type")
+        vector = data.pop("vector", None)
+        record = from_data(RECORD_TYPES[kind], data)
+        return kind, record, None if vector is None else _vector(vector)
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidInputError(f"{path}:{number}: not a valid remem record ({error!r})") from None
+
+
+def _header(line: tuple[int, Any] | None, path: Path) -> dict[str, Any]:
+    if line is None or not isinstance(line[1], dict) or line[1].get("type") != FORMAT:
+        raise InvalidInputError(f"{path} is not a remem export (its first line is no header)")
+    header: dict[str, Any] = line[1]
+    if header.get("format") != FORMAT_VERSION:
+        raise InvalidInputError(
+            f"{path} has export format {header.get('format')!r}; this remem reads {FORMAT_VERSION}"
+        )
+    return header
+
+
+def _lines(source: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[tuple[int, Any]]:
+    for number, raw in enumerate(source, start=1):
+        if progress:
+            progress(len(raw))
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidInputError(f"line {number} is not valid JSON: {error}") from None
+
+
+def _write(out: IO[str], data: dict[str, Any]) -> int:
+    out.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+    return 1
+
+
+def _vector_text(vector: Vectors | None) -> str | None:
+    if vector is None:
+        return None
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _vector(text: str) -> Vectors:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)

@@ -1,0 +1,172 @@
+"""The records remem reads and writes. Small, typed, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from remem.errors import ScopeRequiredError
+
+__all__ = [
+    "AddResult",
+    "Episode",
+    "Event",
+    "Hit",
+    "ImportResult",
+    "Job",
+    "Link",
+    "Note",
+    "Page",
+    "Scope",
+]
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a memory belongs to. A field left as None matches anything when reading."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+
+    def require(self, operation: str) -> Scope:
+        """Return self, or raise when no field is set."""
+        if not (self.user_id or self.agent_id or self.session_id):
+            raise ScopeRequiredError(operation)
+        return self
+
+    def contains(self, other: Scope) -> bool:
+        """True when every field set here is equal in `other`."""
+        return all(
+            mine is None or mine == theirs
+            for mine, theirs in (
+                (self.user_id, other.user_id),
+                (self.agent_id, other.agent_id),
+                (self.session_id, other.session_id),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One raw input, kept verbatim: a chat message, a document chunk, an event."""
+
+    id: str
+    scope: Scope
+    text: str
+    role: str | None
+    name: str | None
+    metadata: Metadata
+    occurred_at: datetime
+    recorded_at: datetime
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """One memory derived from episodes; with no LLM, one note per episode."""
+
+    id: str
+    scope: Scope
+    text: str
+    metadata: Metadata
+    occurred_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    episode_ids: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    context: str | None = None
+    importance: float = 0.5
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    superseded_by: str | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A typed, weighted edge between two notes, with the reason it was made."""
+
+    id: str
+    source_id: str
+    target_id: str
+    relation: str
+    weight: float
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. `episode_ids` are its sources, most relevant first."""
+
+    id: str
+    kind: Literal["note", "episode"]
+    text: str
+    score: float
+    metadata: Metadata
+    occurred_at: datetime
+    episode_ids: tuple[str, ...]
+    scope: Scope = field(default_factory=Scope)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only log of writes: what changed, when and by whom."""
+
+    id: str
+    action: str
+    target_id: str
+    scope: Scope
+    at: datetime
+    actor: str
+    before: Metadata | None
+    after: Metadata | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of enrichment work kept in the store, so it survives crashes and is retried."""
+
+    id: str
+    kind: str
+    target_id: str
+    status: Literal["pending", "done", "failed"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What `Memory.add` stored: episode ids in input order, and the notes made from them.
+
+    `pending_jobs` names work that failed and waits for a retry (e.g. embedding while the
+    model server is down); the episodes and notes are stored either way.
+    """
+
+    episode_ids: tuple[str, ...]
+    note_ids: tuple[str, ...]
+    pending_jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `Memory.import_file` did: records added, and records skipped as already present."""
+
+    added: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; pass `cursor` back to get the next page (None: no more)."""
+
+    items: tuple[Note, ...]
+    cursor: str | None

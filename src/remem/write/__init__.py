@@ -1,0 +1,1 @@
+"""The write path: validate input, turn it into episodes, and derive notes from them."""
