@@ -160,8 +160,13 @@ def _lines(source: IO[bytes], progress: Callable[[int], None] | None) -> Iterato
             raise InvalidInputError(f"line {number} is not valid JSON: {error}") from None
 
 
+# Characters that str.splitlines() and some editors treat as line ends: escaped, so every
+# reader sees one record per line. They can only occur inside JSON strings, where \uXXXX is valid.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _write(out: IO[str], data: dict[str, Any]) -> int:
-    out.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+    out.write(json.dumps(data, ensure_ascii=False, sort_keys=True).translate(_LINE_BREAKS) + "\n")
     return 1
 
 

@@ -21,6 +21,8 @@ def print_json(value: Any) -> None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
     if hasattr(value, "__dataclass_fields__"):
         return to_data(value)
     return value

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from remem.embedders.base import Embedder
+from remem.errors import EmbedderError
 from remem.read.fusion import reciprocal_rank_fusion
 from remem.read.query import search_terms
 from remem.stores.base import Store
@@ -14,6 +16,7 @@ from remem.types import Hit, Note, Scope
 # Each retriever proposes more candidates than asked for, so fusion has overlap to work with.
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 50
+log = logging.getLogger("remem")
 
 
 def search(
@@ -28,18 +31,25 @@ def search(
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
     if filters:
         pool *= 10  # filters apply after retrieval, so look deeper
-    dense = store.search_vector(embedder.embed(query), scope, pool)
     lexical = store.search_text(search_terms(query), scope, pool)
+    try:
+        dense = store.search_vector(embedder.embed(query), scope, pool)
+    except EmbedderError as error:
+        log.warning("query embedding failed, searching by keyword only: %s", error)
+        dense = []
     fused = reciprocal_rank_fusion([dense, lexical])
-    notes = store.get_notes([item_id for item_id, _ in fused])
     hits: list[Hit] = []
-    for item_id, score in fused:
-        note = notes.get(item_id)
-        if note is None or note.deleted_at is not None or not _matches(note, filters):
-            continue
-        hits.append(to_hit(note, score))
-        if len(hits) == limit:
-            break
+    # Load notes a page at a time: without filters the first page is nearly always enough.
+    for start in range(0, len(fused), limit):
+        page = fused[start : start + limit]
+        notes = store.get_notes([item_id for item_id, _ in page])
+        for item_id, score in page:
+            note = notes.get(item_id)
+            if note is None or note.deleted_at is not None or not _matches(note, filters):
+                continue
+            hits.append(to_hit(note, score))
+            if len(hits) == limit:
+                return hits
     return hits
 
 

@@ -28,6 +28,8 @@ BUSY_TIMEOUT_MS = 10_000
 FETCH_CHUNK = 1000
 # SQLite's default limit on bound parameters is 32766; stay well under it.
 IN_CHUNK = 900
+# Full-text search ranks this many times `limit` before filtering by scope (see search_text).
+FTS_OVERFETCH = 4
 
 
 class SQLiteStore:
@@ -243,12 +245,32 @@ class SQLiteStore:
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> ScoredIds:
         if not terms:
             return []
-        where, params = _scope_sql(scope, "n.")
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        # Fast path: rank inside FTS5 alone (joining every match to `notes` costs more than
+        # the ranking), then keep the best rows of the scope. When the scope holds too few
+        # of them, rank again with the scope joined in, which is exact for any scope.
+        wide = limit * FTS_OVERFETCH
+        ranked = self._query(
+            "SELECT rowid, -bm25(notes_fts) FROM notes_fts WHERE notes_fts MATCH ?"
+            " ORDER BY bm25(notes_fts) LIMIT ?",
+            (match, wide),
+        )
+        where, params = _scope_sql(scope, "")
+        in_scope = {
+            row[0]: row[1]
+            for row in self._in_query(
+                f"SELECT pk, id FROM notes WHERE {where} AND pk IN ({{}})",
+                [row[0] for row in ranked],
+                params,
+            )
+        }
+        hits = [(in_scope[pk], float(score)) for pk, score in ranked if pk in in_scope]
+        if len(hits) >= limit or len(ranked) < wide:
+            return hits[:limit]
+        where, params = _scope_sql(scope, "n.")
         rows = self._query(
             "SELECT n.id, -bm25(notes_fts) FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
-            f" WHERE notes_fts MATCH ? AND n.deleted_at IS NULL AND {where}"
-            " ORDER BY bm25(notes_fts) LIMIT ?",
+            f" WHERE notes_fts MATCH ? AND {where} ORDER BY bm25(notes_fts) LIMIT ?",
             (match, *params, limit),
         )
         return [(row[0], float(row[1])) for row in rows]
@@ -301,13 +323,15 @@ class SQLiteStore:
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"read from {self.path} failed: {error}") from error
 
-    def _in_query(self, sql: str, ids: Sequence[str]) -> list[sqlite3.Row]:
-        """Run `sql` with its `IN ({})` filled by `ids`, in chunks."""
+    def _in_query(
+        self, sql: str, keys: Sequence[Any], params: Sequence[Any] = ()
+    ) -> list[sqlite3.Row]:
+        """Run `sql` with `params`, then its `IN ({})` filled by `keys`, in chunks."""
         rows: list[sqlite3.Row] = []
-        unique = list(dict.fromkeys(ids))
+        unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), IN_CHUNK):
             chunk = unique[start : start + IN_CHUNK]
-            rows += self._query(sql.format(",".join("?" * len(chunk))), chunk)
+            rows += self._query(sql.format(",".join("?" * len(chunk))), [*params, *chunk])
         return rows
 
     def _chunks(self, sql: str) -> Iterator[list[sqlite3.Row]]:

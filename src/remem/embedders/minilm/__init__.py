@@ -45,6 +45,9 @@ class MiniLMEmbedder(Embedder):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
+        # Idle worker threads would otherwise spin after each call and steal the core that
+        # search needs next (vector scan, SQLite); measured at 10k notes: search 18 ms -> 10 ms.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

@@ -1,0 +1,102 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1, for tests over real HTTP.
+
+    with ScriptedOpenAIServer() as server:
+        server.fail_next(503, times=2)       # the next two requests answer 503
+        embedder = OpenAIEmbedder(server.base_url, "test-model")
+
+`/v1/embeddings` answers with `HashEmbedder` vectors, so results are deterministic.
+Every request body is kept in `server.requests` for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from remem.testing.embedders import HashEmbedder
+
+
+class ScriptedOpenAIServer:
+    """Serves the OpenAI embeddings protocol from a background thread."""
+
+    def __init__(self, dimensions: int = 64) -> None:
+        self.embedder = HashEmbedder(dimensions)
+        self.requests: list[dict[str, Any]] = []
+        self._failures: deque[int] = deque()
+        self._lock = threading.Lock()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        """Answer the next `times` requests with HTTP `status` and an error body."""
+        with self._lock:
+            self._failures.extend([status] * times)
+
+    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body for one request."""
+        with self._lock:
+            self.requests.append({"path": path, "body": body})
+            if self._failures:
+                status = self._failures.popleft()
+                return status, {"error": {"message": f"scripted failure {status}"}}
+        if path.rstrip("/").endswith("/embeddings"):
+            return 200, self._embeddings(body)
+        return 404, {"error": {"message": f"no route {path}"}}
+
+    def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        vectors = self.embedder.embed_batch(texts)
+        return {
+            "object": "list",
+            "model": body.get("model"),
+            "data": [
+                {"object": "embedding", "index": i, "embedding": vector.tolist()}
+                for i, vector in enumerate(vectors)
+            ],
+        }
+
+    def __enter__(self) -> ScriptedOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError:
+                status, answer = 400, {"error": {"message": "body is not JSON"}}
+            else:
+                status, answer = server.answer(self.path, body)
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+    return Handler

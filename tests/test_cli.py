@@ -1,0 +1,164 @@
+"""Every command has help and runs, against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from remem.cli.main import cli
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {"REMEM_DB": str(tmp_path / "cli.db"), "REMEM_EMBEDDER": "hash", "REMEM_CONFIG": ""}
+
+    def invoke(*args: str, input: str | None = None, ok: bool = True) -> Result:
+        result = CliRunner().invoke(cli, list(args), env=env, input=input)
+        if ok:
+            assert result.exit_code == 0, result.output + repr(result.exception)
+        return result
+
+    return invoke
+
+
+def _commands() -> list[str]:
+    return sorted(cli.commands)
+
+
+def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
+    assert set(_commands()) >= {
+        "add",
+        "search",
+        "list",
+        "show",
+        "history",
+        "forget",
+        "export",
+        "import",
+        "demo",
+    }
+    for name in _commands():
+        command = cli.commands[name]
+        assert command.help, f"{name} has no help text"
+        assert "Usage:" in run(name, "--help").output
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_add_search_show_history_forget(run) -> None:  # type: ignore[no-untyped-def]
+    added = json.loads(
+        run(
+            "add",
+            "I keep my bike in the garage.",
+            "--user",
+            "ana",
+            "--name",
+            "Ana",
+            "--metadata",
+            '{"source": "cli"}',
+            "--json",
+        ).output
+    )
+    note_id = added["note_ids"][0]
+    run("add", "The dentist appointment is on Tuesday.", "--user", "ana")
+    hits = json.loads(run("search", "where is the bike", "--user", "ana", "--json").output)
+    assert hits[0]["id"] == note_id and hits[0]["metadata"] == {"source": "cli"}
+    assert "bike" in run("search", "bike", "--user", "ana").output
+    shown = run("show", note_id).output
+    assert "Ana: I keep my bike" in shown and "source" in shown
+    episode_id = added["episode_ids"][0]
+    assert json.loads(run("show", episode_id, "--json").output)["name"] == "Ana"
+    assert run("forget", note_id).output.strip() == f"forgot {note_id}"
+    actions = [e["action"] for e in json.loads(run("history", note_id, "--json").output)]
+    assert actions == ["add", "delete"]
+    assert "delete" in run("history", note_id).output
+
+
+def test_add_reads_stdin_and_message_files(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("add", "-", "--session", "s1", input="from standard input\n")
+    messages = tmp_path / "messages.json"
+    messages.write_text(
+        json.dumps(
+            [{"role": "user", "content": "first"}, {"role": "assistant", "content": "second"}]
+        )
+    )
+    result = json.loads(
+        run(
+            "add",
+            "--messages",
+            str(messages),
+            "--session",
+            "s1",
+            "--occurred-at",
+            "2024-01-02T03:04:05Z",
+            "--json",
+        ).output
+    )
+    assert len(result["episode_ids"]) == 2
+    listed = json.loads(run("list", "--session", "s1", "--json").output)
+    assert [n["text"] for n in listed["items"]] == ["from standard input\n", "first", "second"]
+
+
+def test_list_pages_and_tables(run) -> None:  # type: ignore[no-untyped-def]
+    for index in range(5):
+        run("add", f"fact {index}", "--user", "u")
+    first = run("list", "--user", "u", "--limit", "2").output
+    assert "more: --cursor" in first
+    cursor = first.rsplit("--cursor", 1)[1].strip()
+    second = json.loads(
+        run("list", "--user", "u", "--limit", "2", "--cursor", cursor, "--json").output
+    )
+    assert [n["text"] for n in second["items"]] == ["fact 2", "fact 3"]
+
+
+def test_forget_all_needs_confirmation(run) -> None:  # type: ignore[no-untyped-def]
+    run("add", "one", "--user", "u")
+    run("add", "two", "--user", "v")
+    assert run("forget", "--all", "--user", "u", input="n\n", ok=False).exit_code == 1
+    assert "forgot 1 memories" in run("forget", "--all", "--user", "u", "--yes").output
+    assert json.loads(run("list", "--json").output)["items"][0]["text"] == "two"
+
+
+def test_export_then_import_with_progress(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("add", "exported memory", "--user", "u")
+    path = tmp_path / "out.jsonl"
+    assert "exported" in run("export", str(path)).output
+    other = {"REMEM_DB": str(tmp_path / "other.db"), "REMEM_EMBEDDER": "hash", "REMEM_CONFIG": ""}
+    result = CliRunner().invoke(cli, ["import", str(path), "--json"], env=other)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["added"] == 4  # an episode, a note, two "add" events
+    again = CliRunner().invoke(cli, ["import", str(path)], env=other)
+    assert "imported 0 records, skipped 4 already present" in again.output
+
+
+def test_errors_are_one_line_not_a_traceback(run) -> None:  # type: ignore[no-untyped-def]
+    missing_scope = run("add", "text", ok=False)
+    assert missing_scope.exit_code == 1
+    assert "error: add needs a scope" in missing_scope.output
+    unknown = run("show", "nt_NOPE", ok=False)
+    assert "error: no memory with id 'nt_NOPE'" in unknown.output
+    assert run("add", "x", "--user", "u", "--metadata", "{bad", ok=False).exit_code == 2
+
+
+def test_demo_runs_offline_with_the_bundled_model(tmp_path: Path) -> None:
+    env = {**os.environ, "REMEM_DB": str(tmp_path / "unused.db"), "HF_HUB_OFFLINE": "1"}
+    env.pop("REMEM_EMBEDDER", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "remem", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Remembered 21 messages" in result.stdout
+    assert "allergic to peanuts" in result.stdout
+    assert not (tmp_path / "unused.db").exists()

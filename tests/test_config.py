@@ -1,0 +1,48 @@
+"""Settings resolve in one order: defaults < config file < REMEM_* < arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remem import ConfigError, Memory
+from remem.config import Settings
+from remem.embedders import create_embedder
+
+
+def test_later_sources_win(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('db = "from-file.db"\nembedder = "hash"\nembedder_model = "file-model"\n')
+    env = {"REMEM_CONFIG": str(config), "REMEM_DB": "from-env.db"}
+    settings = Settings.resolve(environ=env, db=None, embedder_model="arg-model")
+    assert settings.db == "from-env.db"
+    assert settings.embedder == "hash"
+    assert settings.embedder_model == "arg-model"
+
+
+def test_defaults_need_no_file() -> None:
+    settings = Settings.resolve(environ={}, config_file=None)
+    assert settings.embedder == "minilm"
+    assert settings.db.endswith("memory.db")
+
+
+def test_mistakes_name_the_fix(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('dbb = "typo.db"\n')
+    with pytest.raises(ConfigError, match="unknown setting.*dbb"):
+        Settings.resolve(environ={"REMEM_CONFIG": str(config)})
+    with pytest.raises(ConfigError, match="config file not found"):
+        Settings.resolve(environ={"REMEM_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="unknown embedder 'nope'.*minilm"):
+        create_embedder(Settings(embedder="nope"))
+    with pytest.raises(ConfigError, match="REMEM_EMBEDDER_BASE_URL"):
+        create_embedder(Settings(embedder="openai"))
+
+
+def test_from_config_builds_a_working_memory(tmp_path: Path) -> None:
+    with Memory.from_config(config_file=None, db=str(tmp_path / "m.db"), embedder="hash") as memory:
+        memory.add("configured", user_id="u")
+        assert memory.embedder.model_id == "hash-64"
+    with pytest.raises(ConfigError, match="unsupported database URL"):
+        Memory.from_config(db="postgresql://localhost/remem", embedder="hash")

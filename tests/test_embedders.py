@@ -1,0 +1,85 @@
+"""Embedders: the bundled MiniLM model, and the OpenAI-compatible backend over real HTTP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from remem import EmbedderError, Memory
+from remem.embedders.minilm import MiniLMEmbedder
+from remem.embedders.openai import OpenAIEmbedder
+from remem.testing import FailingEmbedder, HashEmbedder, ScriptedOpenAIServer
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def test_minilm_gives_unit_vectors_that_track_meaning(minilm: MiniLMEmbedder) -> None:
+    vectors = minilm.embed_batch(
+        [
+            "I love hiking in the mountains",
+            "Walking up hills is my favourite hobby",
+            "The central bank raised interest rates",
+        ]
+    )
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def test_minilm_batches_match_single_texts(minilm: MiniLMEmbedder) -> None:
+    texts = ["short", "a somewhat longer sentence with more tokens in it", "mid length text"]
+    batch = minilm.embed_batch(texts)
+    for text, row in zip(texts, batch, strict=True):
+        assert np.allclose(minilm.embed(text), row, atol=1e-4)
+    assert minilm.embed_batch([]).shape == (0, 384)
+
+
+def test_minilm_truncates_long_texts(minilm: MiniLMEmbedder) -> None:
+    assert minilm.embed("word " * 5000).shape == (384,)
+
+
+def test_openai_embedder_speaks_the_protocol_and_retries() -> None:
+    with ScriptedOpenAIServer() as server:
+        server.fail_next(503, times=2)
+        embedder = OpenAIEmbedder(server.base_url, "test-model", "sk-test", batch_size=2)
+        vectors = embedder.embed_batch(["one", "two", "three"])
+        expected = HashEmbedder().embed_batch(["one", "two", "three"])
+        assert np.allclose(vectors, expected, atol=1e-6)
+        bodies = [r["body"] for r in server.requests]
+        assert bodies[-2:] == [
+            {"model": "test-model", "input": ["one", "two"]},
+            {"model": "test-model", "input": ["three"]},
+        ]
+        assert len(server.requests) == 4  # two scripted failures, then two batches
+        embedder.close()
+
+
+def test_openai_embedder_reports_a_server_that_stays_down() -> None:
+    with ScriptedOpenAIServer() as server:
+        server.fail_next(500, times=2)
+        embedder = OpenAIEmbedder(server.base_url, "m", attempts=2)
+        with pytest.raises(EmbedderError, match="failed 2 times.*HTTP 500"):
+            embedder.embed("text")
+        server.fail_next(401)
+        with pytest.raises(EmbedderError, match="HTTP 401"):
+            embedder.embed("text")
+
+
+def test_a_failing_embedder_never_loses_an_add(memory: Memory) -> None:
+    flaky = FailingEmbedder(HashEmbedder())
+    memory.embedder = flaky
+    result = memory.add("The wifi password is on the fridge.", user_id="u")
+    assert len(result.pending_jobs) == 1
+    note_id = result.note_ids[0]
+    # stored and findable by keyword while the model is down
+    assert memory.search("wifi password", user_id="u")[0].id == note_id
+    assert memory.run_jobs() == 0
+    assert memory.store.jobs("pending")[0].attempts == 2
+    flaky.failing = False
+    assert memory.run_jobs() == 1
+    assert memory.store.jobs("pending") == []
+    vector = flaky.embed("The wifi password is on the fridge.")
+    assert memory.store.search_vector(vector, memory.get(note_id).scope, 1)[0][0] == note_id

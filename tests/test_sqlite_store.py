@@ -1,0 +1,98 @@
+"""The SQLite store itself: migrations, pragmas, the vector index kept consistent."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from remem import ConfigError, Memory, Scope
+from remem.stores.sqlite import SQLiteStore
+from remem.stores.sqlite_schema import MIGRATIONS, migrate
+from remem.stores.vector_index import ExactIndex
+from remem.testing import HashEmbedder
+
+
+def test_blank_database_gets_every_migration(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    assert store.schema_version == len(MIGRATIONS)
+    with sqlite3.connect(db_path) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM schema_migrations ORDER BY 1")]
+        assert names == [m.__name__ for m in MIGRATIONS]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_migrating_from_each_earlier_version_reaches_the_latest(tmp_path: Path) -> None:
+    for start in range(len(MIGRATIONS)):
+        path = tmp_path / f"from-{start}.db"
+        db = sqlite3.connect(path, isolation_level=None)
+        assert migrate(db, target=start) == start
+        assert migrate(db) == len(MIGRATIONS)
+        assert migrate(db) == len(MIGRATIONS)  # idempotent
+        db.close()
+
+
+def test_a_newer_schema_is_refused(db_path: Path) -> None:
+    SQLiteStore(db_path).close()
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (999, 'm999_future', 'now')")
+    with pytest.raises(Exception, match="newer than this remem"):
+        SQLiteStore(db_path)
+
+
+def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not sqlite " * 100)
+    with pytest.raises(Exception, match="cannot open memory database"):
+        SQLiteStore(path)
+
+
+def test_another_embedder_is_refused_on_an_embedded_memory(db_path: Path) -> None:
+    with Memory(db_path, embedder=HashEmbedder(64)) as memory:
+        memory.add("hello", user_id="u")
+    with pytest.raises(ConfigError, match="hash-64"):
+        Memory(db_path, embedder=HashEmbedder(32))
+
+
+def test_index_follows_updates_and_deletes(memory: Memory) -> None:
+    note_id = memory.add("alpha beta gamma", user_id="u").note_ids[0]
+    memory.update(note_id, text="completely different words")
+    vector = memory.embedder.embed("completely different words")
+    assert memory.store.search_vector(vector, Scope("u"), 1)[0][0] == note_id
+    memory.delete(note_id)
+    assert memory.store.search_vector(vector, Scope("u"), 5) == []
+
+
+def test_exact_index_reuses_slots_and_filters_scopes() -> None:
+    index = ExactIndex()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, vector in enumerate(vectors):
+        index.upsert(f"n{i}", vector, Scope(user_id=f"u{i % 5}"))
+    for i in range(0, 50, 2):
+        index.remove(f"n{i}")
+    assert len(index) == 25
+    index.upsert("new", vectors[0], Scope(user_id="u0"))
+    hits = index.search(vectors[0], Scope(user_id="u0"), 100)
+    assert hits[0][0] == "new"
+    assert {item for item, _ in hits} == {"new", "n5", "n15", "n25", "n35", "n45"}
+    assert index.search(vectors[0], Scope(user_id="nobody"), 10) == []
+    brute = sorted(
+        ((float(v @ vectors[3]), f"n{i}") for i, v in enumerate(vectors) if i % 2 and i % 5 == 3),
+        reverse=True,
+    )
+    assert [item for item, _ in index.search(vectors[3], Scope("u3"), 3)] == [
+        item for _, item in brute[:3]
+    ]
+
+
+def test_full_text_search_fills_a_small_scope_inside_a_big_one(memory: Memory) -> None:
+    memory.add([{"content": f"apple pie recipe {i}"} for i in range(300)], user_id="big")
+    small = memory.add([{"content": f"apple tart number {i}"} for i in range(3)], user_id="small")
+    found = memory.store.search_text(["apple"], Scope(user_id="small"), 10)
+    assert {item for item, _ in found} == set(small.note_ids)
+    assert len(memory.search("apple", user_id="small", limit=10)) == 3

@@ -1,0 +1,109 @@
+"""Export and import are lossless: a round trip reproduces every record and vector."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from remem import InvalidInputError, Memory
+from remem.testing import HashEmbedder
+
+text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
+).filter(str.strip)
+scope = st.fixed_dictionaries(
+    {},
+    optional={
+        "user_id": st.sampled_from(["ana", "bo"]),
+        "agent_id": st.sampled_from(["bot"]),
+        "session_id": st.sampled_from(["s1", "s2"]),
+    },
+).filter(bool)
+metadata = st.dictionaries(
+    st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=3
+)
+moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1))
+operation = st.one_of(
+    st.tuples(st.just("add"), text, scope, metadata, moments),
+    st.tuples(st.just("update"), st.integers(0, 50), text),
+    st.tuples(st.just("delete"), st.integers(0, 50)),
+)
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [r for r in records if r["type"] != "remem-export"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operation, max_size=12))
+def test_export_import_round_trip(operations: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        with Memory(root / "a.db", embedder=HashEmbedder()) as source:
+            live: list[str] = []
+            for op in operations:
+                if op[0] == "add":
+                    _, content, where, meta, when = op
+                    live += source.add(content, metadata=meta, occurred_at=when, **where).note_ids
+                elif live and op[0] == "update":
+                    source.update(live[op[1] % len(live)], text=op[2])
+                elif live and op[0] == "delete":
+                    source.delete(live.pop(op[1] % len(live)))
+            source.export(root / "a.jsonl")
+        with Memory(root / "b.db", embedder=HashEmbedder()) as target:
+            first = target.import_file(root / "a.jsonl")
+            again = target.import_file(root / "a.jsonl")
+            target.export(root / "b.jsonl")
+            assert again.added == 0 and again.skipped == first.added
+            for note_id in live:
+                assert target.get(note_id).text
+        assert _lines(root / "a.jsonl") == _lines(root / "b.jsonl")
+
+
+def test_imported_memory_searches_like_the_original(tmp_path: Path) -> None:
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as source:
+        note_id = source.add("The boat is moored in Cascais marina.", user_id="u").note_ids[0]
+        source.export(tmp_path / "a.jsonl")
+    with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as target:
+        target.import_file(tmp_path / "a.jsonl")
+        assert target.search("where is the boat", user_id="u")[0].id == note_id
+        assert [e.action for e in target.history(note_id)] == ["add"]
+
+
+def test_import_into_another_embedder_re_embeds(tmp_path: Path) -> None:
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder(64)) as source:
+        note_id = source.add("Passport renewal is in June.", user_id="u").note_ids[0]
+        source.export(tmp_path / "a.jsonl")
+    with Memory(tmp_path / "b.db", embedder=HashEmbedder(32)) as target:
+        target.import_file(tmp_path / "a.jsonl")
+        vector = target.embedder.embed("Passport renewal is in June.")
+        assert target.store.search_vector(vector, target.get(note_id).scope, 1)[0][0] == note_id
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("", "not a remem export"),
+        ('{"type": "something"}\n', "not a remem export"),
+        ('{"type": "remem-export", "format": 99}\n', "format 99"),
+        ('{"type": "remem-export", "format": 1}\n{broken\n', "line 2 is not valid JSON"),
+        ('{"type": "remem-export", "format": 1}\n{"type": "note", "id": "x"}\n', ":2"),
+    ],
+)
+def test_bad_files_are_refused_with_the_reason(
+    memory: Memory, tmp_path: Path, content: str, words: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(InvalidInputError, match=words):
+        memory.import_file(path)
