@@ -96,3 +96,21 @@ def test_full_text_search_fills_a_small_scope_inside_a_big_one(memory: Memory) -
     found = memory.store.search_text(["apple"], Scope(user_id="small"), 10)
     assert {item for item, _ in found} == set(small.note_ids)
     assert len(memory.search("apple", user_id="small", limit=10)) == 3
+
+
+def test_exact_index_bulk_load_matches_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(30, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"n{i}" for i in range(30)]
+    scopes = [Scope(user_id=f"u{i % 3}") for i in range(30)]
+    bulk, single = ExactIndex(), ExactIndex()
+    bulk.reserve(10)
+    bulk.upsert_many(ids, vectors, scopes)
+    for item_id, vector, scope in zip(ids, vectors, scopes, strict=True):
+        single.upsert(item_id, vector, scope)
+    bulk.upsert_many(["n0"], vectors[5:6], [Scope(user_id="u0")])  # replaces, not duplicates
+    single.upsert("n0", vectors[5], Scope(user_id="u0"))
+    assert len(bulk) == len(single) == 30
+    for query in vectors[:5]:
+        assert bulk.search(query, Scope("u0"), 7) == single.search(query, Scope("u0"), 7)

@@ -155,6 +155,9 @@ class SQLiteStore:
         """Bring the index up to date with every committed note (ours or another process's)."""
         with self._lock:
             (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+            if self._revision == 0:
+                (count,) = self._db.execute("SELECT count(*) FROM vectors").fetchone()
+                self._index.reserve(count)
             rows = self._db.execute(
                 "SELECT n.id, n.user_id, n.agent_id, n.session_id, n.deleted_at, v.vector,"
                 " n.revision FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
@@ -162,13 +165,18 @@ class SQLiteStore:
                 (self._revision,),
             )
             while chunk := rows.fetchmany(FETCH_CHUNK):
-                for note_id, user_id, agent_id, session_id, deleted_at, blob, revision in chunk:
-                    if deleted_at is None and blob is not None:
-                        vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-                        self._index.upsert(note_id, vector, Scope(user_id, agent_id, session_id))
-                    else:
-                        self._index.remove(note_id)
-                    self._revision = max(self._revision, revision)
+                live = [row for row in chunk if row[4] is None and row[5] is not None]
+                for row in chunk:
+                    if row[4] is not None or row[5] is None:
+                        self._index.remove(row[0])
+                if live:
+                    matrix = np.frombuffer(b"".join(row[5] for row in live), dtype="<f4")
+                    self._index.upsert_many(
+                        [row[0] for row in live],
+                        matrix.reshape(len(live), -1).astype(np.float32),
+                        [Scope(row[1], row[2], row[3]) for row in live],
+                    )
+                self._revision = max(self._revision, chunk[-1][6])
             self._data_version = data_version
 
     def _catch_up(self) -> None:

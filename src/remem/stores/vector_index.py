@@ -50,6 +50,25 @@ class ExactIndex:
         self._scopes[row] = [self._code(v) for v in _fields(scope)]
         self._alive[row] = True
 
+    def upsert_many(self, ids: list[str], matrix: Vectors, scopes: list[Scope]) -> None:
+        """Add many rows at once (opening a memory loads every vector this way)."""
+        if not ids:
+            return
+        if self.dimensions is None:
+            self._reset(matrix.shape[1])
+        if len(self._free) or any(item_id in self._row_of for item_id in ids):
+            for item_id, vector, scope in zip(ids, matrix, scopes, strict=True):
+                self.upsert(item_id, vector, scope)
+            return
+        start = len(self._ids)
+        self.reserve(start + len(ids))
+        end = start + len(ids)
+        self._matrix[start:end] = matrix
+        self._scopes[start:end] = [[self._code(v) for v in _fields(s)] for s in scopes]
+        self._alive[start:end] = True
+        self._ids.extend(ids)
+        self._row_of.update(zip(ids, range(start, end), strict=True))
+
     def remove(self, item_id: str) -> None:
         """Forget a row; unknown ids are ignored."""
         row = self._row_of.pop(item_id, None)
@@ -93,17 +112,21 @@ class ExactIndex:
 
     def _reset(self, dimensions: int) -> None:
         self.dimensions = dimensions
-        self._matrix = np.zeros((0, dimensions), dtype=np.float32)
+        self._matrix = np.zeros((self._alive.shape[0], dimensions), dtype=np.float32)
 
     def _grow(self) -> int:
         row = len(self._ids)
-        if row == self._matrix.shape[0]:
-            capacity = max(1024, 2 * row)
+        self.reserve(row + 1)
+        self._ids.append(None)
+        return row
+
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows without further copies (growing copies everything)."""
+        if rows > self._alive.shape[0]:
+            capacity = max(1024, 2 * self._alive.shape[0], rows)
             self._matrix = _resized(self._matrix, capacity)
             self._scopes = _resized(self._scopes, capacity)
             self._alive = _resized(self._alive, capacity)
-        self._ids.append(None)
-        return row
 
 
 def _fields(scope: Scope) -> Iterable[str | None]:
