@@ -152,3 +152,15 @@ def test_memory_path_defaults_to_remem_db(monkeypatch: pytest.MonkeyPatch, tmp_p
     with Memory(embedder=HashEmbedder()) as memory:
         memory.add("hello", user_id="u")
     assert target.exists()
+
+
+def test_a_message_may_carry_its_own_metadata(memory: Memory) -> None:
+    result = memory.add(
+        [{"content": "first", "metadata": {"turn": 1}}, {"content": "second"}],
+        user_id="u",
+        metadata={"source": "import", "turn": 0},
+    )
+    first, second = (memory.episode(e) for e in result.episode_ids)
+    assert first.metadata == {"source": "import", "turn": 1}
+    assert second.metadata == {"source": "import", "turn": 0}
+    assert memory.get(result.note_ids[0]).metadata == {"source": "import", "turn": 1}

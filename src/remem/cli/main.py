@@ -84,9 +84,9 @@ def json_option(function: F) -> F:
 
 
 def _register() -> None:
-    from remem.cli import demo, memories, transfer
+    from remem.cli import bench, demo, memories, transfer
 
-    for module in (memories, transfer, demo):
+    for module in (memories, transfer, demo, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,21 +1,30 @@
-"""Hybrid search: dense vectors and BM25 over the scope's notes, fused by rank."""
+"""Hybrid, context-aware search over the scope's notes.
+
+Three retrievers propose candidates (BM25 on the note, BM25 on the note with the one it
+replies to, dense vectors); their scores are fused, then re-weighted by what a
+conversation's structure says (questions and answers, neighbouring notes, the passage a
+note sits in, the time and the speaker the query names). See `rank` for each step.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from remem.embedders.base import Embedder
 from remem.errors import EmbedderError
-from remem.read.fusion import reciprocal_rank_fusion
+from remem.read import rank
 from remem.read.query import search_terms
-from remem.stores.base import Store
+from remem.read.timespan import find_span
+from remem.stores.base import NoteFacts, Store
 from remem.types import Hit, Note, Scope
 
-# Each retriever proposes more candidates than asked for, so fusion has overlap to work with.
+# Each retriever proposes this many candidates at least (more for large limits), so the
+# fused ranking has overlap to work with and neighbours to promote.
+MIN_CANDIDATES = 100
 CANDIDATE_FACTOR = 4
-MIN_CANDIDATES = 50
 log = logging.getLogger("remem")
 
 
@@ -30,18 +39,62 @@ def search(
     """The `limit` best notes for the query in the scope, best first."""
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
     if filters:
-        pool *= 10  # filters apply after retrieval, so look deeper
-    lexical = store.search_text(search_terms(query), scope, pool)
+        pool *= 10  # filters apply after ranking, so look deeper
+    terms = search_terms(query)
+    scores = rank.fuse(
+        store.search_text(terms, scope, pool),
+        store.search_text(terms, scope, pool, with_context=True),
+        _dense(store, embedder, query, scope, pool),
+    )
+    facts = _facts_with_neighbours(store, scores)
+    scores = rank.hand_off_questions(scores, facts)
+    scores = rank.spread_to_neighbours(scores, facts)
+    scores = rank.boost_passages(scores, facts, store.search_passages(terms, scope, pool))
+    scores = rank.boost_time(scores, facts, find_span(query, lambda: _newest(facts)))
+    scores = rank.boost_speaker(scores, facts, query)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return _hits(store, ranked, limit, filters)
+
+
+def _dense(
+    store: Store, embedder: Embedder, query: str, scope: Scope, pool: int
+) -> list[tuple[str, float]]:
     try:
-        dense = store.search_vector(embedder.embed(query), scope, pool)
+        vector = embedder.embed(query)
     except EmbedderError as error:
         log.warning("query embedding failed, searching by keyword only: %s", error)
-        dense = []
-    fused = reciprocal_rank_fusion([dense, lexical])
+        return []
+    return store.search_vector(vector, scope, pool)
+
+
+def _facts_with_neighbours(store: Store, scores: Mapping[str, float]) -> dict[str, NoteFacts]:
+    """Facts of every candidate and of the notes just before and after each."""
+    facts = store.describe(list(scores))
+    neighbours = {
+        other
+        for fact in facts.values()
+        for other in (fact.previous, fact.following)
+        if other is not None and other not in facts
+    }
+    facts.update(store.describe(list(neighbours)))
+    return facts
+
+
+def _newest(facts: Mapping[str, NoteFacts]) -> datetime | None:
+    """When the newest candidate was said: the reference for dates without a year."""
+    return max((fact.occurred_at for fact in facts.values()), default=None)
+
+
+def _hits(
+    store: Store,
+    ranked: list[tuple[str, float]],
+    limit: int,
+    filters: Mapping[str, Any] | None,
+) -> list[Hit]:
     hits: list[Hit] = []
     # Load notes a page at a time: without filters the first page is nearly always enough.
-    for start in range(0, len(fused), limit):
-        page = fused[start : start + limit]
+    for start in range(0, len(ranked), limit):
+        page = ranked[start : start + limit]
         notes = store.get_notes([item_id for item_id, _ in page])
         for item_id, score in page:
             note = notes.get(item_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from remem.embedders.base import Vectors
@@ -30,6 +31,19 @@ class Changes:
     events: list[Event] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoteFacts:
+    """What ranking needs to know of a candidate note, without loading all of it."""
+
+    id: str
+    text: str
+    speaker: str | None
+    occurred_at: datetime
+    passage: int | None  # the run of session notes it belongs to
+    previous: str | None  # the live note before it in its session
+    following: str | None  # the live note after it in its session
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,19 @@ class Store(Protocol):
 
     def jobs(self, status: str | None = None) -> list[Job]: ...
 
-    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> ScoredIds:
-        """Live notes matching any term, best first (BM25)."""
+    def search_text(
+        self, terms: Sequence[str], scope: Scope, limit: int, *, with_context: bool = False
+    ) -> ScoredIds:
+        """Live notes matching any term, best first (BM25); `with_context` also matches the
+        words of the note before each one in its session."""
+
+    def search_passages(
+        self, terms: Sequence[str], scope: Scope, limit: int
+    ) -> list[tuple[int, float]]:
+        """Passages (runs of consecutive session notes) matching any term, best first."""
+
+    def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
+        """Ranking facts of the live notes among `ids`."""
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         """Live notes nearest to a unit vector, best first (cosine)."""

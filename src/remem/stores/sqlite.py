@@ -19,7 +19,7 @@ import numpy as np
 from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
-from remem.stores.base import Changes, Dump, ScoredIds
+from remem.stores.base import Changes, Dump, NoteFacts, ScoredIds
 from remem.stores.sqlite_schema import migrate
 from remem.stores.vector_index import ExactIndex
 from remem.types import Episode, Event, Job, Link, Note, Scope
@@ -30,6 +30,9 @@ FETCH_CHUNK = 1000
 IN_CHUNK = 900
 # Full-text search ranks this many times `limit` before filtering by scope (see search_text).
 FTS_OVERFETCH = 4
+# Notes per passage: a conversation session is usually shorter; a longer one is split so
+# that appending a note never rewrites an unbounded text.
+PASSAGE_NOTES = 64
 
 
 class SQLiteStore:
@@ -124,6 +127,7 @@ class SQLiteStore:
 
     def _write_note(self, note: Note, body: str | None, revision: int) -> None:
         db = self._db
+        existing = db.execute("SELECT pk, passage FROM notes WHERE id = ?", (note.id,)).fetchone()
         db.execute(
             "INSERT INTO notes (id, user_id, agent_id, session_id, text, metadata, keywords, tags,"
             " context, importance, occurred_at, created_at, updated_at, version, valid_from,"
@@ -144,10 +148,77 @@ class SQLiteStore:
             "INSERT INTO note_sources VALUES (?, ?, ?)",
             [(note.id, episode_id, rank) for rank, episode_id in enumerate(note.episode_ids)],
         )
-        if note.deleted_at is not None or body is not None:
+        if existing is None:
+            if note.deleted_at is None and body is not None:
+                self._index_new_note(note.scope, pk, body)
+            return
+        if note.deleted_at is not None:
             db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
-        if note.deleted_at is None and body is not None:
-            db.execute("INSERT INTO notes_fts (rowid, body) VALUES (?, ?)", (pk, body))
+        elif body is not None:
+            row = db.execute("SELECT context FROM notes_fts WHERE rowid = ?", (pk,)).fetchone()
+            db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
+            db.execute(
+                "INSERT INTO notes_fts (rowid, body, context) VALUES (?, ?, ?)",
+                (pk, body, row[0] if row else ""),
+            )
+        if existing[1] is not None:
+            self._rebuild_passage(existing[1])
+
+    def _index_new_note(self, scope: Scope, pk: int, body: str) -> None:
+        """Full-text rows for a new note: its own, with the note before it as context, and
+        its session's passage."""
+        db = self._db
+        context = ""
+        if scope.session_id is not None:
+            row = db.execute(
+                "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
+                " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.pk < ?"
+                " AND n.deleted_at IS NULL ORDER BY n.pk DESC LIMIT 1",
+                (scope.session_id, scope.user_id, scope.agent_id, pk),
+            ).fetchone()
+            context = row[0] if row else ""
+            self._append_to_passage(scope, pk, body)
+        db.execute(
+            "INSERT INTO notes_fts (rowid, body, context) VALUES (?, ?, ?)", (pk, body, context)
+        )
+
+    def _append_to_passage(self, scope: Scope, pk: int, body: str) -> None:
+        db = self._db
+        row = db.execute(
+            "SELECT pk, notes FROM passages WHERE session_id = ? AND user_id IS ?"
+            " AND agent_id IS ? ORDER BY pk DESC LIMIT 1",
+            (scope.session_id, scope.user_id, scope.agent_id),
+        ).fetchone()
+        if row is not None and row[1] < PASSAGE_NOTES:
+            passage = row[0]
+            (text,) = db.execute(
+                "SELECT body FROM passages_fts WHERE rowid = ?", (passage,)
+            ).fetchone() or ("",)
+            db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
+            db.execute("UPDATE passages SET notes = notes + 1 WHERE pk = ?", (passage,))
+            body = f"{text}\n{body}" if text else body
+        else:
+            passage = db.execute(
+                "INSERT INTO passages (user_id, agent_id, session_id, notes) VALUES (?, ?, ?, 1)",
+                (scope.user_id, scope.agent_id, scope.session_id),
+            ).lastrowid
+        db.execute("INSERT INTO passages_fts (rowid, body) VALUES (?, ?)", (passage, body))
+        db.execute("UPDATE notes SET passage = ? WHERE pk = ?", (passage, pk))
+
+    def _rebuild_passage(self, passage: int) -> None:
+        """Re-derive a passage's text from its live notes, after one changed or went."""
+        db = self._db
+        rows = db.execute(
+            "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
+            " WHERE n.passage = ? AND n.deleted_at IS NULL ORDER BY n.pk",
+            (passage,),
+        ).fetchall()
+        db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
+        if rows:
+            db.execute(
+                "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
+                (passage, "\n".join(row[0] for row in rows)),
+            )
 
     # -- the vector index ------------------------------------------------------------------
 
@@ -250,10 +321,14 @@ class SQLiteStore:
             )
         return [_job(row) for row in rows]
 
-    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> ScoredIds:
+    def search_text(
+        self, terms: Sequence[str], scope: Scope, limit: int, *, with_context: bool = False
+    ) -> ScoredIds:
         if not terms:
             return []
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        if not with_context:
+            match = f"{{body}} : ({match})"
         # Fast path: rank inside FTS5 alone (joining every match to `notes` costs more than
         # the ranking), then keep the best rows of the scope. When the scope holds too few
         # of them, rank again with the scope joined in, which is exact for any scope.
@@ -282,6 +357,50 @@ class SQLiteStore:
             (match, *params, limit),
         )
         return [(row[0], float(row[1])) for row in rows]
+
+    def search_passages(
+        self, terms: Sequence[str], scope: Scope, limit: int
+    ) -> list[tuple[int, float]]:
+        if not terms:
+            return []
+        where, params = _scope_sql(scope, "p.")
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        rows = self._query(
+            "SELECT p.pk, -bm25(passages_fts) FROM passages_fts"
+            " JOIN passages p ON p.pk = passages_fts.rowid"
+            f" WHERE passages_fts MATCH ? AND {where} ORDER BY bm25(passages_fts) LIMIT ?",
+            (match, *params, limit),
+        )
+        return [(row[0], float(row[1])) for row in rows]
+
+    def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
+        rows = self._in_query(
+            "SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name,"
+            " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
+            "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
+            "  AND p.agent_id IS n.agent_id AND p.pk < n.pk AND p.deleted_at IS NULL"
+            "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
+            " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
+            "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
+            "  AND p.agent_id IS n.agent_id AND p.pk > n.pk AND p.deleted_at IS NULL"
+            "  ORDER BY p.pk LIMIT 1) END AS following"
+            " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
+            " LEFT JOIN episodes e ON e.id = s.episode_id"
+            " WHERE n.deleted_at IS NULL AND n.id IN ({})",
+            ids,
+        )
+        return {
+            row["id"]: NoteFacts(
+                id=row["id"],
+                text=row["text"],
+                speaker=row["name"],
+                occurred_at=clock.from_text(row["occurred_at"]),
+                passage=row["passage"],
+                previous=row["previous"],
+                following=row["following"],
+            )
+            for row in rows
+        }
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         with self._lock:

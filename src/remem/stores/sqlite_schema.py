@@ -50,8 +50,11 @@ def m001_initial(db: sqlite3.Connection) -> None:
             superseded_by TEXT,
             deleted_at TEXT,
             -- bumped on every write to the note or its vector: readers sync their index from it
-            revision INTEGER NOT NULL
+            revision INTEGER NOT NULL,
+            -- the passage (a run of consecutive notes of one session) the note belongs to
+            passage INTEGER REFERENCES passages (pk)
         );
+        CREATE INDEX notes_passage ON notes (passage);
         CREATE INDEX notes_revision ON notes (revision);
         CREATE INDEX notes_user ON notes (user_id, pk);
         CREATE INDEX notes_agent ON notes (agent_id, pk);
@@ -110,8 +113,21 @@ def m001_initial(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX jobs_status ON jobs (status, created_at);
 
-        -- rowid = notes.pk; holds only live notes
+        -- rowid = notes.pk; holds only live notes. `context` is the note before it in its
+        -- session: a reply is often found through the words of what it replies to.
         CREATE VIRTUAL TABLE notes_fts USING fts5 (
+            body, context, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+
+        -- consecutive notes of one session, searched as one text (coarse-to-fine recall)
+        CREATE TABLE passages (
+            pk INTEGER PRIMARY KEY,
+            user_id TEXT, agent_id TEXT, session_id TEXT NOT NULL,
+            notes INTEGER NOT NULL
+        );
+        CREATE INDEX passages_session ON passages (session_id, pk);
+        -- rowid = passages.pk
+        CREATE VIRTUAL TABLE passages_fts USING fts5 (
             body, tokenize = 'porter unicode61 remove_diacritics 2'
         );
         """,

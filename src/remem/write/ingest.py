@@ -22,10 +22,14 @@ class Message:
     text: str
     role: str | None = None
     name: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def parse_content(content: Content) -> list[Message]:
-    """A string, or OpenAI-style messages `{"role", "content", "name"?}`, as messages."""
+    """A string, or OpenAI-style messages `{"role", "content", "name"?}`, as messages.
+
+    A message may also carry its own `metadata` dict, merged over the call's metadata.
+    """
     if isinstance(content, str):
         return [Message(_require_text(content, "content"))]
     if not isinstance(content, Sequence) or isinstance(content, bytes | bytearray):
@@ -49,7 +53,9 @@ def _parse_message(message: Any, index: int) -> Message:
     for field, value in (("role", role), ("name", name)):
         if value is not None and not isinstance(value, str):
             raise InvalidContentError(f"{where}: '{field}' must be a string")
-    return Message(_require_text(message["content"], f"{where} content"), role, name)
+    text = _require_text(message["content"], f"{where} content")
+    metadata = message.get("metadata")
+    return Message(text, role, name, None if metadata is None else check_metadata(metadata))
 
 
 def _require_text(value: Any, where: str) -> str:
@@ -89,7 +95,7 @@ def make_episodes(
             text=message.text,
             role=message.role,
             name=message.name,
-            metadata=dict(metadata),
+            metadata={**metadata, **(message.metadata or {})},
             occurred_at=occurred_at,
             recorded_at=recorded_at,
         )

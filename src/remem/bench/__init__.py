@@ -1,0 +1,1 @@
+"""Benchmarks of recall quality on conversational datasets (`remem bench ...`)."""

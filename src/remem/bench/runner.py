@@ -1,0 +1,140 @@
+"""Run a LoCoMo-format dataset through `Memory` exactly as a user would, and score it."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remem.bench.locomo import CATEGORIES, Question, Sample
+from remem.bench.metrics import expand_to_turns, ndcg_at, percentile, recall_at
+from remem.embedders.base import Embedder
+from remem.memory import Memory
+from remem.stores.sqlite import SQLiteStore
+
+KS = (5, 10, 25, 50)
+# The samples tuning may look at; the rest are held out (issue #3).
+TUNING_SAMPLES = ("conv-26", "conv-30", "conv-41", "conv-42", "conv-43")
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    sample_id: str
+    category: int
+    recall: dict[int, float]
+    ndcg10: float
+    tokens10: int
+    latency_ms: float
+
+
+@dataclass
+class Report:
+    questions: list[QuestionResult] = field(default_factory=list)
+    ingest_seconds: float = 0.0
+    turns: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """Overall, per half and per category scores, with cost and latency."""
+        groups: dict[str, list[QuestionResult]] = defaultdict(list)
+        for result in self.questions:
+            groups["overall"].append(result)
+            half = "tuning" if result.sample_id in TUNING_SAMPLES else "held-out"
+            groups[half].append(result)
+            groups[f"{result.category} {CATEGORIES.get(result.category, '?')}"].append(result)
+        latencies = [r.latency_ms for r in self.questions]
+        return {
+            "scores": {name: _scores(results) for name, results in groups.items()},
+            "mean_tokens_top10": statistics.fmean(r.tokens10 for r in self.questions)
+            if self.questions
+            else 0.0,
+            "ingest_seconds": round(self.ingest_seconds, 2),
+            "ingest_turns_per_s": round(self.turns / self.ingest_seconds, 1)
+            if self.ingest_seconds
+            else 0.0,
+            "search_p50_ms": round(percentile(latencies, 50), 2),
+            "search_p95_ms": round(percentile(latencies, 95), 2),
+            "questions": len(self.questions),
+        }
+
+
+def _scores(results: Sequence[QuestionResult]) -> dict[str, float]:
+    scores = {f"R@{k}": round(statistics.fmean(r.recall[k] for r in results), 4) for k in KS}
+    scores["NDCG@10"] = round(statistics.fmean(r.ndcg10 for r in results), 4)
+    scores["n"] = len(results)
+    return scores
+
+
+def run(
+    samples: Sequence[Sample],
+    embedder: Embedder,
+    count_tokens: Callable[[Sequence[str]], int],
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Build one fresh memory per sample, ask every question, score the turns returned."""
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="remem-bench-") as folder:
+        for sample in samples:
+            path = Path(folder) / f"{sample.sample_id}.db"
+            with Memory(store=SQLiteStore(path), embedder=embedder) as memory:
+                dia_of = _ingest(memory, sample, report)
+                for question in sample.questions:
+                    report.questions.append(
+                        _ask(memory, sample.sample_id, question, dia_of, count_tokens)
+                    )
+                    if progress:
+                        progress(1)
+    return report
+
+
+def _ingest(memory: Memory, sample: Sample, report: Report) -> dict[str, str]:
+    """Add every turn as one message, a session at a time; return episode id -> turn id."""
+    dia_of: dict[str, str] = {}
+    start = time.perf_counter()
+    for session in sample.sessions:
+        messages = [
+            {
+                "role": "user",
+                "name": turn.speaker,
+                "content": turn.text,
+                "metadata": {"dia_id": turn.dia_id},
+            }
+            for turn in session.turns
+        ]
+        if not messages:
+            continue
+        result = memory.add(
+            messages,
+            user_id=sample.sample_id,
+            session_id=f"{sample.sample_id}/session_{session.number}",
+            occurred_at=session.occurred_at,
+        )
+        dia_of.update(zip(result.episode_ids, (t.dia_id for t in session.turns), strict=True))
+    report.ingest_seconds += time.perf_counter() - start
+    report.turns += len(dia_of)
+    return dia_of
+
+
+def _ask(
+    memory: Memory,
+    sample_id: str,
+    question: Question,
+    dia_of: dict[str, str],
+    count_tokens: Callable[[Sequence[str]], int],
+) -> QuestionResult:
+    start = time.perf_counter()
+    hits = memory.search(question.text, user_id=sample_id, limit=max(KS))
+    latency = (time.perf_counter() - start) * 1000
+    turns = expand_to_turns(([dia_of[e] for e in hit.episode_ids] for hit in hits), max(KS))
+    return QuestionResult(
+        sample_id=sample_id,
+        category=question.category,
+        recall={k: recall_at(turns, question.evidence, k) for k in KS},
+        ndcg10=ndcg_at(turns, question.evidence, 10),
+        tokens10=count_tokens([hit.text for hit in hits[:10]]),
+        latency_ms=latency,
+    )

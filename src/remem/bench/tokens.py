@@ -1,0 +1,30 @@
+"""Counting the tokens a model would be handed, with the bundled MiniLM WordPiece tokenizer
+(tiktoken downloads its encodings at run time, which an offline machine cannot)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from remem.embedders.minilm import TOKENIZER_PATH
+
+TOKENIZER_NAME = "all-MiniLM-L6-v2 WordPiece"
+
+
+@functools.cache
+def _tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def count_tokens(texts: Sequence[str]) -> int:
+    """Tokens in all texts together, special tokens excluded."""
+    if not texts:
+        return 0
+    encodings = _tokenizer().encode_batch(list(texts), add_special_tokens=False)
+    return sum(len(encoding.ids) for encoding in encodings)

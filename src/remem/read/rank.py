@@ -1,0 +1,153 @@
+"""Ranking candidates: pure functions over {note id: score}, applied in order by search.
+
+Each step encodes one observation about conversational memory; its weight says how much
+that observation is trusted against the retrievers' own evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from remem.read.timespan import Span
+from remem.stores.base import NoteFacts
+
+Scores = dict[str, float]
+K = TypeVar("K")
+
+# Fusion weights of the three retrievers, each scaled to [0, 1] first. A note matched
+# together with the note it replies to is the strongest lexical evidence; the note alone
+# is weaker; dense similarity from the small bundled model is as strong as the first.
+WEIGHT_TEXT = 0.5
+WEIGHT_TEXT_IN_CONTEXT = 1.0
+WEIGHT_DENSE = 1.0
+# A question ("...?") rarely holds the fact; the answer that follows it does.
+QUESTION_KEEPS = 0.7
+QUESTION_HANDS_ON = 0.5
+# Neighbours in a session share their topic: each note takes a share of its neighbours'.
+FROM_PREVIOUS = 0.3
+FROM_FOLLOWING = 0.2
+# Coarse-to-fine: notes inside the best-matching passage are up to 60% more likely.
+PASSAGE_BOOST = 0.6
+# An explicit date names when something was said or happened; it may be told up to two
+# weeks later ("last week I..."). Inside the span counts five times as much.
+TIME_BOOST = 4.0
+TIME_SLACK = timedelta(days=14)
+# A question naming one speaker is usually about what that speaker said.
+SPEAKER_BOOST = 0.4
+
+
+def fuse(
+    text: Sequence[tuple[str, float]],
+    text_in_context: Sequence[tuple[str, float]],
+    dense: Sequence[tuple[str, float]],
+) -> Scores:
+    """Weighted sum of the retrievers' scores, each scaled to [0, 1] over its candidates."""
+    scores: Scores = {}
+    for ranking, weight, scale in (
+        (text, WEIGHT_TEXT, _by_max),
+        (text_in_context, WEIGHT_TEXT_IN_CONTEXT, _by_max),
+        (dense, WEIGHT_DENSE, _by_range),
+    ):
+        for item_id, value in scale(ranking).items():
+            scores[item_id] = scores.get(item_id, 0.0) + weight * value
+    return scores
+
+
+def hand_off_questions(scores: Scores, facts: Mapping[str, NoteFacts]) -> Scores:
+    """Move part of a question's score to the note that answers it."""
+    result = dict(scores)
+    for item_id, score in scores.items():
+        fact = facts.get(item_id)
+        if fact is None or not fact.text.rstrip().endswith("?"):
+            continue
+        result[item_id] -= (1 - QUESTION_KEEPS) * score
+        if fact.following is not None:
+            result[fact.following] = result.get(fact.following, 0.0) + QUESTION_HANDS_ON * score
+    return result
+
+
+def spread_to_neighbours(scores: Scores, facts: Mapping[str, NoteFacts]) -> Scores:
+    """Each note gains a share of the scores of the notes just before and after it."""
+    result = dict(scores)
+    for item_id, score in scores.items():
+        fact = facts.get(item_id)
+        if fact is None:
+            continue
+        if fact.following is not None:
+            result[fact.following] = result.get(fact.following, 0.0) + FROM_PREVIOUS * score
+        if fact.previous is not None:
+            result[fact.previous] = result.get(fact.previous, 0.0) + FROM_FOLLOWING * score
+    return result
+
+
+def boost_passages(
+    scores: Scores, facts: Mapping[str, NoteFacts], passages: Sequence[tuple[int, float]]
+) -> Scores:
+    """Scale each note by how well its passage matches, relative to the best passage."""
+    strength: dict[int | None, float] = dict(_by_max(passages))
+    return {
+        item_id: score * (1 + PASSAGE_BOOST * strength.get(_passage(facts, item_id), 0.0))
+        for item_id, score in scores.items()
+    }
+
+
+def boost_time(scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None) -> Scores:
+    """Favour notes from the span the query names, when any candidate falls inside it."""
+    if span is None:
+        return scores
+    start, end = span[0], span[1] + TIME_SLACK
+    inside = {
+        item_id
+        for item_id in scores
+        if item_id in facts and _within(facts[item_id].occurred_at, start, end)
+    }
+    if not inside:
+        return scores
+    return {
+        item_id: score * (1 + TIME_BOOST) if item_id in inside else score
+        for item_id, score in scores.items()
+    }
+
+
+def boost_speaker(scores: Scores, facts: Mapping[str, NoteFacts], query: str) -> Scores:
+    """Favour notes by the one speaker the query names (by a whole-word match)."""
+    speakers = {fact.speaker for fact in facts.values() if fact.speaker}
+    named = [
+        name
+        for name in speakers
+        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", query, re.IGNORECASE)
+    ]
+    if len(named) != 1:
+        return scores
+    return {
+        item_id: score * (1 + SPEAKER_BOOST)
+        if item_id in facts and facts[item_id].speaker == named[0]
+        else score
+        for item_id, score in scores.items()
+    }
+
+
+def _passage(facts: Mapping[str, NoteFacts], item_id: str) -> int | None:
+    fact = facts.get(item_id)
+    return fact.passage if fact else None
+
+
+def _within(moment: datetime, start: datetime, end: datetime) -> bool:
+    return start <= moment < end
+
+
+def _by_max(ranking: Sequence[tuple[K, float]]) -> dict[K, float]:
+    top = max((score for _, score in ranking), default=0.0)
+    return {item: score / top for item, score in ranking} if top > 0 else {}
+
+
+def _by_range(ranking: Sequence[tuple[str, float]]) -> dict[str, float]:
+    if not ranking:
+        return {}
+    low = min(score for _, score in ranking)
+    high = max(score for _, score in ranking)
+    spread = high - low
+    return {item: (score - low) / spread if spread > 0 else 1.0 for item, score in ranking}

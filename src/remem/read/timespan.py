@@ -1,0 +1,77 @@
+"""Time expressions in a query, resolved to a span of time.
+
+Only explicit dates are read ("9 November 2022", "November 9, 2022", "May 2023",
+"2023-05-08", "in June", "in 2022"); a month without a year means its latest occurrence
+at or before the reference time: the newest memory in scope, i.e. when things were said.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+_MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+_MONTHS = {
+    name: number for number, full in enumerate(_MONTH_NAMES, start=1) for name in (full, full[:3])
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+_PATTERNS = [
+    ("day", re.compile(r"\b(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})\b")),
+    ("day", re.compile(rf"\b{_DAY} (?:of )?{_MONTH},? {_YEAR}\b")),
+    ("day", re.compile(rf"\b{_MONTH} {_DAY},? {_YEAR}\b")),
+    ("month", re.compile(rf"\b{_MONTH},? {_YEAR}\b")),
+    ("month", re.compile(rf"\b(?:in|during|on) {_MONTH}\b")),
+    ("year", re.compile(rf"\b(?:in|during) {_YEAR}\b")),
+]
+
+Span = tuple[datetime, datetime]
+
+
+def find_span(query: str, reference: Callable[[], datetime | None]) -> Span | None:
+    """The first time span the query names, or None. `reference` is called only when a
+    month has no year."""
+    text = query.lower()
+    for unit, pattern in _PATTERNS:
+        match = pattern.search(text)
+        if match:
+            span = _span(unit, match.groupdict(), reference)
+            if span:
+                return span
+    return None
+
+
+def _span(
+    unit: str, parts: dict[str, str | None], reference: Callable[[], datetime | None]
+) -> Span | None:
+    month_text = parts.get("month")
+    month = (
+        int(month_text) if month_text and month_text.isdigit() else _MONTHS.get(month_text or "", 0)
+    )
+    try:
+        if unit == "year":
+            year = int(parts["year"] or 0)
+            return _utc(year, 1, 1), _utc(year + 1, 1, 1)
+        year_text = parts.get("year")
+        year = int(year_text) if year_text else _year_of(month, reference())
+        if unit == "day":
+            start = _utc(year, month, int(parts["day"] or 0))
+            return start, start + timedelta(days=1)
+        return _utc(year, month, 1), _utc(year + (month == 12), month % 12 + 1, 1)
+    except (ValueError, TypeError):
+        return None  # "31 February" or no reference time: not a usable date
+
+
+def _year_of(month: int, reference: datetime | None) -> int:
+    if reference is None:
+        raise ValueError("no reference time")
+    return reference.year if month <= reference.month else reference.year - 1
+
+
+def _utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)

@@ -1,0 +1,161 @@
+"""The read path's techniques, each on a small synthetic memory or as a pure function."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from remem import Memory
+from remem.read import rank
+from remem.read.timespan import find_span
+from remem.stores.base import NoteFacts
+
+REF = datetime(2024, 8, 20, tzinfo=UTC)
+
+
+def _utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("What did she cook on 9 November, 2022?", _utc(2022, 11, 9), _utc(2022, 11, 10)),
+        ("Who called on May 3, 2023?", _utc(2023, 5, 3), _utc(2023, 5, 4)),
+        ("what happened on the 3rd of May 2023", _utc(2023, 5, 3), _utc(2023, 5, 4)),
+        ("plans for 2023-02-28", _utc(2023, 2, 28), _utc(2023, 3, 1)),
+        ("anything in July 2023?", _utc(2023, 7, 1), _utc(2023, 8, 1)),
+        ("the trip in Dec 2023", _utc(2023, 12, 1), _utc(2024, 1, 1)),
+        ("where did we go in June?", _utc(2024, 6, 1), _utc(2024, 7, 1)),
+        ("what did we do in October?", _utc(2023, 10, 1), _utc(2023, 11, 1)),
+        ("books read in 2022", _utc(2022, 1, 1), _utc(2023, 1, 1)),
+    ],
+)
+def test_find_span_reads_explicit_dates(query: str, start: datetime, end: datetime) -> None:
+    assert find_span(query, lambda: REF) == (start, end)
+
+
+@pytest.mark.parametrize("query", ["what is her name?", "in May", "room 2023"])
+def test_find_span_ignores_what_is_not_a_usable_date(query: str) -> None:
+    assert find_span(query, lambda: None) is None
+
+
+def test_an_impossible_day_still_names_its_month() -> None:
+    assert find_span("31 February 2023", lambda: None) == (_utc(2023, 2, 1), _utc(2023, 3, 1))
+
+
+def _fact(
+    item_id: str,
+    *,
+    text: str = "text",
+    speaker: str | None = None,
+    when: datetime = REF,
+    passage: int | None = None,
+    previous: str | None = None,
+    following: str | None = None,
+) -> NoteFacts:
+    return NoteFacts(item_id, text, speaker, when, passage, previous, following)
+
+
+def test_fuse_scales_each_retriever_before_weighting() -> None:
+    scores = rank.fuse([("a", 10.0), ("b", 5.0)], [("b", 2.0)], [("a", 0.9), ("c", 0.5)])
+    assert scores["a"] == pytest.approx(rank.WEIGHT_TEXT + rank.WEIGHT_DENSE)
+    assert scores["b"] == pytest.approx(rank.WEIGHT_TEXT / 2 + rank.WEIGHT_TEXT_IN_CONTEXT)
+    assert scores["c"] == pytest.approx(0.0)
+
+
+def test_a_question_hands_its_score_to_the_answer() -> None:
+    facts = {
+        "q": _fact("q", text="Do you have pets?", following="a"),
+        "a": _fact("a", text="Two cats.", previous="q"),
+    }
+    scores = rank.hand_off_questions({"q": 1.0}, facts)
+    assert scores["q"] == pytest.approx(rank.QUESTION_KEEPS)
+    assert scores["a"] == pytest.approx(rank.QUESTION_HANDS_ON)
+
+
+def test_neighbours_share_scores_both_ways() -> None:
+    facts = {"b": _fact("b", previous="a", following="c")}
+    scores = rank.spread_to_neighbours({"b": 1.0}, facts)
+    assert scores == pytest.approx({"b": 1.0, "c": rank.FROM_PREVIOUS, "a": rank.FROM_FOLLOWING})
+
+
+def test_passage_time_and_speaker_boosts() -> None:
+    facts = {
+        "x": _fact("x", passage=1, speaker="Ana", when=_utc(2024, 3, 5)),
+        "y": _fact("y", passage=2, speaker="Bo", when=_utc(2024, 5, 5)),
+    }
+    even = {"x": 1.0, "y": 1.0}
+    by_passage = rank.boost_passages(even, facts, [(1, 4.0), (2, 2.0)])
+    assert by_passage["x"] == pytest.approx(1 + rank.PASSAGE_BOOST)
+    assert by_passage["y"] == pytest.approx(1 + rank.PASSAGE_BOOST / 2)
+    by_time = rank.boost_time(even, facts, (_utc(2024, 3, 1), _utc(2024, 4, 1)))
+    assert by_time == {"x": 1 + rank.TIME_BOOST, "y": 1.0}
+    assert rank.boost_time(even, facts, (_utc(2020, 1, 1), _utc(2020, 2, 1))) == even
+    assert rank.boost_speaker(even, facts, "What did ana say?")["x"] == 1 + rank.SPEAKER_BOOST
+    assert rank.boost_speaker(even, facts, "Did Ana and Bo meet?") == even
+    assert rank.boost_speaker(even, facts, "What about Banana?") == even
+
+
+def _conversation(
+    memory: Memory, turns: list[tuple[str, str]], session: str, when: str = "2024-03-01T10:00:00Z"
+) -> list[str]:
+    messages = [{"role": "user", "name": name, "content": text} for name, text in turns]
+    return list(memory.add(messages, user_id="u", session_id=session, occurred_at=when).note_ids)
+
+
+def test_an_answer_is_found_through_the_question_it_replies_to(memory: Memory) -> None:
+    ids = _conversation(
+        memory,
+        [
+            ("Bo", "Do you have any pets at home?"),
+            ("Ana", "Yes, two cats called Tom and Jerry."),
+            ("Bo", "Lovely. How was work today?"),
+            ("Ana", "Busy, the quarterly report is due."),
+        ],
+        "s1",
+    )
+    _conversation(memory, [("Bo", "The weather is nice."), ("Ana", "Sunny all week.")], "s2")
+    top = [hit.id for hit in memory.search("Ana pets", user_id="u", limit=2)]
+    assert ids[1] in top
+
+
+def test_an_explicit_date_prefers_what_was_said_then(memory: Memory) -> None:
+    march = _conversation(
+        memory, [("Ana", "We went hiking by the lake.")], "s1", "2024-03-10T10:00:00Z"
+    )
+    _conversation(
+        memory, [("Ana", "We went hiking by the lake again.")], "s2", "2024-07-10T10:00:00Z"
+    )
+    hits = memory.search("Where did Ana go hiking in March 2024?", user_id="u", limit=2)
+    assert hits[0].id == march[0]
+
+
+def test_the_named_speaker_comes_first(memory: Memory) -> None:
+    ids = _conversation(
+        memory, [("Ana", "I adopted a puppy."), ("Bo", "I adopted a kitten.")], "s1"
+    )
+    assert memory.search("What did Bo adopt?", user_id="u", limit=1)[0].id == ids[1]
+    assert memory.search("What did Ana adopt?", user_id="u", limit=1)[0].id == ids[0]
+
+
+def test_passages_follow_deletes(memory: Memory) -> None:
+    ids = _conversation(memory, [("Ana", "zebra crossing"), ("Ana", "giraffe neck")], "s1")
+    scope = memory.get(ids[0]).scope
+    assert memory.store.search_passages(["zebra"], scope, 5)
+    memory.delete(ids[0])
+    assert memory.store.search_passages(["zebra"], scope, 5) == []
+    assert memory.store.search_passages(["giraffe"], scope, 5)
+
+
+def test_context_holds_the_previous_note_of_the_session(memory: Memory) -> None:
+    ids = _conversation(memory, [("Bo", "Favourite colour?"), ("Ana", "Blue, always.")], "s1")
+    scope = memory.get(ids[0]).scope
+    with_context = memory.store.search_text(["colour"], scope, 5, with_context=True)
+    alone = memory.store.search_text(["colour"], scope, 5)
+    assert {item for item, _ in with_context} == set(ids)
+    assert [item for item, _ in alone] == [ids[0]]
+    facts = memory.store.describe(ids)
+    assert facts[ids[0]].following == ids[1] and facts[ids[1]].previous == ids[0]
+    assert facts[ids[1]].speaker == "Ana"
