@@ -22,7 +22,7 @@ from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Store
 from remem.transfer import export_jsonl, import_jsonl
 from remem.types import AddResult, Episode, Event, Hit, ImportResult, Note, Page, Scope
-from remem.write.embedding import EMBED_JOB, embed_bodies, failed_job, finished
+from remem.write.embedding import EMBED_JOB, embed_texts, failed_job, finished
 from remem.write.ingest import (
     Content,
     check_metadata,
@@ -91,7 +91,7 @@ class Memory:
         notes = notes_from_episodes(episodes)
         by_id = {episode.id: episode for episode in episodes}
         bodies = {note.id: index_text(note, by_id) for note in notes}
-        embedded = embed_bodies(self.embedder, bodies)
+        embedded = embed_texts(self.embedder, {note.id: note.text for note in notes})
         changes = Changes(
             episodes=episodes,
             notes=notes,
@@ -129,7 +129,7 @@ class Memory:
             events=[self._event("update", note.id, note.scope, snapshot(note), snapshot(updated))],
         )
         if new_text != note.text:
-            embedded = embed_bodies(self.embedder, changes.bodies)
+            embedded = embed_texts(self.embedder, {updated.id: updated.text})
             changes.vectors, changes.jobs = embedded.vectors, embedded.failed_jobs
         self._apply(changes)
         return updated
@@ -165,12 +165,7 @@ class Memory:
         completed."""
         pending = [job for job in self.store.jobs("pending") if job.kind == EMBED_JOB]
         notes = self.store.get_notes([job.target_id for job in pending])
-        bodies = {
-            job.target_id: self._body(notes[job.target_id])
-            for job in pending
-            if job.target_id in notes
-        }
-        embedded = embed_bodies(self.embedder, bodies)
+        embedded = embed_texts(self.embedder, {note_id: n.text for note_id, n in notes.items()})
         if embedded.failed_jobs:
             error = embedded.failed_jobs[0].last_error or "unknown error"
             self._apply(Changes(jobs=[failed_job(job.target_id, error, job) for job in pending]))

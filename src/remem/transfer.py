@@ -112,7 +112,7 @@ def _apply_batch(
         if kind == "note" and vector is not None and reuse_vectors:
             changes.vectors[record.id] = vector
         elif kind == "note" and record.deleted_at is None:
-            to_embed[record.id] = ""
+            to_embed[record.id] = record.text
     # Bodies need the notes' episodes, which the batch may or may not have brought.
     store.apply(Changes(episodes=changes.episodes))
     changes.episodes = []
@@ -120,7 +120,7 @@ def _apply_batch(
         if note.deleted_at is None:
             changes.bodies[note.id] = body_of(note)
     if to_embed:
-        matrix = embedder.embed_batch([changes.bodies[note_id] for note_id in to_embed])
+        matrix = embedder.embed_batch(list(to_embed.values()))
         changes.vectors.update(zip(to_embed, matrix, strict=True))
     store.apply(changes)
     added = len(batch) - len(present)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from remem.read.timespan import Span
+from remem.read.timespan import Span, asks_when, mentions_time
 from remem.stores.base import NoteFacts
 
 Scores = dict[str, float]
@@ -37,6 +37,8 @@ TIME_BOOST = 4.0
 TIME_SLACK = timedelta(days=14)
 # A question naming one speaker is usually about what that speaker said.
 SPEAKER_BOOST = 0.4
+# A question asking "when" is answered by a note that mentions a time.
+MENTIONS_TIME_BOOST = 0.5
 
 
 def fuse(
@@ -125,6 +127,18 @@ def boost_speaker(scores: Scores, facts: Mapping[str, NoteFacts], query: str) ->
     return {
         item_id: score * (1 + SPEAKER_BOOST)
         if item_id in facts and facts[item_id].speaker == named[0]
+        else score
+        for item_id, score in scores.items()
+    }
+
+
+def boost_time_mentions(scores: Scores, facts: Mapping[str, NoteFacts], query: str) -> Scores:
+    """For a question asking for a time, favour notes that mention one."""
+    if not asks_when(query):
+        return scores
+    return {
+        item_id: score * (1 + MENTIONS_TIME_BOOST)
+        if item_id in facts and mentions_time(facts[item_id].text)
         else score
         for item_id, score in scores.items()
     }

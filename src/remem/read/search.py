@@ -52,6 +52,7 @@ def search(
     scores = rank.boost_passages(scores, facts, store.search_passages(terms, scope, pool))
     scores = rank.boost_time(scores, facts, find_span(query, lambda: _newest(facts)))
     scores = rank.boost_speaker(scores, facts, query)
+    scores = rank.boost_time_mentions(scores, facts, query)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return _hits(store, ranked, limit, filters)
 

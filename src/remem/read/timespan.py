@@ -32,6 +32,30 @@ _PATTERNS = [
 
 Span = tuple[datetime, datetime]
 
+# A question asking for a time ("When did...", "How long...") is answered by a note that
+# mentions one: relative ("last week", "yesterday"), named (a weekday, a month) or a year.
+_ASKS_WHEN = re.compile(
+    r"^\W*(when|how long|how many (days|weeks|months|years)|what (day|date|time|year|month))\b",
+    re.IGNORECASE,
+)
+_MENTIONS_TIME = re.compile(
+    r"\b(yesterday|today|tomorrow|tonight|ago|last|next|recently|since|weekend|week|month|"
+    r"year|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    + "|".join(_MONTH_NAMES)
+    + r"|(19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_when(query: str) -> bool:
+    """True when the query asks for a time."""
+    return bool(_ASKS_WHEN.search(query))
+
+
+def mentions_time(text: str) -> bool:
+    """True when the text refers to a time."""
+    return bool(_MENTIONS_TIME.search(text))
+
 
 def find_span(query: str, reference: Callable[[], datetime | None]) -> Span | None:
     """The first time span the query names, or None. `reference` is called only when a
