@@ -152,10 +152,34 @@ def test_passages_follow_deletes(memory: Memory) -> None:
 def test_context_holds_the_previous_note_of_the_session(memory: Memory) -> None:
     ids = _conversation(memory, [("Bo", "Favourite colour?"), ("Ana", "Blue, always.")], "s1")
     scope = memory.get(ids[0]).scope
-    with_context = memory.store.search_text(["colour"], scope, 5, with_context=True)
-    alone = memory.store.search_text(["colour"], scope, 5)
-    assert {item for item, _ in with_context} == set(ids)
-    assert [item for item, _ in alone] == [ids[0]]
+    matches = memory.store.search_text(["colour"], scope, 5)
+    assert {item for item, _ in matches.in_context} == set(ids)
+    assert [item for item, _ in matches.note] == [ids[0]]
     facts = memory.store.describe(ids)
     assert facts[ids[0]].following == ids[1] and facts[ids[1]].previous == ids[0]
     assert facts[ids[1]].speaker == "Ana"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I went there last Saturday.", True),
+        ("Back in 2019 it was cold", True),
+        ("We met in June", True),
+        ("Two weeks ago", True),
+        ("I like tea", False),
+        ("Room 1234", False),
+        ("The lastest news", False),
+    ],
+)
+def test_mentions_time(text: str, expected: bool) -> None:
+    from remem.read.timespan import mentions_time
+
+    assert mentions_time(text) is expected
+
+
+def test_asks_when() -> None:
+    from remem.read.timespan import asks_when
+
+    assert asks_when("When did Ana move?") and asks_when("How long has she played?")
+    assert not asks_when("What did Ana say when she moved?")

@@ -94,7 +94,8 @@ def test_full_text_search_fills_a_small_scope_inside_a_big_one(memory: Memory) -
     memory.add([{"content": f"apple pie recipe {i}"} for i in range(300)], user_id="big")
     small = memory.add([{"content": f"apple tart number {i}"} for i in range(3)], user_id="small")
     found = memory.store.search_text(["apple"], Scope(user_id="small"), 10)
-    assert {item for item, _ in found} == set(small.note_ids)
+    assert {item for item, _ in found.in_context} == set(small.note_ids)
+    assert {item for item, _ in found.note} == set(small.note_ids)
     assert len(memory.search("apple", user_id="small", limit=10)) == 3
 
 

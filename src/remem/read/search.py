@@ -41,10 +41,9 @@ def search(
     if filters:
         pool *= 10  # filters apply after ranking, so look deeper
     terms = search_terms(query)
+    matches = store.search_text(terms, scope, pool)
     scores = rank.fuse(
-        store.search_text(terms, scope, pool),
-        store.search_text(terms, scope, pool, with_context=True),
-        _dense(store, embedder, query, scope, pool),
+        matches.note, matches.in_context, _dense(store, embedder, query, scope, pool)
     )
     facts = _facts_with_neighbours(store, scores)
     scores = rank.hand_off_questions(scores, facts)

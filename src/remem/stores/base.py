@@ -34,6 +34,14 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class TextMatches:
+    """One full-text search, ranked with the note's context and by the note alone."""
+
+    in_context: ScoredIds
+    note: ScoredIds
+
+
+@dataclass(frozen=True)
 class NoteFacts:
     """What ranking needs to know of a candidate note, without loading all of it."""
 
@@ -90,11 +98,9 @@ class Store(Protocol):
 
     def jobs(self, status: str | None = None) -> list[Job]: ...
 
-    def search_text(
-        self, terms: Sequence[str], scope: Scope, limit: int, *, with_context: bool = False
-    ) -> ScoredIds:
-        """Live notes matching any term, best first (BM25); `with_context` also matches the
-        words of the note before each one in its session."""
+    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
+        """Live notes matching any term (BM25), ranked two ways: by their own text, and by
+        their text with the note before them in their session."""
 
     def search_passages(
         self, terms: Sequence[str], scope: Scope, limit: int

@@ -19,7 +19,7 @@ import numpy as np
 from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
-from remem.stores.base import Changes, Dump, NoteFacts, ScoredIds
+from remem.stores.base import Changes, Dump, NoteFacts, ScoredIds, TextMatches
 from remem.stores.sqlite_schema import migrate
 from remem.stores.vector_index import ExactIndex
 from remem.types import Episode, Event, Job, Link, Note, Scope
@@ -321,21 +321,18 @@ class SQLiteStore:
             )
         return [_job(row) for row in rows]
 
-    def search_text(
-        self, terms: Sequence[str], scope: Scope, limit: int, *, with_context: bool = False
-    ) -> ScoredIds:
+    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         if not terms:
-            return []
+            return TextMatches([], [])
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        if not with_context:
-            match = f"{{body}} : ({match})"
-        # Fast path: rank inside FTS5 alone (joining every match to `notes` costs more than
-        # the ranking), then keep the best rows of the scope. When the scope holds too few
-        # of them, rank again with the scope joined in, which is exact for any scope.
+        # One query ranks by body and context together and also scores the body alone
+        # (context weighted 0). Fast path: rank inside FTS5 alone (joining every match to
+        # `notes` costs more than the ranking), then keep the best rows of the scope; when
+        # the scope holds too few of them, rank again with the scope joined in (exact).
         wide = limit * FTS_OVERFETCH
         ranked = self._query(
-            "SELECT rowid, -bm25(notes_fts) FROM notes_fts WHERE notes_fts MATCH ?"
-            " ORDER BY bm25(notes_fts) LIMIT ?",
+            "SELECT rowid, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
+            " FROM notes_fts WHERE notes_fts MATCH ? ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
             (match, wide),
         )
         where, params = _scope_sql(scope, "")
@@ -347,16 +344,23 @@ class SQLiteStore:
                 params,
             )
         }
-        hits = [(in_scope[pk], float(score)) for pk, score in ranked if pk in in_scope]
-        if len(hits) >= limit or len(ranked) < wide:
-            return hits[:limit]
-        where, params = _scope_sql(scope, "n.")
-        rows = self._query(
-            "SELECT n.id, -bm25(notes_fts) FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
-            f" WHERE notes_fts MATCH ? AND {where} ORDER BY bm25(notes_fts) LIMIT ?",
-            (match, *params, limit),
+        rows: Sequence[Sequence[Any]] = [
+            (in_scope[pk], both, own) for pk, both, own in ranked if pk in in_scope
+        ]
+        if len(rows) < limit and len(ranked) == wide:
+            where, params = _scope_sql(scope, "n.")
+            rows = self._query(
+                "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
+                " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
+                f" WHERE notes_fts MATCH ? AND {where} ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
+                (match, *params, limit),
+            )
+        rows = rows[:limit]
+        own = sorted(
+            ((item, float(score)) for item, _, score in rows if score > 0),
+            key=lambda item: -item[1],
         )
-        return [(row[0], float(row[1])) for row in rows]
+        return TextMatches(in_context=[(item, float(score)) for item, score, _ in rows], note=own)
 
     def search_passages(
         self, terms: Sequence[str], scope: Scope, limit: int
