@@ -183,3 +183,19 @@ def test_asks_when() -> None:
 
     assert asks_when("When did Ana move?") and asks_when("How long has she played?")
     assert not asks_when("What did Ana say when she moved?")
+
+
+def test_long_sessions_split_into_passages(memory: Memory) -> None:
+    from remem.stores.sqlite import PASSAGE_NOTES
+
+    first = _conversation(
+        memory, [("Ana", f"line {i} alpha") for i in range(PASSAGE_NOTES - 2)], "s1"
+    )
+    rest = _conversation(memory, [("Ana", f"line {i} omega") for i in range(5)], "s1")
+    facts = memory.store.describe(first + rest)
+    passages = [facts[item].passage for item in first + rest]
+    assert len(set(passages[:PASSAGE_NOTES])) == 1
+    assert len(set(passages[PASSAGE_NOTES:])) == 1 and passages[-1] != passages[0]
+    scope = memory.get(first[0]).scope
+    found = dict(memory.store.search_passages(["omega"], scope, 5))
+    assert set(found) == {passages[0], passages[-1]}  # omega lines sit in both passages

@@ -88,8 +88,10 @@ class SQLiteStore:
             [_episode_row(e) for e in changes.episodes],
         )
         (revision,) = db.execute("SELECT coalesce(max(revision), 0) + 1 FROM notes").fetchone()
+        new_in_sessions: list[tuple[Scope, int, str]] = []
         for note in changes.notes:
-            self._write_note(note, changes.bodies.get(note.id), revision)
+            self._write_note(note, changes.bodies.get(note.id), revision, new_in_sessions)
+        self._append_to_passages(new_in_sessions)
         db.executemany(
             "INSERT INTO vectors (note_id, vector) VALUES (?, ?)"
             " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector",
@@ -125,7 +127,13 @@ class SQLiteStore:
         )
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
 
-    def _write_note(self, note: Note, body: str | None, revision: int) -> None:
+    def _write_note(
+        self,
+        note: Note,
+        body: str | None,
+        revision: int,
+        new_in_sessions: list[tuple[Scope, int, str]],
+    ) -> None:
         db = self._db
         existing = db.execute("SELECT pk, passage FROM notes WHERE id = ?", (note.id,)).fetchone()
         db.execute(
@@ -151,6 +159,8 @@ class SQLiteStore:
         if existing is None:
             if note.deleted_at is None and body is not None:
                 self._index_new_note(note.scope, pk, body)
+                if note.scope.session_id is not None:
+                    new_in_sessions.append((note.scope, pk, body))
             return
         if note.deleted_at is not None:
             db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
@@ -177,33 +187,42 @@ class SQLiteStore:
                 (scope.session_id, scope.user_id, scope.agent_id, pk),
             ).fetchone()
             context = row[0] if row else ""
-            self._append_to_passage(scope, pk, body)
         db.execute(
             "INSERT INTO notes_fts (rowid, body, context) VALUES (?, ?, ?)", (pk, body, context)
         )
 
-    def _append_to_passage(self, scope: Scope, pk: int, body: str) -> None:
+    def _append_to_passages(self, notes: list[tuple[Scope, int, str]]) -> None:
+        """Add new session notes to their sessions' latest passages (or new ones when full),
+        rewriting each passage's text once per batch rather than once per note."""
         db = self._db
-        row = db.execute(
-            "SELECT pk, notes FROM passages WHERE session_id = ? AND user_id IS ?"
-            " AND agent_id IS ? ORDER BY pk DESC LIMIT 1",
-            (scope.session_id, scope.user_id, scope.agent_id),
-        ).fetchone()
-        if row is not None and row[1] < PASSAGE_NOTES:
-            passage = row[0]
-            (text,) = db.execute(
-                "SELECT body FROM passages_fts WHERE rowid = ?", (passage,)
-            ).fetchone() or ("",)
+        latest: dict[Scope, list[int]] = {}  # scope -> [passage pk, notes in it]
+        added: dict[int, list[str]] = {}
+        for scope, pk, body in notes:
+            if scope not in latest:
+                row = db.execute(
+                    "SELECT pk, notes FROM passages WHERE session_id = ? AND user_id IS ?"
+                    " AND agent_id IS ? ORDER BY pk DESC LIMIT 1",
+                    (scope.session_id, scope.user_id, scope.agent_id),
+                ).fetchone()
+                latest[scope] = list(row) if row else [0, PASSAGE_NOTES]
+            current = latest[scope]
+            if current[1] >= PASSAGE_NOTES:
+                cursor = db.execute(
+                    "INSERT INTO passages (user_id, agent_id, session_id, notes) VALUES (?,?,?,0)",
+                    (scope.user_id, scope.agent_id, scope.session_id),
+                )
+                current[:] = [cursor.lastrowid or 0, 0]
+            current[1] += 1
+            added.setdefault(current[0], []).append(body)
+            db.execute("UPDATE notes SET passage = ? WHERE pk = ?", (current[0], pk))
+        for passage, bodies in added.items():
+            row = db.execute("SELECT body FROM passages_fts WHERE rowid = ?", (passage,)).fetchone()
             db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
-            db.execute("UPDATE passages SET notes = notes + 1 WHERE pk = ?", (passage,))
-            body = f"{text}\n{body}" if text else body
-        else:
-            passage = db.execute(
-                "INSERT INTO passages (user_id, agent_id, session_id, notes) VALUES (?, ?, ?, 1)",
-                (scope.user_id, scope.agent_id, scope.session_id),
-            ).lastrowid
-        db.execute("INSERT INTO passages_fts (rowid, body) VALUES (?, ?)", (passage, body))
-        db.execute("UPDATE notes SET passage = ? WHERE pk = ?", (passage, pk))
+            db.execute(
+                "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
+                (passage, "\n".join(([row[0]] if row else []) + bodies)),
+            )
+            db.execute("UPDATE passages SET notes = notes + ? WHERE pk = ?", (len(bodies), passage))
 
     def _rebuild_passage(self, passage: int) -> None:
         """Re-derive a passage's text from its live notes, after one changed or went."""
