@@ -17,7 +17,7 @@ from typing import Any
 from remem import clock, ids
 from remem.config import Settings, default_db_path
 from remem.embedders import Embedder, create_embedder
-from remem.errors import ConfigError, InvalidInputError, NotFoundError
+from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
 from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Store
 from remem.transfer import export_jsonl, import_jsonl
@@ -114,6 +114,8 @@ class Memory:
         """Change a note's text and/or replace its metadata; the old version stays in history."""
         if text is None and metadata is None:
             raise InvalidInputError("update needs text or metadata")
+        if text is not None and not isinstance(text, str):
+            raise InvalidContentError(f"text must be a string, got {type(text).__name__}")
         note = self.get(memory_id)
         new_text = note.text if text is None else parse_content(text)[0].text
         updated = replace(

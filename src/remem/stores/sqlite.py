@@ -7,12 +7,11 @@ the index catches up with their commits through the notes' `revision` column.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,10 +19,24 @@ from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores.base import Changes, Dump, NoteFacts, ScoredIds, TextMatches
+from remem.stores.sqlite_rows import (
+    episode_from_row,
+    episode_row,
+    event_from_row,
+    event_row,
+    job_from_row,
+    job_row,
+    link_from_row,
+    note_from_row,
+    note_row,
+    scope_sql,
+    vector_blob,
+)
 from remem.stores.sqlite_schema import migrate
 from remem.stores.vector_index import ExactIndex
-from remem.types import Episode, Event, Job, Link, Note, Scope
+from remem.types import Episode, Event, Job, Note, Scope
 
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 FETCH_CHUNK = 1000
 # SQLite's default limit on bound parameters is 32766; stay well under it.
@@ -85,7 +98,7 @@ class SQLiteStore:
             " occurred_at, recorded_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " deleted_at = excluded.deleted_at",
-            [_episode_row(e) for e in changes.episodes],
+            [episode_row(e) for e in changes.episodes],
         )
         (revision,) = db.execute("SELECT coalesce(max(revision), 0) + 1 FROM notes").fetchone()
         new_in_sessions: list[tuple[Scope, int, str]] = []
@@ -95,7 +108,7 @@ class SQLiteStore:
         db.executemany(
             "INSERT INTO vectors (note_id, vector) VALUES (?, ?)"
             " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector",
-            [(note_id, _vector_blob(v)) for note_id, v in changes.vectors.items()],
+            [(note_id, vector_blob(v)) for note_id, v in changes.vectors.items()],
         )
         db.executemany(
             "UPDATE notes SET revision = ? WHERE id = ?",
@@ -119,11 +132,11 @@ class SQLiteStore:
         db.executemany(
             "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, at, actor,"
             " before, after) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [_event_row(e) for e in changes.events],
+            [event_row(e) for e in changes.events],
         )
         db.executemany(
             "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?)",
-            [_job_row(j) for j in changes.jobs],
+            [job_row(j) for j in changes.jobs],
         )
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
 
@@ -148,7 +161,7 @@ class SQLiteStore:
             " valid_from = excluded.valid_from, valid_to = excluded.valid_to,"
             " superseded_by = excluded.superseded_by, deleted_at = excluded.deleted_at,"
             " revision = excluded.revision",
-            (*_note_row(note), revision),
+            (*note_row(note), revision),
         )
         (pk,) = db.execute("SELECT pk FROM notes WHERE id = ?", (note.id,)).fetchone()
         db.execute("DELETE FROM note_sources WHERE note_id = ?", (note.id,))
@@ -282,7 +295,7 @@ class SQLiteStore:
 
     def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
         rows = self._in_query("SELECT * FROM episodes WHERE id IN ({})", ids)
-        return {row["id"]: _episode(row) for row in rows}
+        return {row["id"]: episode_from_row(row) for row in rows}
 
     def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
         return {
@@ -293,7 +306,7 @@ class SQLiteStore:
     def list_notes(
         self, scope: Scope, limit: int, cursor: str | None
     ) -> tuple[list[Note], str | None]:
-        where, params = _scope_sql(scope, "")
+        where, params = scope_sql(scope, "")
         after = int(cursor) if cursor else 0
         rows = self._query(
             f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND pk > ?"
@@ -305,7 +318,7 @@ class SQLiteStore:
         return self._notes(rows), (str(rows[-1]["pk"]) if more else None)
 
     def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
-        where, params = _scope_sql(scope, "")
+        where, params = scope_sql(scope, "")
         episodes = self._query(
             f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
         )
@@ -322,7 +335,7 @@ class SQLiteStore:
 
     def events(self, target_id: str) -> list[Event]:
         rows = self._query("SELECT * FROM events WHERE target_id = ? ORDER BY seq", (target_id,))
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -338,7 +351,7 @@ class SQLiteStore:
             rows = self._query(
                 "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id", (status,)
             )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         if not terms:
@@ -354,7 +367,7 @@ class SQLiteStore:
             " FROM notes_fts WHERE notes_fts MATCH ? ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
             (match, wide),
         )
-        where, params = _scope_sql(scope, "")
+        where, params = scope_sql(scope, "")
         in_scope = {
             row[0]: row[1]
             for row in self._in_query(
@@ -367,7 +380,7 @@ class SQLiteStore:
             (in_scope[pk], both, own) for pk, both, own in ranked if pk in in_scope
         ]
         if len(rows) < limit and len(ranked) == wide:
-            where, params = _scope_sql(scope, "n.")
+            where, params = scope_sql(scope, "n.")
             rows = self._query(
                 "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
                 " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
@@ -386,7 +399,7 @@ class SQLiteStore:
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
-        where, params = _scope_sql(scope, "p.")
+        where, params = scope_sql(scope, "p.")
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         rows = self._query(
             "SELECT p.pk, -bm25(passages_fts) FROM passages_fts"
@@ -441,22 +454,16 @@ class SQLiteStore:
                     yield note, (None if blob is None else np.frombuffer(blob, dtype="<f4").copy())
 
         return Dump(
-            episodes=(
-                _episode(r)
-                for rows in self._chunks("SELECT * FROM episodes ORDER BY pk")
-                for r in rows
-            ),
+            episodes=self._records("SELECT * FROM episodes ORDER BY pk", episode_from_row),
             notes=notes(),
-            links=(
-                _link(r) for rows in self._chunks("SELECT * FROM links ORDER BY id") for r in rows
-            ),
-            events=(
-                _event(r)
-                for rows in self._chunks("SELECT * FROM events ORDER BY seq")
-                for r in rows
-            ),
-            jobs=(_job(r) for rows in self._chunks("SELECT * FROM jobs ORDER BY id") for r in rows),
+            links=self._records("SELECT * FROM links ORDER BY id", link_from_row),
+            events=self._records("SELECT * FROM events ORDER BY seq", event_from_row),
+            jobs=self._records("SELECT * FROM jobs ORDER BY id", job_from_row),
         )
+
+    def _records(self, sql: str, convert: Callable[[sqlite3.Row], T]) -> Iterator[T]:
+        for rows in self._chunks(sql):
+            yield from (convert(row) for row in rows)
 
     def close(self) -> None:
         with self._lock:
@@ -502,177 +509,4 @@ class SQLiteStore:
             [row["id"] for row in rows],
         ):
             sources.setdefault(note_id, []).append(episode_id)
-        return [_note(row, tuple(sources.get(row["id"], ()))) for row in rows]
-
-
-# -- rows <-> records ---------------------------------------------------------------------
-
-
-def _scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
-    clauses, params = ["1 = 1"], []
-    for column, value in (
-        ("user_id", scope.user_id),
-        ("agent_id", scope.agent_id),
-        ("session_id", scope.session_id),
-    ):
-        if value is not None:
-            clauses.append(f"{prefix}{column} = ?")
-            params.append(value)
-    return " AND ".join(clauses), params
-
-
-def _time(value: Any) -> Any:
-    return None if value is None else clock.to_text(value)
-
-
-def _parse_time(value: str | None) -> Any:
-    return None if value is None else clock.from_text(value)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _vector_blob(vector: Vectors) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def _episode_row(e: Episode) -> tuple[Any, ...]:
-    return (
-        e.id,
-        e.scope.user_id,
-        e.scope.agent_id,
-        e.scope.session_id,
-        e.role,
-        e.name,
-        e.text,
-        _json(e.metadata),
-        _time(e.occurred_at),
-        _time(e.recorded_at),
-        _time(e.deleted_at),
-    )
-
-
-def _episode(row: sqlite3.Row) -> Episode:
-    return Episode(
-        id=row["id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
-        text=row["text"],
-        role=row["role"],
-        name=row["name"],
-        metadata=json.loads(row["metadata"]),
-        occurred_at=clock.from_text(row["occurred_at"]),
-        recorded_at=clock.from_text(row["recorded_at"]),
-        deleted_at=_parse_time(row["deleted_at"]),
-    )
-
-
-def _note_row(n: Note) -> tuple[Any, ...]:
-    return (
-        n.id,
-        n.scope.user_id,
-        n.scope.agent_id,
-        n.scope.session_id,
-        n.text,
-        _json(n.metadata),
-        _json(list(n.keywords)),
-        _json(list(n.tags)),
-        n.context,
-        n.importance,
-        _time(n.occurred_at),
-        _time(n.created_at),
-        _time(n.updated_at),
-        n.version,
-        _time(n.valid_from),
-        _time(n.valid_to),
-        n.superseded_by,
-        _time(n.deleted_at),
-    )
-
-
-def _note(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
-    return Note(
-        id=row["id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
-        text=row["text"],
-        metadata=json.loads(row["metadata"]),
-        occurred_at=clock.from_text(row["occurred_at"]),
-        created_at=clock.from_text(row["created_at"]),
-        updated_at=clock.from_text(row["updated_at"]),
-        version=row["version"],
-        episode_ids=episode_ids,
-        keywords=tuple(json.loads(row["keywords"])),
-        tags=tuple(json.loads(row["tags"])),
-        context=row["context"],
-        importance=row["importance"],
-        valid_from=_parse_time(row["valid_from"]),
-        valid_to=_parse_time(row["valid_to"]),
-        superseded_by=row["superseded_by"],
-        deleted_at=_parse_time(row["deleted_at"]),
-    )
-
-
-def _link(row: sqlite3.Row) -> Link:
-    return Link(
-        row["id"],
-        row["source_id"],
-        row["target_id"],
-        row["relation"],
-        row["weight"],
-        row["reason"],
-        clock.from_text(row["created_at"]),
-    )
-
-
-def _event_row(e: Event) -> tuple[Any, ...]:
-    return (
-        e.id,
-        e.action,
-        e.target_id,
-        e.scope.user_id,
-        e.scope.agent_id,
-        e.scope.session_id,
-        _time(e.at),
-        e.actor,
-        None if e.before is None else _json(e.before),
-        None if e.after is None else _json(e.after),
-    )
-
-
-def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        action=row["action"],
-        target_id=row["target_id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
-        at=clock.from_text(row["at"]),
-        actor=row["actor"],
-        before=None if row["before"] is None else json.loads(row["before"]),
-        after=None if row["after"] is None else json.loads(row["after"]),
-    )
-
-
-def _job_row(j: Job) -> tuple[Any, ...]:
-    return (
-        j.id,
-        j.kind,
-        j.target_id,
-        j.status,
-        j.attempts,
-        j.last_error,
-        _time(j.created_at),
-        _time(j.updated_at),
-    )
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        row["id"],
-        row["kind"],
-        row["target_id"],
-        row["status"],
-        row["attempts"],
-        row["last_error"],
-        clock.from_text(row["created_at"]),
-        clock.from_text(row["updated_at"]),
-    )
+        return [note_from_row(row, tuple(sources.get(row["id"], ()))) for row in rows]

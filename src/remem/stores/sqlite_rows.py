@@ -1,0 +1,183 @@
+"""SQLite rows to remem records and back (times as fixed-width UTC text, JSON for dicts)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from remem import clock
+from remem.embedders.base import Vectors
+from remem.types import Episode, Event, Job, Link, Note, Scope
+
+
+def scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
+    clauses, params = ["1 = 1"], []
+    for column, value in (
+        ("user_id", scope.user_id),
+        ("agent_id", scope.agent_id),
+        ("session_id", scope.session_id),
+    ):
+        if value is not None:
+            clauses.append(f"{prefix}{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def time_text(value: Any) -> Any:
+    return None if value is None else clock.to_text(value)
+
+
+def parse_time(value: str | None) -> Any:
+    return None if value is None else clock.from_text(value)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def vector_blob(vector: Vectors) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def episode_row(e: Episode) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.scope.user_id,
+        e.scope.agent_id,
+        e.scope.session_id,
+        e.role,
+        e.name,
+        e.text,
+        to_json(e.metadata),
+        time_text(e.occurred_at),
+        time_text(e.recorded_at),
+        time_text(e.deleted_at),
+    )
+
+
+def episode_from_row(row: sqlite3.Row) -> Episode:
+    return Episode(
+        id=row["id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        text=row["text"],
+        role=row["role"],
+        name=row["name"],
+        metadata=json.loads(row["metadata"]),
+        occurred_at=clock.from_text(row["occurred_at"]),
+        recorded_at=clock.from_text(row["recorded_at"]),
+        deleted_at=parse_time(row["deleted_at"]),
+    )
+
+
+def note_row(n: Note) -> tuple[Any, ...]:
+    return (
+        n.id,
+        n.scope.user_id,
+        n.scope.agent_id,
+        n.scope.session_id,
+        n.text,
+        to_json(n.metadata),
+        to_json(list(n.keywords)),
+        to_json(list(n.tags)),
+        n.context,
+        n.importance,
+        time_text(n.occurred_at),
+        time_text(n.created_at),
+        time_text(n.updated_at),
+        n.version,
+        time_text(n.valid_from),
+        time_text(n.valid_to),
+        n.superseded_by,
+        time_text(n.deleted_at),
+    )
+
+
+def note_from_row(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
+    return Note(
+        id=row["id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        text=row["text"],
+        metadata=json.loads(row["metadata"]),
+        occurred_at=clock.from_text(row["occurred_at"]),
+        created_at=clock.from_text(row["created_at"]),
+        updated_at=clock.from_text(row["updated_at"]),
+        version=row["version"],
+        episode_ids=episode_ids,
+        keywords=tuple(json.loads(row["keywords"])),
+        tags=tuple(json.loads(row["tags"])),
+        context=row["context"],
+        importance=row["importance"],
+        valid_from=parse_time(row["valid_from"]),
+        valid_to=parse_time(row["valid_to"]),
+        superseded_by=row["superseded_by"],
+        deleted_at=parse_time(row["deleted_at"]),
+    )
+
+
+def link_from_row(row: sqlite3.Row) -> Link:
+    return Link(
+        row["id"],
+        row["source_id"],
+        row["target_id"],
+        row["relation"],
+        row["weight"],
+        row["reason"],
+        clock.from_text(row["created_at"]),
+    )
+
+
+def event_row(e: Event) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.action,
+        e.target_id,
+        e.scope.user_id,
+        e.scope.agent_id,
+        e.scope.session_id,
+        time_text(e.at),
+        e.actor,
+        None if e.before is None else to_json(e.before),
+        None if e.after is None else to_json(e.after),
+    )
+
+
+def event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        action=row["action"],
+        target_id=row["target_id"],
+        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        at=clock.from_text(row["at"]),
+        actor=row["actor"],
+        before=None if row["before"] is None else json.loads(row["before"]),
+        after=None if row["after"] is None else json.loads(row["after"]),
+    )
+
+
+def job_row(j: Job) -> tuple[Any, ...]:
+    return (
+        j.id,
+        j.kind,
+        j.target_id,
+        j.status,
+        j.attempts,
+        j.last_error,
+        time_text(j.created_at),
+        time_text(j.updated_at),
+    )
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        row["id"],
+        row["kind"],
+        row["target_id"],
+        row["status"],
+        row["attempts"],
+        row["last_error"],
+        clock.from_text(row["created_at"]),
+        clock.from_text(row["updated_at"]),
+    )
