@@ -12,6 +12,7 @@ from remem.read.timespan import find_span
 from remem.stores.base import NoteFacts
 
 REF = datetime(2024, 8, 20, tzinfo=UTC)
+W = rank.DEFAULT
 
 
 def _utc(*parts: int) -> datetime:
@@ -60,8 +61,8 @@ def _fact(
 
 def test_fuse_scales_each_retriever_before_weighting() -> None:
     scores = rank.fuse([("a", 10.0), ("b", 5.0)], [("b", 2.0)], [("a", 0.9), ("c", 0.5)])
-    assert scores["a"] == pytest.approx(rank.WEIGHT_TEXT + rank.WEIGHT_DENSE)
-    assert scores["b"] == pytest.approx(rank.WEIGHT_TEXT / 2 + rank.WEIGHT_TEXT_IN_CONTEXT)
+    assert scores["a"] == pytest.approx(W.text + W.dense)
+    assert scores["b"] == pytest.approx(W.text / 2 + W.text_in_context)
     assert scores["c"] == pytest.approx(0.0)
 
 
@@ -71,14 +72,14 @@ def test_a_question_hands_its_score_to_the_answer() -> None:
         "a": _fact("a", text="Two cats.", previous="q"),
     }
     scores = rank.hand_off_questions({"q": 1.0}, facts)
-    assert scores["q"] == pytest.approx(rank.QUESTION_KEEPS)
-    assert scores["a"] == pytest.approx(rank.QUESTION_HANDS_ON)
+    assert scores["q"] == pytest.approx(1 - W.question_gives_up)
+    assert scores["a"] == pytest.approx(W.question_hands_on)
 
 
 def test_neighbours_share_scores_both_ways() -> None:
     facts = {"b": _fact("b", previous="a", following="c")}
     scores = rank.spread_to_neighbours({"b": 1.0}, facts)
-    assert scores == pytest.approx({"b": 1.0, "c": rank.FROM_PREVIOUS, "a": rank.FROM_FOLLOWING})
+    assert scores == pytest.approx({"b": 1.0, "c": W.from_previous, "a": W.from_following})
 
 
 def test_passage_time_and_speaker_boosts() -> None:
@@ -88,12 +89,12 @@ def test_passage_time_and_speaker_boosts() -> None:
     }
     even = {"x": 1.0, "y": 1.0}
     by_passage = rank.boost_passages(even, facts, [(1, 4.0), (2, 2.0)])
-    assert by_passage["x"] == pytest.approx(1 + rank.PASSAGE_BOOST)
-    assert by_passage["y"] == pytest.approx(1 + rank.PASSAGE_BOOST / 2)
+    assert by_passage["x"] == pytest.approx(1 + W.passage)
+    assert by_passage["y"] == pytest.approx(1 + W.passage / 2)
     by_time = rank.boost_time(even, facts, (_utc(2024, 3, 1), _utc(2024, 4, 1)))
-    assert by_time == {"x": 1 + rank.TIME_BOOST, "y": 1.0}
+    assert by_time == {"x": 1 + W.time_span, "y": 1.0}
     assert rank.boost_time(even, facts, (_utc(2020, 1, 1), _utc(2020, 2, 1))) == even
-    assert rank.boost_speaker(even, facts, "What did ana say?")["x"] == 1 + rank.SPEAKER_BOOST
+    assert rank.boost_speaker(even, facts, "What did ana say?")["x"] == 1 + W.speaker
     assert rank.boost_speaker(even, facts, "Did Ana and Bo meet?") == even
     assert rank.boost_speaker(even, facts, "What about Banana?") == even
 
@@ -199,3 +200,19 @@ def test_long_sessions_split_into_passages(memory: Memory) -> None:
     scope = memory.get(first[0]).scope
     found = dict(memory.store.search_passages(["omega"], scope, 5))
     assert set(found) == {passages[0], passages[-1]}  # omega lines sit in both passages
+
+
+def test_ranking_weights_are_passed_in(db_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from remem.testing import HashEmbedder
+
+    turns = [("Ana", "I adopted a puppy."), ("Bo", "I adopted a kitten.")]
+    plain = replace(rank.DEFAULT, speaker=0.0)
+    with Memory(db_path, embedder=HashEmbedder(), ranking=plain) as memory:
+        ids = _conversation(memory, turns, "s1")
+        scores = {h.id: h.score for h in memory.search("What did Bo adopt?", user_id="u")}
+    with Memory(db_path, embedder=HashEmbedder()) as memory:
+        boosted = {h.id: h.score for h in memory.search("What did Bo adopt?", user_id="u")}
+    assert boosted[ids[1]] == pytest.approx(scores[ids[1]] * (1 + rank.DEFAULT.speaker))
+    assert boosted[ids[0]] == pytest.approx(scores[ids[0]])

@@ -18,6 +18,8 @@ from remem import clock, ids
 from remem.config import Settings, default_db_path
 from remem.embedders import Embedder, create_embedder
 from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
+from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
+from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Store
 from remem.transfer import export_jsonl, import_jsonl
@@ -40,7 +42,8 @@ class Memory:
 
     Pass ready parts (`store=`, `embedder=`) or a `path` to a SQLite file; with neither,
     the memory lives in `$REMEM_DB` or the per-user data directory, embedded with the
-    bundled offline model. `llm` is accepted for the agentic pipeline and unused for now.
+    bundled offline model. `ranking` tunes (or, with zeros, turns off) the steps of search
+    ranking. `llm` is accepted for the agentic pipeline and unused for now.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class Memory:
         embedder: Embedder | None = None,
         llm: Any = None,
         actor: str = "local",
+        ranking: Weights = DEFAULT_WEIGHTS,
     ) -> None:
         if store is not None and path is not None:
             raise ConfigError("pass either path or store, not both")
@@ -62,6 +66,7 @@ class Memory:
         self.embedder = embedder
         self.llm = llm
         self.actor = actor
+        self.ranking = ranking
         self._embedder_recorded = _check_embedder(store, embedder)
 
     @classmethod
@@ -199,7 +204,9 @@ class Memory:
             raise InvalidInputError("search needs a non-empty query string")
         if filters is not None and not isinstance(filters, Mapping):
             raise InvalidInputError("filters must be a dict of metadata key -> value")
-        return hybrid_search(self.store, self.embedder, query, scope, _limit(limit), filters)
+        return hybrid_search(
+            self.store, self.embedder, query, scope, _limit(limit), filters, self.ranking
+        )
 
     def get(self, memory_id: str) -> Note:
         """One live note by id."""

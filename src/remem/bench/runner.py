@@ -15,6 +15,7 @@ from remem.bench.locomo import CATEGORIES, Question, Sample
 from remem.bench.metrics import expand_to_turns, ndcg_at, percentile, recall_at
 from remem.embedders.base import Embedder
 from remem.memory import Memory
+from remem.read.rank import DEFAULT, Weights
 from remem.stores.sqlite import SQLiteStore
 
 KS = (5, 10, 25, 50)
@@ -74,13 +75,14 @@ def run(
     embedder: Embedder,
     count_tokens: Callable[[Sequence[str]], int],
     progress: Callable[[int], None] | None = None,
+    ranking: Weights = DEFAULT,
 ) -> Report:
     """Build one fresh memory per sample, ask every question, score the turns returned."""
     report = Report()
     with tempfile.TemporaryDirectory(prefix="remem-bench-") as folder:
         for sample in samples:
             path = Path(folder) / f"{sample.sample_id}.db"
-            with Memory(store=SQLiteStore(path), embedder=embedder) as memory:
+            with Memory(store=SQLiteStore(path), embedder=embedder, ranking=ranking) as memory:
                 dia_of = _ingest(memory, sample, report)
                 for question in sample.questions:
                     report.questions.append(

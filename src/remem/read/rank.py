@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -17,61 +18,77 @@ from remem.stores.base import NoteFacts
 Scores = dict[str, float]
 K = TypeVar("K")
 
-# Fusion weights of the three retrievers, each scaled to [0, 1] first. A note matched
-# together with the note it replies to is the strongest lexical evidence; the note alone
-# is weaker; dense similarity from the small bundled model is as strong as the first.
-WEIGHT_TEXT = 0.5
-WEIGHT_TEXT_IN_CONTEXT = 1.0
-WEIGHT_DENSE = 1.0
-# A question ("...?") rarely holds the fact; the answer that follows it does.
-QUESTION_KEEPS = 0.7
-QUESTION_HANDS_ON = 0.5
-# Neighbours in a session share their topic: each note takes a share of its neighbours'.
-FROM_PREVIOUS = 0.3
-FROM_FOLLOWING = 0.2
-# Coarse-to-fine: notes inside the best-matching passage are up to 60% more likely.
-PASSAGE_BOOST = 0.6
-# An explicit date names when something was said or happened; it may be told up to two
-# weeks later ("last week I..."). Inside the span counts five times as much.
-TIME_BOOST = 4.0
-TIME_SLACK = timedelta(days=14)
-# A question naming one speaker is usually about what that speaker said.
-SPEAKER_BOOST = 0.4
-# A question asking "when" is answered by a note that mentions a time.
-MENTIONS_TIME_BOOST = 0.5
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each ranking step is trusted. Zero turns a step off (for ablations)."""
+
+    # Fusion weights of the three retrievers, each scaled to [0, 1] first. A note matched
+    # together with the note it replies to is the strongest lexical evidence; the note
+    # alone is weaker; dense similarity from the small bundled model is as strong.
+    text: float = 0.5
+    text_in_context: float = 1.0
+    dense: float = 1.0
+    # A question ("...?") rarely holds the fact; the answer that follows it does: it
+    # gives up 30% of its score and hands 50% on.
+    question_gives_up: float = 0.3
+    question_hands_on: float = 0.5
+    # Neighbours in a session share their topic: each note takes a share of its neighbours'.
+    from_previous: float = 0.3
+    from_following: float = 0.2
+    # Coarse-to-fine: notes inside the best-matching passage are up to 60% more likely.
+    passage: float = 0.6
+    # An explicit date names when something was said or happened; it may be told up to two
+    # weeks later ("last week I..."). Inside the span counts five times as much.
+    time_span: float = 4.0
+    time_slack: timedelta = timedelta(days=14)
+    # A question naming one speaker is usually about what that speaker said.
+    speaker: float = 0.4
+    # A question asking "when" is answered by a note that mentions a time.
+    mentions_time: float = 0.5
+
+
+DEFAULT = Weights()
 
 
 def fuse(
     text: Sequence[tuple[str, float]],
     text_in_context: Sequence[tuple[str, float]],
     dense: Sequence[tuple[str, float]],
+    weights: Weights = DEFAULT,
 ) -> Scores:
     """Weighted sum of the retrievers' scores, each scaled to [0, 1] over its candidates."""
     scores: Scores = {}
     for ranking, weight, scale in (
-        (text, WEIGHT_TEXT, _by_max),
-        (text_in_context, WEIGHT_TEXT_IN_CONTEXT, _by_max),
-        (dense, WEIGHT_DENSE, _by_range),
+        (text, weights.text, _by_max),
+        (text_in_context, weights.text_in_context, _by_max),
+        (dense, weights.dense, _by_range),
     ):
         for item_id, value in scale(ranking).items():
             scores[item_id] = scores.get(item_id, 0.0) + weight * value
     return scores
 
 
-def hand_off_questions(scores: Scores, facts: Mapping[str, NoteFacts]) -> Scores:
+def hand_off_questions(
+    scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights = DEFAULT
+) -> Scores:
     """Move part of a question's score to the note that answers it."""
     result = dict(scores)
     for item_id, score in scores.items():
         fact = facts.get(item_id)
         if fact is None or not fact.text.rstrip().endswith("?"):
             continue
-        result[item_id] -= (1 - QUESTION_KEEPS) * score
+        result[item_id] -= weights.question_gives_up * score
         if fact.following is not None:
-            result[fact.following] = result.get(fact.following, 0.0) + QUESTION_HANDS_ON * score
+            result[fact.following] = (
+                result.get(fact.following, 0.0) + weights.question_hands_on * score
+            )
     return result
 
 
-def spread_to_neighbours(scores: Scores, facts: Mapping[str, NoteFacts]) -> Scores:
+def spread_to_neighbours(
+    scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights = DEFAULT
+) -> Scores:
     """Each note gains a share of the scores of the notes just before and after it."""
     result = dict(scores)
     for item_id, score in scores.items():
@@ -79,28 +96,33 @@ def spread_to_neighbours(scores: Scores, facts: Mapping[str, NoteFacts]) -> Scor
         if fact is None:
             continue
         if fact.following is not None:
-            result[fact.following] = result.get(fact.following, 0.0) + FROM_PREVIOUS * score
+            result[fact.following] = result.get(fact.following, 0.0) + weights.from_previous * score
         if fact.previous is not None:
-            result[fact.previous] = result.get(fact.previous, 0.0) + FROM_FOLLOWING * score
+            result[fact.previous] = result.get(fact.previous, 0.0) + weights.from_following * score
     return result
 
 
 def boost_passages(
-    scores: Scores, facts: Mapping[str, NoteFacts], passages: Sequence[tuple[int, float]]
+    scores: Scores,
+    facts: Mapping[str, NoteFacts],
+    passages: Sequence[tuple[int, float]],
+    weights: Weights = DEFAULT,
 ) -> Scores:
     """Scale each note by how well its passage matches, relative to the best passage."""
     strength: dict[int | None, float] = dict(_by_max(passages))
     return {
-        item_id: score * (1 + PASSAGE_BOOST * strength.get(_passage(facts, item_id), 0.0))
+        item_id: score * (1 + weights.passage * strength.get(_passage(facts, item_id), 0.0))
         for item_id, score in scores.items()
     }
 
 
-def boost_time(scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None) -> Scores:
+def boost_time(
+    scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None, weights: Weights = DEFAULT
+) -> Scores:
     """Favour notes from the span the query names, when any candidate falls inside it."""
     if span is None:
         return scores
-    start, end = span[0], span[1] + TIME_SLACK
+    start, end = span[0], span[1] + weights.time_slack
     inside = {
         item_id
         for item_id in scores
@@ -109,12 +131,14 @@ def boost_time(scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None
     if not inside:
         return scores
     return {
-        item_id: score * (1 + TIME_BOOST) if item_id in inside else score
+        item_id: score * (1 + weights.time_span) if item_id in inside else score
         for item_id, score in scores.items()
     }
 
 
-def boost_speaker(scores: Scores, facts: Mapping[str, NoteFacts], query: str) -> Scores:
+def boost_speaker(
+    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights = DEFAULT
+) -> Scores:
     """Favour notes by the one speaker the query names (by a whole-word match)."""
     speakers = {fact.speaker for fact in facts.values() if fact.speaker}
     named = [
@@ -125,19 +149,21 @@ def boost_speaker(scores: Scores, facts: Mapping[str, NoteFacts], query: str) ->
     if len(named) != 1:
         return scores
     return {
-        item_id: score * (1 + SPEAKER_BOOST)
+        item_id: score * (1 + weights.speaker)
         if item_id in facts and facts[item_id].speaker == named[0]
         else score
         for item_id, score in scores.items()
     }
 
 
-def boost_time_mentions(scores: Scores, facts: Mapping[str, NoteFacts], query: str) -> Scores:
+def boost_time_mentions(
+    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights = DEFAULT
+) -> Scores:
     """For a question asking for a time, favour notes that mention one."""
     if not asks_when(query):
         return scores
     return {
-        item_id: score * (1 + MENTIONS_TIME_BOOST)
+        item_id: score * (1 + weights.mentions_time)
         if item_id in facts and mentions_time(facts[item_id].text)
         else score
         for item_id, score in scores.items()

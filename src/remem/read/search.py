@@ -35,6 +35,7 @@ def search(
     scope: Scope,
     limit: int,
     filters: Mapping[str, Any] | None = None,
+    weights: rank.Weights = rank.DEFAULT,
 ) -> list[Hit]:
     """The `limit` best notes for the query in the scope, best first."""
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
