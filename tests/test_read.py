@@ -60,7 +60,7 @@ def _fact(
 
 
 def test_fuse_scales_each_retriever_before_weighting() -> None:
-    scores = rank.fuse([("a", 10.0), ("b", 5.0)], [("b", 2.0)], [("a", 0.9), ("c", 0.5)])
+    scores = rank.fuse([("a", 10.0), ("b", 5.0)], [("b", 2.0)], [("a", 0.9), ("c", 0.5)], W)
     assert scores["a"] == pytest.approx(W.text + W.dense)
     assert scores["b"] == pytest.approx(W.text / 2 + W.text_in_context)
     assert scores["c"] == pytest.approx(0.0)
@@ -71,14 +71,14 @@ def test_a_question_hands_its_score_to_the_answer() -> None:
         "q": _fact("q", text="Do you have pets?", following="a"),
         "a": _fact("a", text="Two cats.", previous="q"),
     }
-    scores = rank.hand_off_questions({"q": 1.0}, facts)
+    scores = rank.hand_off_questions({"q": 1.0}, facts, W)
     assert scores["q"] == pytest.approx(1 - W.question_gives_up)
     assert scores["a"] == pytest.approx(W.question_hands_on)
 
 
 def test_neighbours_share_scores_both_ways() -> None:
     facts = {"b": _fact("b", previous="a", following="c")}
-    scores = rank.spread_to_neighbours({"b": 1.0}, facts)
+    scores = rank.spread_to_neighbours({"b": 1.0}, facts, W)
     assert scores == pytest.approx({"b": 1.0, "c": W.from_previous, "a": W.from_following})
 
 
@@ -88,15 +88,15 @@ def test_passage_time_and_speaker_boosts() -> None:
         "y": _fact("y", passage=2, speaker="Bo", when=_utc(2024, 5, 5)),
     }
     even = {"x": 1.0, "y": 1.0}
-    by_passage = rank.boost_passages(even, facts, [(1, 4.0), (2, 2.0)])
+    by_passage = rank.boost_passages(even, facts, [(1, 4.0), (2, 2.0)], W)
     assert by_passage["x"] == pytest.approx(1 + W.passage)
     assert by_passage["y"] == pytest.approx(1 + W.passage / 2)
-    by_time = rank.boost_time(even, facts, (_utc(2024, 3, 1), _utc(2024, 4, 1)))
+    by_time = rank.boost_time(even, facts, (_utc(2024, 3, 1), _utc(2024, 4, 1)), W)
     assert by_time == {"x": 1 + W.time_span, "y": 1.0}
-    assert rank.boost_time(even, facts, (_utc(2020, 1, 1), _utc(2020, 2, 1))) == even
-    assert rank.boost_speaker(even, facts, "What did ana say?")["x"] == 1 + W.speaker
-    assert rank.boost_speaker(even, facts, "Did Ana and Bo meet?") == even
-    assert rank.boost_speaker(even, facts, "What about Banana?") == even
+    assert rank.boost_time(even, facts, (_utc(2020, 1, 1), _utc(2020, 2, 1)), W) == even
+    assert rank.boost_speaker(even, facts, "What did ana say?", W)["x"] == 1 + W.speaker
+    assert rank.boost_speaker(even, facts, "Did Ana and Bo meet?", W) == even
+    assert rank.boost_speaker(even, facts, "What about Banana?", W) == even
 
 
 def _conversation(

@@ -55,7 +55,7 @@ def fuse(
     text: Sequence[tuple[str, float]],
     text_in_context: Sequence[tuple[str, float]],
     dense: Sequence[tuple[str, float]],
-    weights: Weights = DEFAULT,
+    weights: Weights,
 ) -> Scores:
     """Weighted sum of the retrievers' scores, each scaled to [0, 1] over its candidates."""
     scores: Scores = {}
@@ -69,9 +69,7 @@ def fuse(
     return scores
 
 
-def hand_off_questions(
-    scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights = DEFAULT
-) -> Scores:
+def hand_off_questions(scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights) -> Scores:
     """Move part of a question's score to the note that answers it."""
     result = dict(scores)
     for item_id, score in scores.items():
@@ -87,7 +85,7 @@ def hand_off_questions(
 
 
 def spread_to_neighbours(
-    scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights = DEFAULT
+    scores: Scores, facts: Mapping[str, NoteFacts], weights: Weights
 ) -> Scores:
     """Each note gains a share of the scores of the notes just before and after it."""
     result = dict(scores)
@@ -106,7 +104,7 @@ def boost_passages(
     scores: Scores,
     facts: Mapping[str, NoteFacts],
     passages: Sequence[tuple[int, float]],
-    weights: Weights = DEFAULT,
+    weights: Weights,
 ) -> Scores:
     """Scale each note by how well its passage matches, relative to the best passage."""
     strength: dict[int | None, float] = dict(_by_max(passages))
@@ -117,7 +115,7 @@ def boost_passages(
 
 
 def boost_time(
-    scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None, weights: Weights = DEFAULT
+    scores: Scores, facts: Mapping[str, NoteFacts], span: Span | None, weights: Weights
 ) -> Scores:
     """Favour notes from the span the query names, when any candidate falls inside it."""
     if span is None:
@@ -137,7 +135,7 @@ def boost_time(
 
 
 def boost_speaker(
-    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights = DEFAULT
+    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights
 ) -> Scores:
     """Favour notes by the one speaker the query names (by a whole-word match)."""
     speakers = {fact.speaker for fact in facts.values() if fact.speaker}
@@ -157,7 +155,7 @@ def boost_speaker(
 
 
 def boost_time_mentions(
-    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights = DEFAULT
+    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights
 ) -> Scores:
     """For a question asking for a time, favour notes that mention one."""
     if not asks_when(query):
