@@ -5,7 +5,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +40,13 @@ class Report:
 
     def summary(self) -> dict[str, Any]:
         """Overall, per half and per category scores, with cost and latency."""
-        groups: dict[str, list[QuestionResult]] = defaultdict(list)
-        for result in self.questions:
-            groups["overall"].append(result)
-            half = "tuning" if result.sample_id in TUNING_SAMPLES else "held-out"
-            groups[half].append(result)
-            groups[f"{result.category} {CATEGORIES.get(result.category, '?')}"].append(result)
+        groups: dict[str, list[QuestionResult]] = {"overall": self.questions}
+        for half, tuning in (("tuning", True), ("held-out", False)):
+            groups[half] = [r for r in self.questions if (r.sample_id in TUNING_SAMPLES) == tuning]
+        for category in sorted({r.category for r in self.questions}):
+            name = f"{category} {CATEGORIES.get(category, '?')}"
+            groups[name] = [r for r in self.questions if r.category == category]
+        groups = {name: results for name, results in groups.items() if results}
         latencies = [r.latency_ms for r in self.questions]
         return {
             "scores": {name: _scores(results) for name, results in groups.items()},
