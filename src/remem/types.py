@@ -38,17 +38,6 @@ class Scope:
             raise ScopeRequiredError(operation)
         return self
 
-    def contains(self, other: Scope) -> bool:
-        """True when every field set here is equal in `other`."""
-        return all(
-            mine is None or mine == theirs
-            for mine, theirs in (
-                (self.user_id, other.user_id),
-                (self.agent_id, other.agent_id),
-                (self.session_id, other.session_id),
-            )
-        )
-
 
 @dataclass(frozen=True)
 class Episode:
