@@ -26,3 +26,11 @@ def search_terms(query: str) -> list[str]:
     words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
     content = [word for word in words if word not in STOPWORDS]
     return content or words
+
+
+def as_said_by(query: str, speaker: str) -> str:
+    """The query as the named speaker would put it: memories are mostly said in the first
+    person ("I started kickboxing"), questions name the speaker ("What has John done?")."""
+    name = re.escape(speaker)
+    query = re.sub(rf"(?<!\w){name}'s(?!\w)", "my", query, flags=re.IGNORECASE)
+    return re.sub(rf"(?<!\w){name}(?!\w)", "I", query, flags=re.IGNORECASE)

@@ -6,7 +6,6 @@ that observation is trusted against the retrievers' own evidence.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,8 +41,10 @@ class Weights:
     # weeks later ("last week I..."). Inside the span counts five times as much.
     time_span: float = 4.0
     time_slack: timedelta = timedelta(days=14)
-    # A question naming one speaker is usually about what that speaker said.
+    # A question naming one speaker is usually about what that speaker said, in the first
+    # person: the dense retriever is asked the question as that speaker would put it.
     speaker: float = 0.4
+    speaker_first_person: bool = True
     # A question asking "when" is answered by a note that mentions a time.
     mentions_time: float = 0.5
 
@@ -135,20 +136,14 @@ def boost_time(
 
 
 def boost_speaker(
-    scores: Scores, facts: Mapping[str, NoteFacts], query: str, weights: Weights
+    scores: Scores, facts: Mapping[str, NoteFacts], speaker: str | None, weights: Weights
 ) -> Scores:
-    """Favour notes by the one speaker the query names (by a whole-word match)."""
-    speakers = {fact.speaker for fact in facts.values() if fact.speaker}
-    named = [
-        name
-        for name in speakers
-        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", query, re.IGNORECASE)
-    ]
-    if len(named) != 1:
+    """Favour notes by the one speaker the query names."""
+    if speaker is None:
         return scores
     return {
         item_id: score * (1 + weights.speaker)
-        if item_id in facts and facts[item_id].speaker == named[0]
+        if item_id in facts and (facts[item_id].speaker or "").lower() == speaker.lower()
         else score
         for item_id, score in scores.items()
     }

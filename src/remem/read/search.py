@@ -16,7 +16,7 @@ from typing import Any
 from remem.embedders.base import Embedder
 from remem.errors import EmbedderError
 from remem.read import rank
-from remem.read.query import search_terms
+from remem.read.query import as_said_by, search_terms
 from remem.read.timespan import find_span
 from remem.stores.base import NoteFacts, Store
 from remem.types import Hit, Note, Scope
@@ -42,8 +42,11 @@ def search(
     if filters:
         pool *= 10  # filters apply after ranking, so look deeper
     terms = search_terms(query)
+    named = store.speakers_named(terms, scope)
+    speaker = named[0] if len(named) == 1 else None
     matches = store.search_text(terms, scope, pool)
-    dense = _dense(store, embedder, query, scope, pool)
+    as_asked = as_said_by(query, speaker) if speaker and weights.speaker_first_person else query
+    dense = _dense(store, embedder, as_asked, scope, pool)
     scores = rank.fuse(matches.note, matches.in_context, dense, weights)
     facts = _facts_with_neighbours(store, scores)
     scores = rank.hand_off_questions(scores, facts, weights)
@@ -52,7 +55,7 @@ def search(
     scores = rank.boost_passages(scores, facts, passages, weights)
     span = find_span(query, lambda: _newest(facts))
     scores = rank.boost_time(scores, facts, span, weights)
-    scores = rank.boost_speaker(scores, facts, query, weights)
+    scores = rank.boost_speaker(scores, facts, speaker, weights)
     scores = rank.boost_time_mentions(scores, facts, query, weights)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return _hits(store, ranked, limit, filters)

@@ -107,6 +107,9 @@ class Store(Protocol):
     ) -> list[tuple[int, float]]:
         """Passages (runs of consecutive session notes) matching any term, best first."""
 
+    def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
+        """Which of these words (lower-cased) are the name of a speaker in the scope."""
+
     def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
         """Ranking facts of the live notes among `ids`."""
 

@@ -409,6 +409,19 @@ class SQLiteStore:
         )
         return [(row[0], float(row[1])) for row in rows]
 
+    def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
+        words = list(dict.fromkeys(word.lower() for word in words))
+        if not words:
+            return []
+        where, params = scope_sql(scope, "e.")
+        candidates = " UNION ALL ".join("SELECT ? AS word" for _ in words)
+        rows = self._query(
+            f"SELECT t.word FROM ({candidates}) t WHERE EXISTS (SELECT 1 FROM episodes e"
+            f" WHERE lower(e.name) = t.word AND e.deleted_at IS NULL AND {where} LIMIT 1)",
+            (*words, *params),
+        )
+        return [row[0] for row in rows]
+
     def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
         rows = self._in_query(
             "SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name,"

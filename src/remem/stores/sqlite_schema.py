@@ -31,6 +31,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
         CREATE INDEX episodes_user ON episodes (user_id, occurred_at);
         CREATE INDEX episodes_agent ON episodes (agent_id, occurred_at);
         CREATE INDEX episodes_session ON episodes (session_id, occurred_at);
+        -- finds the speakers a query names
+        CREATE INDEX episodes_name ON episodes (lower(name));
 
         CREATE TABLE notes (
             pk INTEGER PRIMARY KEY,
