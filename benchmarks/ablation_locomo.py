@@ -23,7 +23,7 @@ from remem.read.rank import DEFAULT
 STRUCTURE_OFF = {
     "question_gives_up": 0.0, "question_hands_on": 0.0, "from_previous": 0.0,
     "from_following": 0.0, "passage": 0.0, "time_span": 0.0, "speaker": 0.0,
-    "mentions_time": 0.0,
+    "mentions_time": 0.0, "speaker_first_person": False,
 }  # fmt: skip
 VARIANTS: dict[str, dict[str, Any]] = {
     "default (all steps)": {},
@@ -35,6 +35,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "- passage boost": {"passage": 0.0},
     "- time span boost": {"time_span": 0.0},
     "- speaker boost": {"speaker": 0.0},
+    "- question asked as the speaker": {"speaker_first_person": False},
     "- time mentions for 'when'": {"mentions_time": 0.0},
     "retrievers only": STRUCTURE_OFF,
 }
