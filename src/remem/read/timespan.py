@@ -2,7 +2,8 @@
 
 Only explicit dates are read ("9 November 2022", "November 9, 2022", "May 2023",
 "2023-05-08", "in June", "in 2022"); a month without a year means its latest occurrence
-at or before the reference time: the newest memory in scope, i.e. when things were said.
+at or before the reference time, which search takes from the newest memory it found, i.e.
+from when things were said rather than from today.
 """
 
 from __future__ import annotations
