@@ -33,8 +33,10 @@ class Weights:
     question_gives_up: float = 0.3
     question_hands_on: float = 0.5
     # Neighbours in a session share their topic: each note takes a share of its neighbours'.
-    from_previous: float = 0.3
-    from_following: float = 0.2
+    # (Halved from 0.3 / 0.2 once the first-person dense query found more answers directly:
+    # tuning half R@5 0.754 -> 0.764.)
+    from_previous: float = 0.15
+    from_following: float = 0.1
     # Coarse-to-fine: notes inside the best-matching passage are up to 60% more likely.
     passage: float = 0.6
     # An explicit date names when something was said or happened; it may be told up to two
