@@ -6,9 +6,9 @@ that observation is trusted against the retrievers' own evidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from remem.read.timespan import Span, asks_when, mentions_time
@@ -124,17 +124,13 @@ def boost_time(
     if span is None:
         return scores
     start, end = span[0], span[1] + weights.time_slack
-    inside = {
-        item_id
-        for item_id in scores
-        if item_id in facts and _within(facts[item_id].occurred_at, start, end)
-    }
-    if not inside:
+
+    def inside(fact: NoteFacts) -> bool:
+        return start <= fact.occurred_at < end
+
+    if not any(inside(facts[item_id]) for item_id in scores if item_id in facts):
         return scores
-    return {
-        item_id: score * (1 + weights.time_span) if item_id in inside else score
-        for item_id, score in scores.items()
-    }
+    return _boost(scores, facts, weights.time_span, inside)
 
 
 def boost_speaker(
@@ -143,12 +139,9 @@ def boost_speaker(
     """Favour notes by the one speaker the query names."""
     if speaker is None:
         return scores
-    return {
-        item_id: score * (1 + weights.speaker)
-        if item_id in facts and (facts[item_id].speaker or "").lower() == speaker.lower()
-        else score
-        for item_id, score in scores.items()
-    }
+    return _boost(
+        scores, facts, weights.speaker, lambda fact: (fact.speaker or "").lower() == speaker.lower()
+    )
 
 
 def boost_time_mentions(
@@ -157,12 +150,7 @@ def boost_time_mentions(
     """For a question asking for a time, favour notes that mention one."""
     if not asks_when(query):
         return scores
-    return {
-        item_id: score * (1 + weights.mentions_time)
-        if item_id in facts and mentions_time(facts[item_id].text)
-        else score
-        for item_id, score in scores.items()
-    }
+    return _boost(scores, facts, weights.mentions_time, lambda fact: mentions_time(fact.text))
 
 
 def _passage(facts: Mapping[str, NoteFacts], item_id: str) -> int | None:
@@ -170,8 +158,17 @@ def _passage(facts: Mapping[str, NoteFacts], item_id: str) -> int | None:
     return fact.passage if fact else None
 
 
-def _within(moment: datetime, start: datetime, end: datetime) -> bool:
-    return start <= moment < end
+def _boost(
+    scores: Scores,
+    facts: Mapping[str, NoteFacts],
+    weight: float,
+    applies: Callable[[NoteFacts], bool],
+) -> Scores:
+    """Scale by (1 + weight) the scores of the notes whose facts satisfy `applies`."""
+    return {
+        item_id: score * (1 + weight) if item_id in facts and applies(facts[item_id]) else score
+        for item_id, score in scores.items()
+    }
 
 
 def _by_max(ranking: Sequence[tuple[K, float]]) -> dict[K, float]:
