@@ -149,7 +149,7 @@ class SQLiteStore:
     ) -> None:
         db = self._db
         existing = db.execute("SELECT pk, passage FROM notes WHERE id = ?", (note.id,)).fetchone()
-        db.execute(
+        written = db.execute(
             "INSERT INTO notes (id, user_id, agent_id, session_id, text, metadata, keywords, tags,"
             " context, importance, occurred_at, created_at, updated_at, version, valid_from,"
             " valid_to, superseded_by, deleted_at, revision)"
@@ -163,7 +163,8 @@ class SQLiteStore:
             " revision = excluded.revision",
             (*note_row(note), revision),
         )
-        (pk,) = db.execute("SELECT pk FROM notes WHERE id = ?", (note.id,)).fetchone()
+        # An existing note keeps its pk; a new one gets the row id its insert created.
+        pk: int = existing[0] if existing else written.lastrowid or 0
         db.execute("DELETE FROM note_sources WHERE note_id = ?", (note.id,))
         db.executemany(
             "INSERT INTO note_sources VALUES (?, ?, ?)",
