@@ -16,9 +16,9 @@ from typing import Any
 
 from remem.bench import locomo
 from remem.bench.runner import run
-from remem.bench.tokens import count_tokens
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.read.rank import DEFAULT
+from remem.tokens import count_tokens
 
 STRUCTURE_OFF = {
     "question_gives_up": 0.0, "question_hands_on": 0.0, "from_previous": 0.0,

@@ -19,13 +19,30 @@ from remem.errors import (
     StoreError,
 )
 from remem.memory import Memory
-from remem.types import AddResult, Episode, Event, Hit, ImportResult, Job, Link, Note, Page, Scope
+from remem.types import (
+    AddResult,
+    ApiKey,
+    Context,
+    ContextItem,
+    Episode,
+    Event,
+    Hit,
+    ImportResult,
+    Job,
+    Link,
+    Note,
+    Page,
+    Scope,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "ApiKey",
     "ConfigError",
+    "Context",
+    "ContextItem",
     "EmbedderError",
     "EmptyContentError",
     "Episode",

@@ -16,6 +16,7 @@ NOTE = "nt"
 LINK = "ln"
 EVENT = "ev"
 JOB = "jb"
+KEY = "key"
 
 
 def new_id(prefix: str) -> str:

@@ -6,7 +6,9 @@ No SQL, no HTTP and no prompts live here: only the order in which the parts are 
 from __future__ import annotations
 
 import builtins
+import copy
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -18,12 +20,24 @@ from remem import clock, ids
 from remem.config import Settings, default_db_path
 from remem.embedders import Embedder, create_embedder
 from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
+from remem.read.context import build_context
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Store
+from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
-from remem.types import AddResult, Episode, Event, Hit, ImportResult, Note, Page, Scope
+from remem.types import (
+    AddResult,
+    Context,
+    Episode,
+    Event,
+    Hit,
+    ImportResult,
+    Note,
+    Page,
+    Scope,
+)
 from remem.write.embedding import EMBED_JOB, embed_texts, failed_job, finished
 from remem.write.ingest import (
     Content,
@@ -35,6 +49,8 @@ from remem.write.ingest import (
 )
 
 MAX_LIMIT = 1000
+MIN_BUDGET, MAX_BUDGET = 50, 100_000
+TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Memory:
@@ -43,7 +59,8 @@ class Memory:
     Pass ready parts (`store=`, `embedder=`) or a `path` to a SQLite file; with neither,
     the memory lives in `$REMEM_DB` or the per-user data directory, embedded with the
     bundled offline model. `ranking` tunes (or, with zeros, turns off) the steps of search
-    ranking. `llm` is accepted for the agentic pipeline and unused for now.
+    ranking. `llm` is accepted for the agentic pipeline and unused for now. A memory acts
+    for one tenant (`as_tenant`; "" is local use) and never sees another tenant's records.
     """
 
     def __init__(
@@ -67,6 +84,7 @@ class Memory:
         self.llm = llm
         self.actor = actor
         self.ranking = ranking
+        self.tenant = ""
         self._embedder_recorded = _check_embedder(store, embedder)
 
     @classmethod
@@ -74,6 +92,13 @@ class Memory:
         """Build a memory from settings: defaults < config file < REMEM_* < arguments."""
         settings = Settings.resolve(config_file=config_file, **arguments)
         return cls(store=open_store(settings.db), embedder=create_embedder(settings))
+
+    def as_tenant(self, tenant: str) -> Memory:
+        """This memory as seen by one tenant: same store and embedder, only its records.
+        Close the original, not the view."""
+        view = copy.copy(self)
+        view.tenant = check_tenant(tenant)
+        return view
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -88,7 +113,7 @@ class Memory:
         metadata: Mapping[str, Any] | None = None,
     ) -> AddResult:
         """Remember a text or a list of chat messages; each message becomes one episode."""
-        scope = make_scope(user_id, agent_id, session_id).require("add")
+        scope = self._scope(user_id, agent_id, session_id).require("add")
         messages = parse_content(content)
         episodes = make_episodes(
             messages, scope, clock.parse_time(occurred_at), check_metadata(metadata)
@@ -160,7 +185,7 @@ class Memory:
         session_id: str | None = None,
     ) -> int:
         """Forget every episode and note in the scope; return how many notes went."""
-        scope = make_scope(user_id, agent_id, session_id).require("delete_all")
+        scope = self._scope(user_id, agent_id, session_id).require("delete_all")
         episode_ids, note_ids = self.store.live_ids(scope)
         episodes = list(self.store.get_episodes(episode_ids).values())
         notes = list(self.store.get_notes(note_ids).values())
@@ -199,26 +224,55 @@ class Memory:
         filters: Mapping[str, Any] | None = None,
     ) -> builtins.list[Hit]:
         """The memories most relevant to `query` in the scope, best first."""
-        scope = make_scope(user_id, agent_id, session_id).require("search")
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("search needs a non-empty query string")
+        scope = self._scope(user_id, agent_id, session_id).require("search")
+        _check_query(query, "search")
         if filters is not None and not isinstance(filters, Mapping):
             raise InvalidInputError("filters must be a dict of metadata key -> value")
         return hybrid_search(
             self.store, self.embedder, query, scope, _limit(limit), filters, self.ranking
         )
 
+    def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        budget_tokens: int = 1500,
+        recent_turns: int = 10,
+        memories: int = 20,
+    ) -> Context:
+        """The prompt block a model needs now: the latest `recent_turns` of the session, then
+        the memories most relevant to `query`, each dated, within `budget_tokens`."""
+        scope = self._scope(user_id, agent_id, session_id).require("context")
+        _check_query(query, "context")
+        _check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
+        _check_count("recent_turns", recent_turns, 0, MAX_LIMIT)
+        _check_count("memories", memories, 0, MAX_LIMIT)
+        return build_context(
+            self.store,
+            self.embedder,
+            self.ranking,
+            query,
+            scope,
+            budget_tokens,
+            recent_turns,
+            memories,
+            token_counts,
+        )
+
     def get(self, memory_id: str) -> Note:
         """One live note by id."""
         note = self.store.get_notes([memory_id]).get(memory_id)
-        if note is None or note.deleted_at is not None:
+        if note is None or note.deleted_at is not None or note.scope.tenant != self.tenant:
             raise NotFoundError("memory", memory_id)
         return note
 
     def episode(self, episode_id: str) -> Episode:
         """One live episode (a raw input, verbatim) by id."""
         episode = self.store.get_episodes([episode_id]).get(episode_id)
-        if episode is None or episode.deleted_at is not None:
+        if episode is None or episode.deleted_at is not None or episode.scope.tenant != self.tenant:
             raise NotFoundError("episode", episode_id)
         return episode
 
@@ -232,7 +286,7 @@ class Memory:
         cursor: str | None = None,
     ) -> Page:
         """Live notes in the scope (all of them when no scope is given), oldest first."""
-        scope = make_scope(user_id, agent_id, session_id)
+        scope = self._scope(user_id, agent_id, session_id)
         if cursor is not None and not (isinstance(cursor, str) and cursor.isdigit()):
             raise InvalidInputError(f"cursor {cursor!r} is not one this memory handed out")
         notes, next_cursor = self.store.list_notes(scope, _limit(limit), cursor)
@@ -241,15 +295,16 @@ class Memory:
     def history(self, item_id: str) -> builtins.list[Event]:
         """Every recorded change to a note or episode, oldest first (deleted ones included)."""
         events = self.store.events(item_id)
-        if not events:
+        if not events or events[0].scope.tenant != self.tenant:
             raise NotFoundError("memory or episode", item_id)
         return events
 
     # -- moving memories -------------------------------------------------------------------
 
     def export(self, path: str | Path) -> int:
-        """Write everything, deleted records and history included, to a JSONL file."""
-        return export_jsonl(self.store, Path(path), self.embedder.model_id)
+        """Write everything of this tenant, deleted records and history included, to a JSONL
+        file."""
+        return export_jsonl(self.store, Path(path), self.embedder.model_id, self.tenant)
 
     def import_file(
         self, path: str | Path, *, progress: Callable[[int], None] | None = None
@@ -277,6 +332,9 @@ class Memory:
         self.close()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _scope(self, user_id: Any, agent_id: Any, session_id: Any) -> Scope:
+        return replace(make_scope(user_id, agent_id, session_id), tenant=self.tenant)
 
     def _apply(self, changes: Changes) -> None:
         if changes.vectors and not self._embedder_recorded:
@@ -334,12 +392,26 @@ def open_store(location: str) -> Store:
 
 def make_scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
     """A scope from caller input: strings only; empty strings count as unset."""
-    values = []
-    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("session_id", session_id)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-        values.append(value.strip() or None if value is not None else None)
-    return Scope(*values)
+    return Scope(
+        _scope_value("user_id", user_id),
+        _scope_value("agent_id", agent_id),
+        _scope_value("session_id", session_id),
+    )
+
+
+def _scope_value(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
+    return value.strip() or None if value is not None else None
+
+
+def check_tenant(tenant: Any) -> str:
+    """A tenant name: 1-64 letters, digits, '.', '_' or '-'."""
+    if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
+        raise InvalidInputError(
+            f"tenant must be 1-64 letters, digits, '.', '_' or '-', got {tenant!r}"
+        )
+    return tenant
 
 
 def snapshot(note: Note) -> dict[str, Any]:
@@ -353,9 +425,18 @@ def snapshot(note: Note) -> dict[str, Any]:
 
 
 def _limit(limit: Any) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
-    return limit
+    return _check_count("limit", limit, 1, MAX_LIMIT)
+
+
+def _check_count(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _check_query(query: Any, operation: str) -> None:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError(f"{operation} needs a non-empty query string")
 
 
 def _check_embedder(store: Store, embedder: Embedder) -> bool:

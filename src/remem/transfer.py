@@ -21,7 +21,7 @@ from remem import clock
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
-from remem.stores.base import Changes, Store
+from remem.stores.base import Changes, Dump, Store
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
 
 FORMAT = "remem-export"
@@ -37,8 +37,9 @@ RECORD_TYPES: dict[str, type[Any]] = {
 log = logging.getLogger("remem")
 
 
-def export_jsonl(store: Store, path: Path, embedder_id: str) -> int:
-    """Write the store to `path` (atomically, through a temporary file); return the records."""
+def export_jsonl(store: Store, path: Path, embedder_id: str, tenant: str) -> int:
+    """Write one tenant's records to `path` (atomically, through a temporary file); return
+    how many."""
     temporary = path.with_name(path.name + ".partial")
     count = 0
     with temporary.open("w", encoding="utf-8") as out:
@@ -51,7 +52,7 @@ def export_jsonl(store: Store, path: Path, embedder_id: str) -> int:
                 "exported_at": clock.to_text(clock.now()),
             },
         )
-        dump = store.dump()
+        dump = only_tenant(store.dump(), tenant)
         for episode in dump.episodes:
             count += _write(out, {"type": "episode", **to_data(episode)})
         for note, vector in dump.notes:
@@ -63,6 +64,26 @@ def export_jsonl(store: Store, path: Path, embedder_id: str) -> int:
         os.fsync(out.fileno())
     temporary.replace(path)
     return count
+
+
+def only_tenant(dump: Dump, tenant: str) -> Dump:
+    """The part of a dump that belongs to one tenant (links and jobs go with their notes)."""
+    notes: set[str] = set()
+
+    def tenant_notes() -> Iterator[tuple[Note, Vectors | None]]:
+        for note, vector in dump.notes:
+            if note.scope.tenant == tenant:
+                notes.add(note.id)
+                yield note, vector
+
+    # Dump order puts notes before links and jobs, so `notes` is complete when they are read.
+    return Dump(
+        episodes=(e for e in dump.episodes if e.scope.tenant == tenant),
+        notes=tenant_notes(),
+        links=(ln for ln in dump.links if ln.source_id in notes),
+        events=(e for e in dump.events if e.scope.tenant == tenant),
+        jobs=(j for j in dump.jobs if j.target_id in notes),
+    )
 
 
 def import_jsonl(

@@ -10,6 +10,9 @@ from remem.errors import ScopeRequiredError
 
 __all__ = [
     "AddResult",
+    "ApiKey",
+    "Context",
+    "ContextItem",
     "Episode",
     "Event",
     "Hit",
@@ -26,11 +29,16 @@ Metadata = dict[str, Any]
 
 @dataclass(frozen=True)
 class Scope:
-    """Who a memory belongs to. A field left as None matches anything when reading."""
+    """Who a memory belongs to. A field left as None matches anything when reading.
+
+    `tenant` is the account a served memory belongs to (an API key's tenant; "" for local
+    use). Unlike the other fields it is never a wildcard: a read sees one tenant only.
+    """
 
     user_id: str | None = None
     agent_id: str | None = None
     session_id: str | None = None
+    tenant: str = ""
 
     def require(self, operation: str) -> Scope:
         """Return self, or raise when no field is set."""
@@ -159,3 +167,39 @@ class Page:
 
     items: tuple[Note, ...]
     cursor: str | None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A server API key: the tenant it acts for, and a digest of its secret (never the secret)."""
+
+    id: str
+    tenant: str
+    name: str
+    digest: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ContextItem:
+    """One line of a `Context`: a recent turn (`kind="recent"`, id of the episode) or a
+    memory (`kind="memory"`, id of the note), as it appears in the text."""
+
+    id: str
+    kind: Literal["recent", "memory"]
+    text: str
+    occurred_at: datetime
+    tokens: int
+    score: float | None = None
+    shortened: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """A prompt block for a model, within a token budget, and the items it was made of."""
+
+    text: str
+    items: tuple[ContextItem, ...]
+    tokens: int
+    budget: int

@@ -36,9 +36,9 @@ def locomo(ctx: click.Context, /, data_path: str, samples: str | None, as_json: 
     """
     from remem.bench import locomo as dataset
     from remem.bench.runner import run
-    from remem.bench.tokens import TOKENIZER_NAME, count_tokens
     from remem.config import Settings
     from remem.embedders import create_embedder
+    from remem.tokens import TOKENIZER_NAME, count_tokens
 
     options = ctx.find_root().obj
     settings = Settings.resolve(config_file=options["config_file"], embedder=options["embedder"])

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from remem.embedders.base import Vectors
-from remem.types import Episode, Event, Job, Link, Note, Scope
+from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 ScoredIds = list[tuple[str, float]]
 
@@ -115,6 +115,18 @@ class Store(Protocol):
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         """Live notes nearest to a unit vector, best first (cosine)."""
+
+    def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
+        """The live episodes of the scope said last, newest first."""
+
+    def save_key(self, key: ApiKey) -> None:
+        """Store an API key, or replace the one with its id."""
+
+    def find_key(self, digest: str) -> ApiKey | None:
+        """The API key whose secret has this digest, revoked or not."""
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every API key, oldest first."""
 
     def dump(self) -> Dump: ...
 

@@ -26,6 +26,8 @@ from remem.stores.sqlite_rows import (
     event_row,
     job_from_row,
     job_row,
+    key_from_row,
+    key_row,
     link_from_row,
     note_from_row,
     note_row,
@@ -34,7 +36,7 @@ from remem.stores.sqlite_rows import (
 )
 from remem.stores.sqlite_schema import migrate
 from remem.stores.vector_index import ExactIndex
-from remem.types import Episode, Event, Job, Note, Scope
+from remem.types import ApiKey, Episode, Event, Job, Note, Scope
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
@@ -94,8 +96,8 @@ class SQLiteStore:
     def _write(self, changes: Changes) -> None:
         db = self._db
         db.executemany(
-            "INSERT INTO episodes (id, user_id, agent_id, session_id, role, name, text, metadata,"
-            " occurred_at, recorded_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            "INSERT INTO episodes (id, user_id, agent_id, session_id, tenant, role, name, text,"
+            " metadata, occurred_at, recorded_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " deleted_at = excluded.deleted_at",
             [episode_row(e) for e in changes.episodes],
@@ -130,8 +132,8 @@ class SQLiteStore:
             ],
         )
         db.executemany(
-            "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, at, actor,"
-            " before, after) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, tenant, at,"
+            " actor, before, after) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [event_row(e) for e in changes.events],
         )
         db.executemany(
@@ -150,10 +152,10 @@ class SQLiteStore:
         db = self._db
         existing = db.execute("SELECT pk, passage FROM notes WHERE id = ?", (note.id,)).fetchone()
         written = db.execute(
-            "INSERT INTO notes (id, user_id, agent_id, session_id, text, metadata, keywords, tags,"
-            " context, importance, occurred_at, created_at, updated_at, version, valid_from,"
-            " valid_to, superseded_by, deleted_at, revision)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            "INSERT INTO notes (id, user_id, agent_id, session_id, tenant, text, metadata,"
+            " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
+            " valid_from, valid_to, superseded_by, deleted_at, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
             " importance = excluded.importance, occurred_at = excluded.occurred_at,"
@@ -196,9 +198,9 @@ class SQLiteStore:
         if scope.session_id is not None:
             row = db.execute(
                 "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
-                " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.pk < ?"
-                " AND n.deleted_at IS NULL ORDER BY n.pk DESC LIMIT 1",
-                (scope.session_id, scope.user_id, scope.agent_id, pk),
+                " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.tenant = ?"
+                " AND n.pk < ? AND n.deleted_at IS NULL ORDER BY n.pk DESC LIMIT 1",
+                (scope.session_id, scope.user_id, scope.agent_id, scope.tenant, pk),
             ).fetchone()
             context = row[0] if row else ""
         db.execute(
@@ -215,15 +217,16 @@ class SQLiteStore:
             if scope not in latest:
                 row = db.execute(
                     "SELECT pk, notes FROM passages WHERE session_id = ? AND user_id IS ?"
-                    " AND agent_id IS ? ORDER BY pk DESC LIMIT 1",
-                    (scope.session_id, scope.user_id, scope.agent_id),
+                    " AND agent_id IS ? AND tenant = ? ORDER BY pk DESC LIMIT 1",
+                    (scope.session_id, scope.user_id, scope.agent_id, scope.tenant),
                 ).fetchone()
                 latest[scope] = list(row) if row else [0, PASSAGE_NOTES]
             current = latest[scope]
             if current[1] >= PASSAGE_NOTES:
                 cursor = db.execute(
-                    "INSERT INTO passages (user_id, agent_id, session_id, notes) VALUES (?,?,?,0)",
-                    (scope.user_id, scope.agent_id, scope.session_id),
+                    "INSERT INTO passages (user_id, agent_id, session_id, tenant, notes)"
+                    " VALUES (?,?,?,?,0)",
+                    (scope.user_id, scope.agent_id, scope.session_id, scope.tenant),
                 )
                 current[:] = [cursor.lastrowid or 0, 0]
             current[1] += 1
@@ -264,7 +267,7 @@ class SQLiteStore:
                 self._index.reserve(count)
             rows = self._db.execute(
                 "SELECT n.id, n.user_id, n.agent_id, n.session_id, n.deleted_at, v.vector,"
-                " n.revision FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
+                " n.revision, n.tenant FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
                 " WHERE n.revision > ? ORDER BY n.revision",
                 (self._revision,),
             )
@@ -278,7 +281,7 @@ class SQLiteStore:
                     self._index.upsert_many(
                         [row[0] for row in live],
                         matrix.reshape(len(live), -1).astype(np.float32),
-                        [Scope(row[1], row[2], row[3]) for row in live],
+                        [Scope(row[1], row[2], row[3], row[7]) for row in live],
                     )
                 self._revision = max(self._revision, chunk[-1][6])
             self._data_version = data_version
@@ -428,11 +431,13 @@ class SQLiteStore:
             "SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name,"
             " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
             "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-            "  AND p.agent_id IS n.agent_id AND p.pk < n.pk AND p.deleted_at IS NULL"
+            "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk < n.pk"
+            "  AND p.deleted_at IS NULL"
             "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
             " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
             "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-            "  AND p.agent_id IS n.agent_id AND p.pk > n.pk AND p.deleted_at IS NULL"
+            "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk > n.pk"
+            "  AND p.deleted_at IS NULL"
             "  ORDER BY p.pk LIMIT 1) END AS following"
             " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
             " LEFT JOIN episodes e ON e.id = s.episode_id"
@@ -456,6 +461,32 @@ class SQLiteStore:
         with self._lock:
             self._catch_up()
             return self._index.search(vector, scope, limit)
+
+    def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
+        where, params = scope_sql(scope, "")
+        rows = self._query(
+            f"SELECT * FROM episodes WHERE deleted_at IS NULL AND {where}"
+            " ORDER BY occurred_at DESC, pk DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [episode_from_row(row) for row in rows]
+
+    def save_key(self, key: ApiKey) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO api_keys VALUES (?,?,?,?,?,?)", key_row(key)
+                )
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"write to {self.path} failed: {error}") from error
+
+    def find_key(self, digest: str) -> ApiKey | None:
+        rows = self._query("SELECT * FROM api_keys WHERE digest = ?", (digest,))
+        return key_from_row(rows[0]) if rows else None
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._query("SELECT * FROM api_keys ORDER BY created_at, id", ())
+        return [key_from_row(row) for row in rows]
 
     def dump(self) -> Dump:
         def notes() -> Iterator[tuple[Note, Vectors | None]]:

@@ -10,11 +10,11 @@ import numpy as np
 
 from remem import clock
 from remem.embedders.base import Vectors
-from remem.types import Episode, Event, Job, Link, Note, Scope
+from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 
 def scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
-    clauses, params = ["1 = 1"], []
+    clauses, params = [], []
     for column, value in (
         ("user_id", scope.user_id),
         ("agent_id", scope.agent_id),
@@ -23,7 +23,13 @@ def scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
         if value is not None:
             clauses.append(f"{prefix}{column} = ?")
             params.append(value)
+    clauses.append(f"{prefix}tenant = ?")
+    params.append(scope.tenant)
     return " AND ".join(clauses), params
+
+
+def scope_from_row(row: sqlite3.Row) -> Scope:
+    return Scope(row["user_id"], row["agent_id"], row["session_id"], row["tenant"])
 
 
 def time_text(value: Any) -> Any:
@@ -48,6 +54,7 @@ def episode_row(e: Episode) -> tuple[Any, ...]:
         e.scope.user_id,
         e.scope.agent_id,
         e.scope.session_id,
+        e.scope.tenant,
         e.role,
         e.name,
         e.text,
@@ -61,7 +68,7 @@ def episode_row(e: Episode) -> tuple[Any, ...]:
 def episode_from_row(row: sqlite3.Row) -> Episode:
     return Episode(
         id=row["id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        scope=scope_from_row(row),
         text=row["text"],
         role=row["role"],
         name=row["name"],
@@ -78,6 +85,7 @@ def note_row(n: Note) -> tuple[Any, ...]:
         n.scope.user_id,
         n.scope.agent_id,
         n.scope.session_id,
+        n.scope.tenant,
         n.text,
         to_json(n.metadata),
         to_json(list(n.keywords)),
@@ -98,7 +106,7 @@ def note_row(n: Note) -> tuple[Any, ...]:
 def note_from_row(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
     return Note(
         id=row["id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        scope=scope_from_row(row),
         text=row["text"],
         metadata=json.loads(row["metadata"]),
         occurred_at=clock.from_text(row["occurred_at"]),
@@ -137,6 +145,7 @@ def event_row(e: Event) -> tuple[Any, ...]:
         e.scope.user_id,
         e.scope.agent_id,
         e.scope.session_id,
+        e.scope.tenant,
         time_text(e.at),
         e.actor,
         None if e.before is None else to_json(e.before),
@@ -149,7 +158,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         id=row["id"],
         action=row["action"],
         target_id=row["target_id"],
-        scope=Scope(row["user_id"], row["agent_id"], row["session_id"]),
+        scope=scope_from_row(row),
         at=clock.from_text(row["at"]),
         actor=row["actor"],
         before=None if row["before"] is None else json.loads(row["before"]),
@@ -180,4 +189,19 @@ def job_from_row(row: sqlite3.Row) -> Job:
         row["last_error"],
         clock.from_text(row["created_at"]),
         clock.from_text(row["updated_at"]),
+    )
+
+
+def key_row(k: ApiKey) -> tuple[Any, ...]:
+    return (k.id, k.tenant, k.name, k.digest, time_text(k.created_at), time_text(k.revoked_at))
+
+
+def key_from_row(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        row["id"],
+        row["tenant"],
+        row["name"],
+        row["digest"],
+        clock.from_text(row["created_at"]),
+        parse_time(row["revoked_at"]),
     )

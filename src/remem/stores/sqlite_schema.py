@@ -136,6 +136,29 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def m002_tenants_and_keys(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- the account a served memory belongs to; '' is local use
+        ALTER TABLE episodes ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+        ALTER TABLE notes ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+        ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+        ALTER TABLE passages ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+
+        -- API keys of the server; only a digest of each secret is kept
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            digest TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    )
+
+
 def _execute_script(db: sqlite3.Connection, script: str) -> None:
     """Run statements one by one: `executescript` would commit the migration's transaction."""
     statement = ""
@@ -150,7 +173,7 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
 
 Migration = Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: list[Migration] = [m001_initial]
+MIGRATIONS: list[Migration] = [m001_initial, m002_tenants_and_keys]
 
 
 def migrate(db: sqlite3.Connection, target: int | None = None) -> int:

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from remem.embedders.base import Vectors
 from remem.types import Scope
 
+SCOPE_FIELDS = ("user_id", "agent_id", "session_id", "tenant")
 _NONE = -1  # code of an unset scope field
 
 
@@ -25,7 +26,7 @@ class ExactIndex:
     def __init__(self, dimensions: int | None = None) -> None:
         self.dimensions = dimensions
         self._matrix: Vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
-        self._scopes: npt.NDArray[np.int32] = np.zeros((0, 3), dtype=np.int32)
+        self._scopes: npt.NDArray[np.int32] = np.zeros((0, len(SCOPE_FIELDS)), dtype=np.int32)
         self._alive: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._ids: list[str | None] = []
         self._row_of: dict[str, int] = {}
@@ -130,7 +131,7 @@ class ExactIndex:
 
 
 def _fields(scope: Scope) -> Iterable[str | None]:
-    return (scope.user_id, scope.agent_id, scope.session_id)
+    return (getattr(scope, name) for name in SCOPE_FIELDS)
 
 
 A = TypeVar("A", bound=npt.NDArray[Any])

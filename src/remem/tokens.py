@@ -1,5 +1,6 @@
 """Counting the tokens a model would be handed, with the bundled MiniLM WordPiece tokenizer
-(tiktoken downloads its encodings at run time, which an offline machine cannot)."""
+(tiktoken downloads its encodings at run time, which an offline machine cannot). It
+approximates a chat model's own tokenizer; it does not match it."""
 
 from __future__ import annotations
 
@@ -22,9 +23,14 @@ def _tokenizer() -> Any:
     return tokenizer
 
 
+def token_counts(texts: Sequence[str]) -> list[int]:
+    """Tokens in each text, special tokens excluded."""
+    if not texts:
+        return []
+    encodings = _tokenizer().encode_batch(list(texts), add_special_tokens=False)
+    return [len(encoding.ids) for encoding in encodings]
+
+
 def count_tokens(texts: Sequence[str]) -> int:
     """Tokens in all texts together, special tokens excluded."""
-    if not texts:
-        return 0
-    encodings = _tokenizer().encode_batch(list(texts), add_special_tokens=False)
-    return sum(len(encoding.ids) for encoding in encodings)
+    return sum(token_counts(texts))

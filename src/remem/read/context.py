@@ -1,0 +1,175 @@
+"""Context assembly: the prompt block a model needs now, within a token budget.
+
+Two kinds of memory, as in SCM's memory controller: flash memory (the latest turns of the
+current session, which keep a conversation coherent) and activated memory (what search
+finds relevant among everything remembered, across sessions). Each line carries its date,
+so a model can reason about time. Over budget, the least relevant lines go first: the
+oldest recent turns and the lowest-ranked memories; the line on the edge is shortened at
+a word boundary rather than dropped, when enough of it fits to say something.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from remem.embedders.base import Embedder
+from remem.read import rank
+from remem.read.search import search
+from remem.stores.base import Store
+from remem.types import Context, ContextItem, Episode, Hit, Scope
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Recent turns may take at most this share of the budget: they keep the exchange coherent,
+# but the reason to have a memory is everything else. Room they leave goes to memories.
+RECENT_SHARE = 1 / 3
+# A line shortened to fewer tokens than this says too little to be worth its date.
+MIN_SHORTENED_TOKENS = 8
+RECENT_HEADER = "Recent conversation:"
+MEMORY_HEADER = "Relevant memories, most relevant first:"
+ELLIPSIS = " …"
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A line that may go into the context, before the budget is applied."""
+
+    id: str
+    kind: Literal["recent", "memory"]
+    text: str
+    occurred_at: datetime
+    score: float | None = None
+
+
+def build_context(
+    store: Store,
+    embedder: Embedder,
+    weights: rank.Weights,
+    query: str,
+    scope: Scope,
+    budget: int,
+    recent_turns: int,
+    memories: int,
+    count: TokenCounter,
+) -> Context:
+    """Recent turns of the scope's session, then the memories most relevant to `query`."""
+    recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
+    # Long-term memory spans the owner's sessions, not just this one.
+    owner = replace(scope, session_id=None) if scope.user_id or scope.agent_id else scope
+    hits = search(store, embedder, query, owner, memories, None, weights)
+    said = {episode.id for episode in recent}
+    hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
+    first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])
+    return assemble(
+        [_recent_line(episode) for episode in recent],
+        [_memory_line(hit, first_sources) for hit in hits],
+        budget,
+        count,
+    )
+
+
+def assemble(
+    recent: Sequence[Candidate], memories: Sequence[Candidate], budget: int, count: TokenCounter
+) -> Context:
+    """Fit recent turns (newest first) and memories (best first) into `budget` tokens."""
+    recent_items = _fit(RECENT_HEADER, recent, int(budget * RECENT_SHARE), count)
+    used = _cost(RECENT_HEADER, recent_items, count)
+    memory_items = _fit(MEMORY_HEADER, memories, budget - used, count)
+    sections = [
+        "\n".join([header, *(item.text for item in items)])
+        for header, items in (
+            (RECENT_HEADER, recent_items[::-1]),  # read in the order it was said
+            (MEMORY_HEADER, memory_items),
+        )
+        if items
+    ]
+    return Context(
+        text="\n\n".join(sections),
+        items=(*recent_items[::-1], *memory_items),
+        tokens=used + _cost(MEMORY_HEADER, memory_items, count),
+        budget=budget,
+    )
+
+
+def _fit(
+    header: str, candidates: Sequence[Candidate], room: int, count: TokenCounter
+) -> list[ContextItem]:
+    """Candidates in order while they fit in `room` (header included); the first that does
+    not fit is shortened when enough of it does, and the rest are dropped."""
+    if not candidates:
+        return []
+    header_tokens, *sizes = count([header, *(candidate.text for candidate in candidates)])
+    room -= header_tokens
+    items: list[ContextItem] = []
+    for candidate, size in zip(candidates, sizes, strict=True):
+        if size <= room:
+            items.append(_item(candidate, candidate.text, size, shortened=False))
+            room -= size
+            continue
+        if room >= MIN_SHORTENED_TOKENS:
+            text, size = _shorten(candidate.text, room, count)
+            if size >= MIN_SHORTENED_TOKENS:
+                items.append(_item(candidate, text, size, shortened=True))
+        break
+    return items
+
+
+def _shorten(text: str, room: int, count: TokenCounter) -> tuple[str, int]:
+    """The longest run of whole leading words of `text`, plus an ellipsis, within `room`."""
+    words = text.split(" ")
+    best, best_size = "", 0
+    low, high = 1, len(words) - 1
+    while low <= high:  # binary search on the number of words kept
+        middle = (low + high) // 2
+        attempt = " ".join(words[:middle]) + ELLIPSIS
+        (size,) = count([attempt])
+        if size <= room:
+            best, best_size, low = attempt, size, middle + 1
+        else:
+            high = middle - 1
+    return best, best_size
+
+
+def _cost(header: str, items: Sequence[ContextItem], count: TokenCounter) -> int:
+    return count([header])[0] + sum(item.tokens for item in items) if items else 0
+
+
+def _item(candidate: Candidate, text: str, tokens: int, *, shortened: bool) -> ContextItem:
+    return ContextItem(
+        id=candidate.id,
+        kind=candidate.kind,
+        text=text,
+        occurred_at=candidate.occurred_at,
+        tokens=tokens,
+        score=candidate.score,
+        shortened=shortened,
+    )
+
+
+def _recent_line(episode: Episode) -> Candidate:
+    when = episode.occurred_at.strftime("%Y-%m-%d %H:%M")
+    return Candidate(
+        episode.id,
+        "recent",
+        f"[{when}] {_said(episode.name or episode.role, episode.text)}",
+        episode.occurred_at,
+    )
+
+
+def _memory_line(hit: Hit, sources: dict[str, Episode]) -> Candidate:
+    source = sources.get(hit.episode_ids[0]) if hit.episode_ids else None
+    speaker = source.name if source is not None else None
+    when = hit.occurred_at.strftime("%Y-%m-%d")
+    return Candidate(
+        hit.id, "memory", f"- [{when}] {_said(speaker, hit.text)}", hit.occurred_at, hit.score
+    )
+
+
+def _said(speaker: str | None, text: str) -> str:
+    text = _SPACES.sub(" ", text).strip()  # one line per item
+    return f"{speaker}: {text}" if speaker else text
