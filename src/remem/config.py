@@ -29,6 +29,10 @@ class Settings:
     embedder_base_url: str | None = None
     embedder_model: str | None = None
     embedder_api_key: str | None = None
+    # an OpenAI-compatible chat model: the upstream of the chat proxy
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
 
     @classmethod
     def resolve(

@@ -61,7 +61,7 @@ def build_context(
     recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
     # Long-term memory spans the owner's sessions, not just this one.
     owner = replace(scope, session_id=None) if scope.user_id or scope.agent_id else scope
-    hits = search(store, embedder, query, owner, memories, None, weights)
+    hits = search(store, embedder, query, owner, memories, None, weights) if memories else []
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
     first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])

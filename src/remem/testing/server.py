@@ -5,6 +5,8 @@
         embedder = OpenAIEmbedder(server.base_url, "test-model")
 
 `/v1/embeddings` answers with `HashEmbedder` vectors, so results are deterministic.
+`/v1/chat/completions` answers with the replies queued by `server.reply(...)` (then "ok"),
+as one JSON completion or, when the request asks to `stream`, as server-sent events.
 Every request body is kept in `server.requests` for assertions.
 """
 
@@ -27,6 +29,7 @@ class ScriptedOpenAIServer:
         self.embedder = HashEmbedder(dimensions)
         self.requests: list[dict[str, Any]] = []
         self._failures: deque[int] = deque()
+        self._replies: deque[str] = deque()
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -41,6 +44,16 @@ class ScriptedOpenAIServer:
         with self._lock:
             self._failures.extend([status] * times)
 
+    def reply(self, *contents: str) -> None:
+        """Queue the contents of the next chat completions, in order."""
+        with self._lock:
+            self._replies.extend(contents)
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """The bodies of the chat completion requests received so far."""
+        with self._lock:
+            return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for one request."""
         with self._lock:
@@ -50,6 +63,8 @@ class ScriptedOpenAIServer:
                 return status, {"error": {"message": f"scripted failure {status}"}}
         if path.rstrip("/").endswith("/embeddings"):
             return 200, self._embeddings(body)
+        if path.rstrip("/").endswith("/chat/completions"):
+            return 200, self._completion(body)
         return 404, {"error": {"message": f"no route {path}"}}
 
     def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +78,29 @@ class ScriptedOpenAIServer:
                 {"object": "embedding", "index": i, "embedding": vector.tolist()}
                 for i, vector in enumerate(vectors)
             ],
+        }
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            content = self._replies.popleft() if self._replies else "ok"
+        prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model") or "scripted",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": len(content.split()),
+                "total_tokens": prompt + len(content.split()),
+            },
         }
 
     def __enter__(self) -> ScriptedOpenAIServer:
@@ -89,12 +127,41 @@ def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 status, answer = 400, {"error": {"message": "body is not JSON"}}
             else:
                 status, answer = server.answer(self.path, body)
+            if status == 200 and body.get("stream") and "choices" in answer:
+                self._stream(answer)
+                return
             payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _stream(self, completion: dict[str, Any]) -> None:
+            """The completion as chunks, word by word, the way OpenAI streams."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            words = completion["choices"][0]["message"]["content"].split(" ")
+            deltas = [{"role": "assistant", "content": ""}]
+            deltas += [{"content": w if i == 0 else " " + w} for i, w in enumerate(words)]
+            for index, delta in enumerate(deltas):
+                chunk = {
+                    "id": completion["id"],
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": completion["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": delta,
+                            "finish_reason": "stop" if index == len(deltas) - 1 else None,
+                        }
+                    ],
+                }
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass

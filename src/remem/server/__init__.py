@@ -1,0 +1,1 @@
+"""remem over HTTP: the REST API (`app`), its API-key tenancy, and the chat proxy (`proxy`)."""

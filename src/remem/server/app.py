@@ -1,0 +1,165 @@
+"""The REST API: the Python API over HTTP, one tenant per API key.
+
+    app = create_app(memory, open_without_keys=True)   # what `remem serve` runs
+
+Handlers are plain functions (FastAPI runs them in its thread pool), because the store
+and the embedder are synchronous and already thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+import remem
+from remem.memory import MAX_LIMIT, Memory
+from remem.server import errors
+from remem.server.auth import Caller
+from remem.server.limits import BodyLimit
+from remem.server.proxy import Upstream, install_proxy
+from remem.server.schemas import (
+    AddRequest,
+    ContextRequest,
+    Deleted,
+    ScopeFields,
+    SearchRequest,
+    UpdateRequest,
+)
+from remem.types import AddResult, Context, Episode, Event, Hit, Note, Page
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def create_app(
+    memory: Memory,
+    *,
+    open_without_keys: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    upstream: Upstream | None = None,
+) -> FastAPI:
+    """The API over `memory`. With `open_without_keys` (a loopback-only server) requests
+    without a key act as the local user while no API key exists; otherwise every request
+    needs a key. With an `upstream` chat model it also serves the chat proxy."""
+    app = FastAPI(
+        title="remem",
+        version=remem.__version__,
+        description="Long-term memory for people and the agents that act for them.",
+    )
+    app.state.memory = memory
+    app.state.open_without_keys = open_without_keys
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    errors.install(app)
+    _routes(app)
+    if upstream is not None:
+        install_proxy(app, upstream)
+    return app
+
+
+ScopeQuery = Annotated[str | None, Query(max_length=256)]
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """The server is up."""
+        return {"status": "ok"}
+
+    @app.post("/v1/memories", status_code=201, tags=["memories"])
+    def add(body: AddRequest, memory: Caller) -> AddResult:
+        """Remember a text or chat messages; the episodes are durable when this returns."""
+        content: Any = body.content
+        if isinstance(content, list):
+            content = [message.model_dump(exclude_none=True) for message in content]
+        return memory.add(
+            content, occurred_at=body.occurred_at, metadata=body.metadata, **body.scope()
+        )
+
+    @app.post("/v1/search", tags=["memories"])
+    def search(body: SearchRequest, memory: Caller) -> list[Hit]:
+        """The memories most relevant to a query, best first."""
+        return memory.search(body.query, limit=body.limit, filters=body.filters, **body.scope())
+
+    @app.post("/v1/context", tags=["memories"])
+    def context(body: ContextRequest, memory: Caller) -> Context:
+        """A dated prompt block of recent turns and relevant memories within a token budget."""
+        return memory.context(
+            body.query,
+            budget_tokens=body.budget_tokens,
+            recent_turns=body.recent_turns,
+            memories=body.memories,
+            **body.scope(),
+        )
+
+    @app.get("/v1/memories", tags=["memories"])
+    def list_memories(
+        memory: Caller,
+        user_id: ScopeQuery = None,
+        agent_id: ScopeQuery = None,
+        session_id: ScopeQuery = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> Page:
+        """Live memories in a scope, oldest first; pass `cursor` back for the next page."""
+        return memory.list(
+            user_id=user_id, agent_id=agent_id, session_id=session_id, limit=limit, cursor=cursor
+        )
+
+    @app.delete("/v1/memories", tags=["memories"])
+    def delete_all(
+        memory: Caller,
+        user_id: ScopeQuery = None,
+        agent_id: ScopeQuery = None,
+        session_id: ScopeQuery = None,
+    ) -> Deleted:
+        """Forget every memory in a scope (at least one scope id is required)."""
+        scope = ScopeFields(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return Deleted(deleted=memory.delete_all(**scope.scope()))
+
+    @app.get("/v1/memories/{memory_id}", tags=["memories"])
+    def get(memory_id: str, memory: Caller) -> Note:
+        """One memory by id."""
+        return memory.get(memory_id)
+
+    @app.patch("/v1/memories/{memory_id}", tags=["memories"])
+    def update(memory_id: str, body: UpdateRequest, memory: Caller) -> Note:
+        """Change a memory's text and/or metadata; the old version stays in history."""
+        return memory.update(memory_id, text=body.text, metadata=body.metadata)
+
+    @app.delete("/v1/memories/{memory_id}", status_code=204, tags=["memories"])
+    def delete(memory_id: str, memory: Caller) -> Response:
+        """Forget one memory (or, given an episode id, an episode and its memories)."""
+        memory.delete(memory_id)
+        return Response(status_code=204)
+
+    @app.get("/v1/memories/{item_id}/history", tags=["memories"])
+    def history(item_id: str, memory: Caller) -> list[Event]:
+        """Every change to a memory or episode, oldest first."""
+        return memory.history(item_id)
+
+    @app.get("/v1/episodes/{episode_id}", tags=["memories"])
+    def episode(episode_id: str, memory: Caller) -> Episode:
+        """One episode: a raw input, verbatim."""
+        return memory.episode(episode_id)
+
+    @app.get(
+        "/v1/export",
+        tags=["memories"],
+        response_class=FileResponse,
+        responses={200: {"content": {"application/x-ndjson": {}}}},
+    )
+    def export(memory: Caller) -> FileResponse:
+        """Everything of the caller's tenant as remem's JSONL export (history included)."""
+        handle, path = tempfile.mkstemp(prefix="remem-export-", suffix=".jsonl")
+        os.close(handle)
+        memory.export(path)
+        return FileResponse(
+            path,
+            media_type="application/x-ndjson",
+            filename="remem-export.jsonl",
+            background=BackgroundTask(os.unlink, path),
+        )

@@ -1,0 +1,54 @@
+"""Schemathesis generates requests from the OpenAPI spec; none may get a 5xx, and every
+error must be a JSON body naming the problem. The chat proxy is in the spec too, forwarding
+to the scripted upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from remem import Memory
+from remem.server.app import create_app
+from remem.server.proxy import Upstream
+from remem.testing import HashEmbedder, ScriptedOpenAIServer
+from remem.testing.http import running
+
+SPEC = create_app(
+    Memory(":memory:", embedder=HashEmbedder()), upstream=Upstream("http://-")
+).openapi()
+schema = schemathesis.openapi.from_dict(SPEC)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path: Path = tmp_path_factory.mktemp("fuzz") / "memory.db"
+    with (
+        ScriptedOpenAIServer() as upstream,
+        Memory(path, embedder=HashEmbedder()) as memory,
+    ):
+        memory.add("a memory to find", user_id="u")
+        app = create_app(memory, upstream=Upstream(upstream.base_url, model="scripted"))
+        with running(app) as url:
+            yield url
+
+
+def errors_are_json(ctx: Any, response: Any, case: Any) -> bool | None:
+    if response.status_code >= 400:
+        assert response.json()["error"]["message"], response.text
+    return None
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_request_gets_a_server_error(case: Any, base_url: str) -> None:
+    case.call_and_validate(base_url=base_url, checks=[not_a_server_error, errors_are_json])

@@ -1,0 +1,167 @@
+"""The REST API over real HTTP on 127.0.0.1: every route, keys and tenants, bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from remem import Memory
+from remem.keys import create_key, revoke_key
+from remem.server.app import create_app
+from remem.testing.http import running
+
+
+@pytest.fixture
+def server(memory: Memory) -> Iterator[str]:
+    with running(create_app(memory, max_body_bytes=64_000)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        yield client
+
+
+def _add(client: httpx.Client, text: str, **scope: str) -> str:
+    answer = client.post("/v1/memories", json={"content": text, **scope})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["note_ids"][0])
+
+
+def test_every_route_round_trips(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    note_id = _add(client, "Ana's cat is called Miso", user_id="ana")
+    messages = [{"role": "user", "name": "Ana", "content": "I adopted a second cat, Tofu."}]
+    added = client.post("/v1/memories", json={"content": messages, "user_id": "ana"}).json()
+    hits = client.post("/v1/search", json={"query": "cat name", "user_id": "ana"}).json()
+    assert {hit["id"] for hit in hits} == {note_id, *added["note_ids"]}
+    context = client.post("/v1/context", json={"query": "cats", "user_id": "ana"}).json()
+    assert "Miso" in context["text"] and context["tokens"] <= context["budget"]
+    assert client.get(f"/v1/memories/{note_id}").json()["text"] == "Ana's cat is called Miso"
+    episode = client.get(f"/v1/episodes/{added['episode_ids'][0]}").json()
+    assert episode["name"] == "Ana"
+    page = client.get("/v1/memories", params={"user_id": "ana", "limit": 1}).json()
+    second = client.get("/v1/memories", params={"user_id": "ana", "cursor": page["cursor"]})
+    assert [n["id"] for n in page["items"] + second.json()["items"]] == [
+        note_id,
+        *added["note_ids"],
+    ]
+    updated = client.patch(f"/v1/memories/{note_id}", json={"text": "Ana's cat is Miso Soup"})
+    assert updated.json()["version"] == 2
+    history = client.get(f"/v1/memories/{note_id}/history").json()
+    assert [event["action"] for event in history] == ["add", "update"]
+    exported = client.get("/v1/export")
+    assert exported.headers["content-type"].startswith("application/x-ndjson")
+    assert json.loads(exported.text.splitlines()[0])["type"] == "remem-export"
+    assert client.delete(f"/v1/memories/{note_id}").status_code == 204
+    assert client.get(f"/v1/memories/{note_id}").status_code == 404
+    assert client.delete("/v1/memories", params={"user_id": "ana"}).json() == {"deleted": 1}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "names"),
+    [
+        ("post", "/v1/memories", {"content": "x"}, 422, "user_id"),
+        ("post", "/v1/memories", {"content": 5, "user_id": "a"}, 422, "content"),
+        ("post", "/v1/memories", {"content": "x", "user_id": "a", "colour": 1}, 422, "colour"),
+        ("post", "/v1/memories", {"content": "  ", "user_id": "a"}, 422, "empty"),
+        (
+            "post",
+            "/v1/memories",
+            {"content": "x", "user_id": "a", "occurred_at": "soon"},
+            422,
+            "soon",
+        ),
+        ("post", "/v1/search", {"query": "", "user_id": "a"}, 422, "query"),
+        ("post", "/v1/search", {"query": "x", "user_id": "a", "limit": 0}, 422, "limit"),
+        ("post", "/v1/context", {"query": "x", "user_id": "a", "budget_tokens": 1}, 422, "budget"),
+        ("get", "/v1/memories/nt_missing", None, 404, "nt_missing"),
+        ("get", "/v1/episodes/ep_missing", None, 404, "ep_missing"),
+        ("patch", "/v1/memories/nt_missing", {"text": "y"}, 404, "nt_missing"),
+        ("delete", "/v1/memories", None, 422, "scope"),
+        ("get", "/v1/memories?cursor=zz", None, 422, "cursor"),
+        ("get", "/v1/nowhere", None, 404, "Not Found"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_problem(
+    client: httpx.Client, method: str, path: str, body: object, status: int, names: str
+) -> None:
+    answer = client.request(method, path, json=body)
+    assert answer.status_code == status, answer.text
+    assert names in answer.json()["error"]["message"]
+
+
+def test_invalid_utf8_and_oversized_bodies_are_refused(client: httpx.Client) -> None:
+    headers = {"content-type": "application/json"}
+    bad = client.post(
+        "/v1/memories", content=b'{"content": "\xff\xfe", "user_id": "a"}', headers=headers
+    )
+    assert bad.status_code == 400 and "UTF-8" in bad.json()["error"]["message"]
+    huge = json.dumps({"content": "word " * 20_000, "user_id": "a"})
+    answer = client.post("/v1/memories", content=huge, headers=headers)
+    assert answer.status_code == 413 and "64000" in answer.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"content": "'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'", "user_id": "a"}'
+
+    streamed = client.post("/v1/memories", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+
+
+def test_keys_separate_tenants(memory: Memory, client: httpx.Client) -> None:
+    _, acme = create_key(memory.store, "acme")
+    umbrella_key, umbrella = create_key(memory.store, "umbrella")
+    as_acme = {"Authorization": f"Bearer {acme}"}
+    as_umbrella = {"Authorization": f"Bearer {umbrella}"}
+    assert client.get("/v1/memories").status_code == 401  # keys exist: no more open access
+    note = client.post(
+        "/v1/memories", json={"content": "acme secret", "user_id": "ana"}, headers=as_acme
+    ).json()["note_ids"][0]
+    assert client.get(f"/v1/memories/{note}", headers=as_umbrella).status_code == 404
+    assert (
+        client.post(
+            "/v1/search", json={"query": "acme secret", "user_id": "ana"}, headers=as_umbrella
+        ).json()
+        == []
+    )
+    assert client.get("/v1/memories", headers=as_umbrella).json()["items"] == []
+    assert "acme secret" not in client.get("/v1/export", headers=as_umbrella).text
+    assert client.get(f"/v1/memories/{note}", headers=as_acme).status_code == 200
+    revoke_key(memory.store, umbrella_key.id)
+    assert client.get("/v1/memories", headers=as_umbrella).status_code == 401
+
+
+def test_a_non_loopback_server_always_needs_a_key(memory: Memory) -> None:
+    with running(create_app(memory, open_without_keys=False)) as url:
+        answer = httpx.get(f"{url}/v1/memories")
+    assert answer.status_code == 401 and "remem keys create" in answer.json()["error"]["message"]
+
+
+def test_cli_and_server_write_the_same_file_without_losing_any(server: str, db_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from remem.testing import HashEmbedder
+
+    with (
+        Memory(db_path, embedder=HashEmbedder()) as second,
+        httpx.Client(base_url=server) as client,
+    ):
+
+        def over_http(i: int) -> str:
+            return _add(client, f"http note {i}", user_id="both")
+
+        def direct(i: int) -> str:
+            return second.add(f"direct note {i}", user_id="both").note_ids[0]
+
+        with ThreadPoolExecutor(4) as pool:
+            written = list(pool.map(over_http, range(40))) + list(pool.map(direct, range(40)))
+        listed = client.get("/v1/memories", params={"user_id": "both", "limit": 1000}).json()
+    assert {note["id"] for note in listed["items"]} == set(written)
