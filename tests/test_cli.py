@@ -44,13 +44,22 @@ def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
         "import",
         "demo",
     }
-    for name in _commands():
-        command = cli.commands[name]
-        assert command.help, f"{name} has no help text"
-        assert "Usage:" in run(name, "--help").output
+    for path, command in _every_command():
+        assert command.help, f"{path} has no help text"
+        assert "Usage:" in run(*path, "--help").output
         for param in command.params:
             if isinstance(param, click.Option):
-                assert param.help, f"{name} {param.opts} has no help"
+                assert param.help, f"{path} {param.opts} has no help"
+
+
+def _every_command() -> list[tuple[tuple[str, ...], click.Command]]:
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name in _commands():
+        command = cli.commands[name]
+        found.append(((name,), command))
+        if isinstance(command, click.Group):
+            found += [((name, sub), command.commands[sub]) for sub in sorted(command.commands)]
+    return found
 
 
 def test_add_search_show_history_forget(run) -> None:  # type: ignore[no-untyped-def]
@@ -162,3 +171,65 @@ def test_demo_runs_offline_with_the_bundled_model(tmp_path: Path) -> None:
     assert "Remembered 21 messages" in result.stdout
     assert "allergic to peanuts" in result.stdout
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_keys_create_list_revoke(run) -> None:  # type: ignore[no-untyped-def]
+    created = json.loads(run("keys", "create", "--tenant", "acme", "--name", "ci", "--json").output)
+    assert created["secret"].startswith("rk_")
+    listed = run("keys", "list").output
+    assert created["id"] in listed and "acme" in listed and created["secret"] not in listed
+    assert "digest" not in run("keys", "list", "--json").output
+    assert run("keys", "revoke", created["id"]).output.startswith(f"revoked {created['id']}")
+    assert json.loads(run("keys", "list", "--json").output)[0]["revoked_at"]
+    bad = run("keys", "create", "--tenant", "no spaces", ok=False)
+    assert bad.exit_code == 1 and "tenant" in bad.output
+
+
+def test_context_prints_the_block(run) -> None:  # type: ignore[no-untyped-def]
+    run("add", "My sister Bea lives in Porto.", "--user", "ana", "--name", "Ana")
+    output = run("context", "where does Bea live", "--user", "ana").output
+    assert "Relevant memories" in output and "Ana: My sister Bea lives in Porto." in output
+
+
+def test_serve_refuses_other_hosts_without_keys(run) -> None:  # type: ignore[no-untyped-def]
+    refused = run("serve", "--host", "0.0.0.0", ok=False)
+    assert refused.exit_code == 1 and "without API keys" in refused.output
+
+
+@pytest.mark.slow
+def test_serve_runs_beside_the_cli(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "REMEM_DB": str(tmp_path / "s.db"), "REMEM_EMBEDDER": "hash"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "remem", "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        added = httpx.post(f"{url}/v1/memories", json={"content": "served", "user_id": "u"})
+        assert added.status_code == 201
+        listed = subprocess.run(
+            [sys.executable, "-m", "remem", "list", "--user", "u", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert [n["text"] for n in json.loads(listed.stdout)["items"]] == ["served"]
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -56,14 +56,23 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: s
     ctx.obj = {"db": db, "embedder": embedder, "config_file": config_file}
 
 
-def open_memory(ctx: click.Context) -> Any:
-    """The memory the global options name; closed when the command ends."""
-    from remem.memory import Memory
+def settings_of(ctx: click.Context) -> Any:
+    """Settings from the config file, REMEM_* and the global options."""
+    from remem.config import Settings
 
     options = ctx.find_root().obj
-    memory = Memory.from_config(
+    return Settings.resolve(
         config_file=options["config_file"], db=options["db"], embedder=options["embedder"]
     )
+
+
+def open_memory(ctx: click.Context) -> Any:
+    """The memory the global options name; closed when the command ends."""
+    from remem.embedders import create_embedder
+    from remem.memory import Memory, open_store
+
+    settings = settings_of(ctx)
+    memory = Memory(store=open_store(settings.db), embedder=create_embedder(settings))
     ctx.call_on_close(memory.close)
     return memory
 
@@ -84,9 +93,9 @@ def json_option(function: F) -> F:
 
 
 def _register() -> None:
-    from remem.cli import bench, demo, memories, transfer
+    from remem.cli import bench, demo, memories, service, transfer
 
-    for module in (memories, transfer, demo, bench):
+    for module in (memories, transfer, service, demo, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

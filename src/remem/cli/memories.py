@@ -103,6 +103,25 @@ def search(
     )
 
 
+@click.command()
+@click.argument("query")
+@scope_options
+@click.option("--budget", default=1500, show_default=True, help="Token budget of the block.")
+@json_option
+@click.pass_context
+def context(
+    ctx: click.Context, /, query: str, budget: int, as_json: bool, **scope: str | None
+) -> None:
+    """Print the prompt block a model would get for QUERY: the session's recent turns,
+    then the relevant memories, dated, within the token budget."""
+    block = open_memory(ctx).context(query, budget_tokens=budget, **scope)
+    if as_json:
+        print_json(block)
+        return
+    click.echo(block.text or "(nothing remembered for this scope)")
+    click.echo(f"\n({block.tokens} of {block.budget} tokens, {len(block.items)} items)", err=True)
+
+
 @click.command(name="list")
 @scope_options
 @click.option("--limit", "-n", default=50, show_default=True, help="Memories per page.")
@@ -251,4 +270,4 @@ def _describe(scope: dict[str, str | None]) -> str:
     return ", ".join(f"{k}={v}" for k, v in scope.items() if v) or "(no scope)"
 
 
-COMMANDS = [add, search, list_, show, history, forget]
+COMMANDS = [add, search, context, list_, show, history, forget]

@@ -1,0 +1,159 @@
+"""Commands that serve remem to other programs: serve (REST + chat proxy), mcp, keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import click
+
+from remem.cli.main import json_option, open_memory, settings_of
+from remem.cli.output import print_json, print_table, when
+from remem.errors import ConfigError
+from remem.serialize import to_data
+from remem.types import ApiKey
+
+
+def _require_serving_extras() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import mcp  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(
+            f"serving needs remem's serve extras ({error.name} is missing):"
+            " pip install 'remem[serve]'"
+        ) from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the REST API (/v1/..., docs at /docs) and, when an upstream model is
+    configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
+    OpenAI-compatible chat proxy at /v1/chat/completions.
+
+    Without API keys the server binds only to loopback and serves the local user; with
+    keys (`remem keys create`) every request needs one and sees only its tenant.
+    """
+    _require_serving_extras()
+    import uvicorn
+
+    from remem.server.app import create_app
+    from remem.server.proxy import Upstream
+
+    settings = settings_of(ctx)
+    memory = open_memory(ctx)
+    loopback = _is_loopback(host)
+    live_keys = [key for key in memory.store.list_keys() if key.revoked_at is None]
+    if not loopback and not live_keys:
+        raise ConfigError(
+            f"refusing to serve on {host} without API keys: anyone who can reach it would read"
+            " every memory. Create one with `remem keys create --tenant NAME`, or bind to"
+            " 127.0.0.1"
+        )
+    upstream = None
+    if settings.llm_base_url:
+        upstream = Upstream(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+    app = create_app(memory, open_without_keys=loopback, upstream=upstream)
+    access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
+    proxy = f", chat proxy to {settings.llm_base_url}" if upstream else ""
+    click.echo(f"remem serving http://{host}:{port} ({access}{proxy}); docs at /docs", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.option(
+    "--user",
+    "user_id",
+    envvar="REMEM_USER",
+    default="me",
+    show_default=True,
+    help="Whose memory tools act on when a call names no user. [env: REMEM_USER]",
+)
+@click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP, not stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for --http.")
+@click.option("--port", default=8766, show_default=True, help="Port for --http.")
+@click.pass_context
+def mcp(ctx: click.Context, user_id: str, over_http: bool, host: str, port: int) -> None:
+    """Serve remem's tools to MCP clients, over stdio (default) or streamable HTTP."""
+    _require_serving_extras()
+    from remem.server.mcp_tools import create_mcp_server
+
+    if over_http and not _is_loopback(host):
+        raise ConfigError("the MCP server has no authentication: bind it to 127.0.0.1")
+    server = create_mcp_server(open_memory(ctx), user_id)
+    if over_http:
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run("stdio")
+
+
+@click.group()
+def keys() -> None:
+    """API keys of the server: each acts for one tenant and sees only its memories."""
+
+
+@keys.command()
+@click.option("--tenant", required=True, help="The tenant the key acts for.")
+@click.option("--name", default="", help="A label to recognise the key by.")
+@json_option
+@click.pass_context
+def create(ctx: click.Context, tenant: str, name: str, as_json: bool) -> None:
+    """Make a key. Its secret is printed once; remem keeps only a digest."""
+    from remem.keys import create_key
+
+    key, secret = create_key(open_memory(ctx).store, tenant, name)
+    if as_json:
+        print_json({"id": key.id, "tenant": key.tenant, "name": key.name, "secret": secret})
+        return
+    click.echo(f"created {key.id} for tenant {key.tenant}; the key (shown only now):")
+    click.echo(secret)
+
+
+@keys.command(name="list")
+@json_option
+@click.pass_context
+def list_keys(ctx: click.Context, as_json: bool) -> None:
+    """Every key, revoked ones included (never the secrets)."""
+    found = open_memory(ctx).store.list_keys()
+    if as_json:
+        print_json([_key_data(key) for key in found])
+        return
+    print_table(
+        ["id", "tenant", "created", "revoked", "name"],
+        [[k.id, k.tenant, when(k.created_at), when(k.revoked_at), k.name] for k in found],
+    )
+
+
+@keys.command()
+@click.argument("key_id", metavar="ID")
+@click.pass_context
+def revoke(ctx: click.Context, key_id: str) -> None:
+    """Stop a key from working, at once (servers check keys on every request)."""
+    from remem.keys import revoke_key
+
+    key = revoke_key(open_memory(ctx).store, key_id)
+    click.echo(f"revoked {key.id} (tenant {key.tenant})")
+
+
+def _key_data(key: ApiKey) -> dict[str, Any]:
+    """What a listing shows of a key: everything but the digest."""
+    data = to_data(key)
+    del data["digest"]
+    return data
+
+
+def _is_loopback(host: str) -> bool:
+    """True when `host` only ever resolves to loopback addresses."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+COMMANDS = [serve, mcp, keys]
