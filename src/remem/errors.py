@@ -9,6 +9,7 @@ __all__ = [
     "InvalidContentError",
     "InvalidDateError",
     "InvalidInputError",
+    "LLMError",
     "NotFoundError",
     "RememError",
     "ScopeRequiredError",
@@ -63,6 +64,14 @@ class ConfigError(RememError):
 
 class EmbedderError(RememError):
     """The embedding model failed or answered something unusable."""
+
+
+class LLMError(RememError):
+    """The language model failed, or answered nothing valid, after retries."""
+
+    def __init__(self, message: str, usage: object = None) -> None:
+        super().__init__(message)
+        self.usage = usage  # what the failed attempts cost (a remem.llms.Usage)
 
 
 class StoreError(RememError):

@@ -64,7 +64,9 @@ class Episode:
 
 @dataclass(frozen=True)
 class Note:
-    """One memory derived from episodes; with no LLM, one note per episode."""
+    """One memory derived from episodes: a `turn` (one episode, verbatim) or a `fact` (a
+    statement a language model extracted). A superseded fact keeps `valid_to` and the id of
+    the note that `superseded_by` it."""
 
     id: str
     scope: Scope
@@ -83,6 +85,7 @@ class Note:
     valid_to: datetime | None = None
     superseded_by: str | None = None
     deleted_at: datetime | None = None
+    kind: Literal["turn", "fact"] = "turn"
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,26 @@ class Job:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    payload: Metadata = field(default_factory=dict)  # input, and results of finished steps
+    lease: str | None = None  # token of the worker running it
+    leased_until: datetime | None = None
 
 
 @dataclass(frozen=True)
 class AddResult:
     """What `Memory.add` stored: episode ids in input order, and the notes made from them.
 
-    `pending_jobs` names work that failed and waits for a retry (e.g. embedding while the
-    model server is down); the episodes and notes are stored either way.
+    `pending_jobs` names work that failed or waits for a worker (e.g. embedding while the
+    model server is down, organising by a language model); the episodes and notes are
+    stored either way. `note_ids` includes facts a model extracted when that ran inline, and
+    `llm_calls`/`llm_tokens` say what it cost.
     """
 
     episode_ids: tuple[str, ...]
     note_ids: tuple[str, ...]
     pending_jobs: tuple[str, ...] = ()
+    llm_calls: int = 0
+    llm_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import httpx
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from remem.memory import Memory
@@ -109,23 +108,27 @@ async def _relay_whole(answer: httpx.Response, memory: Memory, said: str, scope:
 def _relay_stream(
     answer: httpx.Response, memory: Memory, said: str, scope: Scope
 ) -> StreamingResponse:
-    parts: list[str] = []
+    """Relay the events as they come; hold back the final `[DONE]` until the exchange is
+    remembered, so a client that saw the end of the stream can rely on it being stored."""
 
     async def chunks() -> AsyncIterator[bytes]:
+        parts: list[str] = []
+        done = None
         try:
             async for line in answer.aiter_lines():
+                if line.strip() == "data: [DONE]":
+                    done = line
+                    continue
                 parts.append(_delta_text(line))
                 yield (line + "\n").encode()
         finally:
             await answer.aclose()
-
-    async def remember() -> None:
         if said:
             await run_in_threadpool(_remember, memory, said, "".join(parts), scope)
+        if done is not None:
+            yield (done + "\n\n").encode()
 
-    return StreamingResponse(
-        chunks(), media_type="text/event-stream", background=BackgroundTask(remember)
-    )
+    return StreamingResponse(chunks(), media_type="text/event-stream")
 
 
 def _remember(memory: Memory, said: str, reply: str, scope: Scope) -> None:

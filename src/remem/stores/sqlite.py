@@ -137,7 +137,9 @@ class SQLiteStore:
             [event_row(e) for e in changes.events],
         )
         db.executemany(
-            "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO jobs (id, kind, target_id, status, attempts, last_error,"
+            " created_at, updated_at, payload, lease, leased_until)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [job_row(j) for j in changes.jobs],
         )
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
@@ -154,8 +156,8 @@ class SQLiteStore:
         written = db.execute(
             "INSERT INTO notes (id, user_id, agent_id, session_id, tenant, text, metadata,"
             " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
-            " valid_from, valid_to, superseded_by, deleted_at, revision)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " valid_from, valid_to, superseded_by, deleted_at, kind, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
             " importance = excluded.importance, occurred_at = excluded.occurred_at,"

@@ -100,6 +100,7 @@ def note_row(n: Note) -> tuple[Any, ...]:
         time_text(n.valid_to),
         n.superseded_by,
         time_text(n.deleted_at),
+        n.kind,
     )
 
 
@@ -122,6 +123,7 @@ def note_from_row(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
         valid_to=parse_time(row["valid_to"]),
         superseded_by=row["superseded_by"],
         deleted_at=parse_time(row["deleted_at"]),
+        kind=row["kind"],
     )
 
 
@@ -176,6 +178,9 @@ def job_row(j: Job) -> tuple[Any, ...]:
         j.last_error,
         time_text(j.created_at),
         time_text(j.updated_at),
+        to_json(j.payload),
+        j.lease,
+        time_text(j.leased_until),
     )
 
 
@@ -189,6 +194,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
         row["last_error"],
         clock.from_text(row["created_at"]),
         clock.from_text(row["updated_at"]),
+        json.loads(row["payload"]),
+        row["lease"],
+        parse_time(row["leased_until"]),
     )
 
 

@@ -159,6 +159,37 @@ def m002_tenants_and_keys(db: sqlite3.Connection) -> None:
     )
 
 
+def m003_organised_memory(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- 'turn': one episode, verbatim; 'fact': a statement a model extracted from episodes
+        ALTER TABLE notes ADD COLUMN kind TEXT NOT NULL DEFAULT 'turn';
+        CREATE INDEX notes_superseded ON notes (superseded_by);
+
+        -- a job's input and the results of the steps it has finished (resumable), and the
+        -- lease of the worker running it (a random token, and until when it holds)
+        ALTER TABLE jobs ADD COLUMN payload TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE jobs ADD COLUMN lease TEXT;
+        ALTER TABLE jobs ADD COLUMN leased_until TEXT;
+
+        -- one row per model step: what the organising pipeline spent
+        CREATE TABLE llm_calls (
+            pk INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            step TEXT NOT NULL,
+            model TEXT NOT NULL,
+            calls INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def _execute_script(db: sqlite3.Connection, script: str) -> None:
     """Run statements one by one: `executescript` would commit the migration's transaction."""
     statement = ""
@@ -173,7 +204,7 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
 
 Migration = Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_tenants_and_keys]
+MIGRATIONS: list[Migration] = [m001_initial, m002_tenants_and_keys, m003_organised_memory]
 
 
 def migrate(db: sqlite3.Connection, target: int | None = None) -> int:

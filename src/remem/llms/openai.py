@@ -1,0 +1,138 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, Ollama, vLLM, llama.cpp server) as an `LLM`.
+
+Structured output is asked for with `response_format: json_schema`; a server that refuses
+it (llama.cpp's, older vLLM) gets `json_object` plus the schema in the prompt from then on.
+Timeouts, transient HTTP errors and answers that do not validate are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from remem.errors import LLMError
+from remem.llms.base import Generation, M, Usage
+
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+log = logging.getLogger("remem.llm")
+
+
+class OpenAICompatibleLLM:
+    """POSTs to `{base_url}/chat/completions` and validates the JSON it answers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        attempts: int = 3,
+        timeout: float = 60.0,
+        backoff: float = 0.5,
+    ) -> None:
+        self.model_id = model
+        self._attempts = attempts
+        self._backoff = backoff
+        self._json_schema = True  # until the server says it cannot
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout
+        )
+
+    def generate(self, name: str, system: str, user: str, schema: type[M]) -> Generation[M]:
+        usage, error = Usage(), "no attempt made"
+        for attempt in range(self._attempts):
+            if attempt:
+                time.sleep(self._backoff * 2 ** (attempt - 1))
+            started = time.perf_counter()
+            try:
+                answer = self._client.post(
+                    "chat/completions", json=self._request(name, system, user, schema)
+                )
+            except httpx.HTTPError as failure:
+                usage += Usage(calls=1, latency_ms=_ms(started))
+                error = f"{type(failure).__name__}: {failure}"
+                continue
+            if answer.status_code == 400 and self._json_schema and "response_format" in answer.text:
+                self._json_schema = False  # retry at once in json_object mode
+                log.info("%s: server refused json_schema; using json_object", self.model_id)
+                answer = self._client.post(
+                    "chat/completions", json=self._request(name, system, user, schema)
+                )
+            call = _usage(answer, started)
+            usage += call
+            log.info(
+                "llm %s step=%s status=%d tokens=%d+%d ms=%.0f",
+                self.model_id,
+                name,
+                answer.status_code,
+                call.prompt_tokens,
+                call.completion_tokens,
+                call.latency_ms,
+            )
+            if answer.status_code in RETRYABLE_STATUS:
+                error = f"HTTP {answer.status_code}: {answer.text[:200]}"
+                continue
+            if answer.status_code != 200:
+                raise LLMError(
+                    f"{name}: the model answered HTTP {answer.status_code}: {answer.text[:200]}",
+                    usage,
+                )
+            try:
+                return Generation(schema.model_validate_json(_content(answer)), usage)
+            except (ValueError, ValidationError) as invalid:
+                error = f"invalid answer: {str(invalid)[:300]}"
+        raise LLMError(
+            f"{name}: no valid answer after {self._attempts} attempts; last: {error}", usage
+        )
+
+    def _request(self, name: str, system: str, user: str, schema: type[M]) -> dict[str, Any]:
+        json_schema = schema.model_json_schema()
+        if self._json_schema:
+            response_format: dict[str, Any] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": json_schema},
+            }
+        else:
+            response_format = {"type": "json_object"}
+            system += "\n\nAnswer with one JSON object matching this JSON schema:\n" + json.dumps(
+                json_schema
+            )
+        return {
+            "model": self.model_id,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "response_format": response_format,
+            "temperature": 0,
+        }
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _content(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json()["choices"][0]["message"]["content"])
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise ValueError(f"not a chat completion: {error}") from None
+
+
+def _usage(answer: httpx.Response, started: float) -> Usage:
+    try:
+        counts = answer.json().get("usage") or {}
+    except ValueError:
+        counts = {}
+    return Usage(
+        calls=1,
+        prompt_tokens=int(counts.get("prompt_tokens") or 0),
+        completion_tokens=int(counts.get("completion_tokens") or 0),
+        latency_ms=_ms(started),
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
