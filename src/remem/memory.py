@@ -42,11 +42,13 @@ from remem.write.embedding import EMBED_JOB, embed_texts, failed_job, finished
 from remem.write.ingest import (
     Content,
     check_metadata,
+    embedding_text,
     index_text,
     make_episodes,
     notes_from_episodes,
     parse_content,
 )
+from remem.write.organise import enrich, similar_links
 
 MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
@@ -118,15 +120,16 @@ class Memory:
         episodes = make_episodes(
             messages, scope, clock.parse_time(occurred_at), check_metadata(metadata)
         )
-        notes = notes_from_episodes(episodes)
+        notes = enrich(notes_from_episodes(episodes), self.store)
         by_id = {episode.id: episode for episode in episodes}
         bodies = {note.id: index_text(note, by_id) for note in notes}
-        embedded = embed_texts(self.embedder, {note.id: note.text for note in notes})
+        embedded = embed_texts(self.embedder, {note.id: embedding_text(note) for note in notes})
         changes = Changes(
             episodes=episodes,
             notes=notes,
             bodies=bodies,
             vectors=embedded.vectors,
+            links=similar_links(notes, embedded.vectors, self.store),
             jobs=embedded.failed_jobs,
             events=[self._event("add", e.id, scope) for e in episodes]
             + [self._event("add", n.id, scope) for n in notes],
@@ -161,7 +164,7 @@ class Memory:
             events=[self._event("update", note.id, note.scope, snapshot(note), snapshot(updated))],
         )
         if new_text != note.text:
-            embedded = embed_texts(self.embedder, {updated.id: updated.text})
+            embedded = embed_texts(self.embedder, {updated.id: embedding_text(updated)})
             changes.vectors, changes.jobs = embedded.vectors, embedded.failed_jobs
         self._apply(changes)
         return updated
@@ -197,7 +200,9 @@ class Memory:
         completed."""
         pending = [job for job in self.store.jobs("pending") if job.kind == EMBED_JOB]
         notes = self.store.get_notes([job.target_id for job in pending])
-        embedded = embed_texts(self.embedder, {note_id: n.text for note_id, n in notes.items()})
+        embedded = embed_texts(
+            self.embedder, {note_id: embedding_text(n) for note_id, n in notes.items()}
+        )
         if embedded.failed_jobs:
             error = embedded.failed_jobs[0].last_error or "unknown error"
             self._apply(Changes(jobs=[failed_job(job.target_id, error, job) for job in pending]))

@@ -23,6 +23,7 @@ from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
 from remem.stores.base import Changes, Dump, Store
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
+from remem.write.ingest import embedding_text
 
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
@@ -133,7 +134,7 @@ def _apply_batch(
         if kind == "note" and vector is not None and reuse_vectors:
             changes.vectors[record.id] = vector
         elif kind == "note" and record.deleted_at is None:
-            to_embed[record.id] = record.text
+            to_embed[record.id] = embedding_text(record)
     # Bodies need the notes' episodes, which the batch may or may not have brought.
     store.apply(Changes(episodes=changes.episodes))
     changes.episodes = []

@@ -40,6 +40,12 @@ class Scope:
     session_id: str | None = None
     tenant: str = ""
 
+    def across_sessions(self) -> Scope:
+        """The same owner in all their sessions (the scope itself when it has no owner)."""
+        if self.user_id or self.agent_id:
+            return Scope(self.user_id, self.agent_id, None, self.tenant)
+        return self
+
     def require(self, operation: str) -> Scope:
         """Return self, or raise when no field is set."""
         if not (self.user_id or self.agent_id or self.session_id):

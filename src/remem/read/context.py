@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -59,8 +59,7 @@ def build_context(
 ) -> Context:
     """Recent turns of the scope's session, then the memories most relevant to `query`."""
     recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
-    # Long-term memory spans the owner's sessions, not just this one.
-    owner = replace(scope, session_id=None) if scope.user_id or scope.agent_id else scope
+    owner = scope.across_sessions()  # long-term memory spans the owner's sessions
     hits = search(store, embedder, query, owner, memories, None, weights) if memories else []
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]

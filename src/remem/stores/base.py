@@ -31,6 +31,25 @@ class Changes:
     events: list[Event] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    llm_calls: list[LLMCall] = field(default_factory=list)
+    # (job id, lease token): commit only while that job is pending under that lease, so a
+    # worker whose lease ran out cannot write over the one that took the job over
+    lease: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """What one model step of a job cost."""
+
+    job_id: str
+    step: str
+    model: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    ok: bool
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,10 @@ class Dump:
     jobs: Iterator[Job]
 
 
+class LeaseLostError(Exception):
+    """A job's lease was taken over (or the job finished) before this worker committed."""
+
+
 class Store(Protocol):
     """A durable home for episodes, notes, links, events and jobs, with two retrievers."""
 
@@ -97,6 +120,17 @@ class Store(Protocol):
         """Which of these ids (of any kind) the store already holds."""
 
     def jobs(self, status: str | None = None) -> list[Job]: ...
+
+    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
+        """Lease the oldest pending organising job (not `embed`: `Memory.run_jobs` retries
+        those in bulk) whose lease is free or expired, or job `job_id` if it is: set its
+        lease to `token` until `until` and return it; None when there is none."""
+
+    def term_counts(self, terms: Sequence[str], tenant: str) -> tuple[int, dict[str, int]]:
+        """How many live notes the tenant has, and in how many of them each term occurs."""
+
+    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
+        """Per step: calls, prompt tokens, completion tokens, total latency in ms."""
 
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         """Live notes matching any term (BM25), ranked two ways: by their own text, and by

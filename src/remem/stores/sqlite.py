@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +20,14 @@ import numpy as np
 from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
-from remem.stores.base import Changes, Dump, NoteFacts, ScoredIds, TextMatches
+from remem.stores.base import (
+    Changes,
+    Dump,
+    LeaseLostError,
+    NoteFacts,
+    ScoredIds,
+    TextMatches,
+)
 from remem.stores.sqlite_rows import (
     episode_from_row,
     episode_row,
@@ -84,6 +93,8 @@ class SQLiteStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    if changes.lease is not None:
+                        self._check_lease(*changes.lease)
                     self._write(changes)
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -92,6 +103,11 @@ class SQLiteStore:
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"write to {self.path} failed: {error}") from error
             self._sync_index()
+
+    def _check_lease(self, job_id: str, token: str) -> None:
+        row = self._db.execute("SELECT status, lease FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or row[0] != "pending" or row[1] != token:
+            raise LeaseLostError(f"job {job_id} is no longer leased to this worker")
 
     def _write(self, changes: Changes) -> None:
         db = self._db
@@ -143,6 +159,24 @@ class SQLiteStore:
             [job_row(j) for j in changes.jobs],
         )
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
+        db.executemany(
+            "INSERT INTO llm_calls (job_id, step, model, calls, prompt_tokens, completion_tokens,"
+            " latency_ms, ok, at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    c.job_id,
+                    c.step,
+                    c.model,
+                    c.calls,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                    c.latency_ms,
+                    int(c.ok),
+                    clock.to_text(c.at),
+                )
+                for c in changes.llm_calls
+            ],
+        )
 
     def _write_note(
         self,
@@ -176,8 +210,9 @@ class SQLiteStore:
         )
         if existing is None:
             if note.deleted_at is None and body is not None:
-                self._index_new_note(note.scope, pk, body)
-                if note.scope.session_id is not None:
+                in_session = note.kind == "turn" and note.scope.session_id is not None
+                self._index_new_note(note.scope, pk, body, in_session)
+                if in_session:
                     new_in_sessions.append((note.scope, pk, body))
             return
         if note.deleted_at is not None:
@@ -192,16 +227,17 @@ class SQLiteStore:
         if existing[1] is not None:
             self._rebuild_passage(existing[1])
 
-    def _index_new_note(self, scope: Scope, pk: int, body: str) -> None:
-        """Full-text rows for a new note: its own, with the note before it as context, and
-        its session's passage."""
+    def _index_new_note(self, scope: Scope, pk: int, body: str, in_session: bool) -> None:
+        """The full-text row of a new note; a turn of a session gets the turn before it as
+        context."""
         db = self._db
         context = ""
-        if scope.session_id is not None:
+        if in_session:
             row = db.execute(
                 "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
                 " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.tenant = ?"
-                " AND n.pk < ? AND n.deleted_at IS NULL ORDER BY n.pk DESC LIMIT 1",
+                " AND n.kind = 'turn' AND n.pk < ? AND n.deleted_at IS NULL"
+                " ORDER BY n.pk DESC LIMIT 1",
                 (scope.session_id, scope.user_id, scope.agent_id, scope.tenant, pk),
             ).fetchone()
             context = row[0] if row else ""
@@ -431,15 +467,15 @@ class SQLiteStore:
     def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
         rows = self._in_query(
             "SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name,"
-            " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
+            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
             "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
             "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk < n.pk"
-            "  AND p.deleted_at IS NULL"
+            "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
             "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
-            " CASE WHEN n.session_id IS NOT NULL THEN (SELECT p.id FROM notes p"
+            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
             "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
             "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk > n.pk"
-            "  AND p.deleted_at IS NULL"
+            "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
             "  ORDER BY p.pk LIMIT 1) END AS following"
             " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
             " LEFT JOIN episodes e ON e.id = s.episode_id"
@@ -463,6 +499,58 @@ class SQLiteStore:
         with self._lock:
             self._catch_up()
             return self._index.search(vector, scope, limit)
+
+    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
+        now = clock.to_text(clock.now())
+        which, params = ("AND id = ?", [job_id]) if job_id else ("", [])
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor = self._db.execute(
+                        "SELECT * FROM jobs WHERE status = 'pending' AND kind != 'embed'"
+                        f" AND (leased_until IS NULL OR leased_until < ?) {which}"
+                        " ORDER BY created_at, id LIMIT 1",
+                        [now, *params],
+                    )
+                    cursor.row_factory = sqlite3.Row
+                    row = cursor.fetchone()
+                    if row is not None:
+                        self._db.execute(
+                            "UPDATE jobs SET lease = ?, leased_until = ? WHERE id = ?",
+                            (token, clock.to_text(until), row["id"]),
+                        )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"claiming a job in {self.path} failed: {error}") from error
+        if row is None:
+            return None
+        return replace(job_from_row(row), lease=token, leased_until=until)
+
+    def term_counts(self, terms: Sequence[str], tenant: str) -> tuple[int, dict[str, int]]:
+        (total,) = self._query(
+            "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND tenant = ?", (tenant,)
+        )[0]
+        counts = {}
+        for term in dict.fromkeys(terms):
+            (count,) = self._query(
+                "SELECT count(*) FROM notes_fts f JOIN notes n ON n.pk = f.rowid"
+                " WHERE notes_fts MATCH ? AND n.tenant = ?",
+                ('body : "' + term.replace('"', '""') + '"', tenant),
+            )[0]
+            counts[term] = int(count)
+        return int(total), counts
+
+    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
+        rows = self._query(
+            "SELECT step, sum(calls), sum(prompt_tokens), sum(completion_tokens),"
+            " sum(latency_ms) FROM llm_calls GROUP BY step ORDER BY min(pk)",
+            (),
+        )
+        return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         where, params = scope_sql(scope, "")

@@ -123,12 +123,17 @@ def notes_from_episodes(episodes: Sequence[Episode]) -> list[Note]:
 
 
 def index_text(note: Note, episodes: Mapping[str, Episode]) -> str:
-    """What search sees of a note: its text, after the speaker's name when it has one."""
+    """What full-text search sees of a note: its text, after the speaker's name when it has
+    one, and its context."""
     names = {
         episodes[episode_id].name
         for episode_id in note.episode_ids
         if episode_id in episodes and episodes[episode_id].name
     }
-    if len(names) == 1:
-        return f"{names.pop()}: {note.text}"
-    return note.text
+    text = f"{names.pop()}: {note.text}" if len(names) == 1 else note.text
+    return f"{text}\n{note.context}" if note.context else text
+
+
+def embedding_text(note: Note) -> str:
+    """What the embedder sees of a note: its text and its context, without the speaker."""
+    return f"{note.text}\n{note.context}" if note.context else note.text
