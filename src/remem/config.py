@@ -33,6 +33,8 @@ class Settings:
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
+    # where organising jobs run: inline (in add), background (a thread), worker (remem worker)
+    jobs: str = "inline"
 
     @classmethod
     def resolve(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from remem.llms.base import Usage
+
 __all__ = [
     "ConfigError",
     "EmbedderError",
@@ -69,9 +74,9 @@ class EmbedderError(RememError):
 class LLMError(RememError):
     """The language model failed, or answered nothing valid, after retries."""
 
-    def __init__(self, message: str, usage: object = None) -> None:
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
         super().__init__(message)
-        self.usage = usage  # what the failed attempts cost (a remem.llms.Usage)
+        self.usage = usage  # what the failed attempts cost
 
 
 class StoreError(RememError):

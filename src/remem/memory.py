@@ -11,15 +11,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from remem import clock, ids
 from remem.config import Settings, default_db_path
 from remem.embedders import Embedder, create_embedder
 from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
+from remem.llms import LLM, Usage, create_llm
 from remem.read.context import build_context
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
@@ -48,7 +49,10 @@ from remem.write.ingest import (
     notes_from_episodes,
     parse_content,
 )
+from remem.write.jobs import JOB_MODES, LEASE, JobMode, JobRunner
 from remem.write.organise import enrich, similar_links
+from remem.write.pipeline import Organiser, organise_job
+from remem.write.versions import event, snapshot
 
 MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
@@ -61,8 +65,10 @@ class Memory:
     Pass ready parts (`store=`, `embedder=`) or a `path` to a SQLite file; with neither,
     the memory lives in `$REMEM_DB` or the per-user data directory, embedded with the
     bundled offline model. `ranking` tunes (or, with zeros, turns off) the steps of search
-    ranking. `llm` is accepted for the agentic pipeline and unused for now. A memory acts
-    for one tenant (`as_tenant`; "" is local use) and never sees another tenant's records.
+    ranking. With an `llm`, each `add` also queues a job that extracts facts and
+    reconciles, enriches, links and evolves memories; `jobs` says where it runs ("inline"
+    in `add`, "background" on a thread, "worker" in `remem worker`). A memory acts for one
+    tenant (`as_tenant`; "" is local use) and never sees another tenant's records.
     """
 
     def __init__(
@@ -71,9 +77,11 @@ class Memory:
         *,
         store: Store | None = None,
         embedder: Embedder | None = None,
-        llm: Any = None,
+        llm: LLM | None = None,
         actor: str = "local",
         ranking: Weights = DEFAULT_WEIGHTS,
+        jobs: JobMode = "inline",
+        lease: timedelta = LEASE,
     ) -> None:
         if store is not None and path is not None:
             raise ConfigError("pass either path or store, not both")
@@ -88,12 +96,21 @@ class Memory:
         self.ranking = ranking
         self.tenant = ""
         self._embedder_recorded = _check_embedder(store, embedder)
+        if jobs not in JOB_MODES:
+            raise ConfigError(f"jobs must be one of {', '.join(JOB_MODES)}, got {jobs!r}")
+        organiser = Organiser(store, embedder, llm, ranking) if llm is not None else None
+        self._jobs = JobRunner(store, organiser, jobs, lease)
 
     @classmethod
     def from_config(cls, *, config_file: str | Path | None = None, **arguments: Any) -> Memory:
         """Build a memory from settings: defaults < config file < REMEM_* < arguments."""
         settings = Settings.resolve(config_file=config_file, **arguments)
-        return cls(store=open_store(settings.db), embedder=create_embedder(settings))
+        return cls(
+            store=open_store(settings.db),
+            embedder=create_embedder(settings),
+            llm=create_llm(settings),
+            jobs=cast(JobMode, settings.jobs),
+        )
 
     def as_tenant(self, tenant: str) -> Memory:
         """This memory as seen by one tenant: same store and embedder, only its records.
@@ -124,21 +141,29 @@ class Memory:
         by_id = {episode.id: episode for episode in episodes}
         bodies = {note.id: index_text(note, by_id) for note in notes}
         embedded = embed_texts(self.embedder, {note.id: embedding_text(note) for note in notes})
+        organising = [organise_job(episodes)] if self.llm is not None else []
         changes = Changes(
             episodes=episodes,
             notes=notes,
             bodies=bodies,
             vectors=embedded.vectors,
             links=similar_links(notes, embedded.vectors, self.store),
-            jobs=embedded.failed_jobs,
+            jobs=embedded.failed_jobs + organising,
             events=[self._event("add", e.id, scope) for e in episodes]
             + [self._event("add", n.id, scope) for n in notes],
         )
-        self._apply(changes)
+        self._apply(changes)  # the episodes are durable from here on
+        pending = [job.id for job in embedded.failed_jobs]
+        outcome = self._jobs.after_add(organising[0].id) if organising else None
+        if organising and (outcome is None or not outcome.done):
+            pending.append(organising[0].id)
+        usage = outcome.usage if outcome is not None else Usage()
         return AddResult(
             episode_ids=tuple(e.id for e in episodes),
-            note_ids=tuple(n.id for n in notes),
-            pending_jobs=tuple(job.id for job in embedded.failed_jobs),
+            note_ids=tuple(n.id for n in notes) + tuple(outcome.fact_ids if outcome else ()),
+            pending_jobs=tuple(pending),
+            llm_calls=usage.calls,
+            llm_tokens=usage.tokens,
         )
 
     def update(
@@ -196,8 +221,22 @@ class Memory:
         return len(notes)
 
     def run_jobs(self) -> int:
-        """Retry pending jobs (embedding notes the model could not embed); return how many
-        completed."""
+        """Run pending jobs: embedding that failed, then organising by the language model
+        (until one fails); return how many completed."""
+        embedded = self._retry_embedding()
+        return embedded + sum(outcome.done for outcome in self._jobs.run_pending())
+
+    def retry_failed_jobs(self) -> int:
+        """Make jobs that failed too often pending again (after fixing the cause); return
+        how many."""
+        failed = [
+            replace(job, status="pending", attempts=0, updated_at=clock.now())
+            for job in self.store.jobs("failed")
+        ]
+        self._apply(Changes(jobs=failed))
+        return len(failed)
+
+    def _retry_embedding(self) -> int:
         pending = [job for job in self.store.jobs("pending") if job.kind == EMBED_JOB]
         notes = self.store.get_notes([job.target_id for job in pending])
         embedded = embed_texts(
@@ -227,14 +266,23 @@ class Memory:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
+        include_superseded: bool = False,
     ) -> builtins.list[Hit]:
-        """The memories most relevant to `query` in the scope, best first."""
+        """The memories most relevant to `query` in the scope, best first. Facts a later fact
+        superseded are left out unless `include_superseded`."""
         scope = self._scope(user_id, agent_id, session_id).require("search")
         _check_query(query, "search")
         if filters is not None and not isinstance(filters, Mapping):
             raise InvalidInputError("filters must be a dict of metadata key -> value")
         return hybrid_search(
-            self.store, self.embedder, query, scope, _limit(limit), filters, self.ranking
+            self.store,
+            self.embedder,
+            query,
+            scope,
+            _limit(limit),
+            filters,
+            self.ranking,
+            include_superseded=bool(include_superseded),
         )
 
     def context(
@@ -322,6 +370,7 @@ class Memory:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._jobs.close()
         self.store.close()
         self.embedder.close()
 
@@ -379,9 +428,7 @@ class Memory:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> Event:
-        return Event(
-            ids.new_id(ids.EVENT), action, target_id, scope, clock.now(), self.actor, before, after
-        )
+        return event(action, target_id, scope, self.actor, before, after)
 
 
 def open_store(location: str) -> Store:
@@ -417,16 +464,6 @@ def check_tenant(tenant: Any) -> str:
             f"tenant must be 1-64 letters, digits, '.', '_' or '-', got {tenant!r}"
         )
     return tenant
-
-
-def snapshot(note: Note) -> dict[str, Any]:
-    """What history keeps of one version of a note."""
-    return {
-        "text": note.text,
-        "metadata": note.metadata,
-        "version": note.version,
-        "updated_at": clock.to_text(note.updated_at),
-    }
 
 
 def _limit(limit: Any) -> int:

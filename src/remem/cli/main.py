@@ -66,13 +66,15 @@ def settings_of(ctx: click.Context) -> Any:
     )
 
 
-def open_memory(ctx: click.Context) -> Any:
-    """The memory the global options name; closed when the command ends."""
+def open_memory(ctx: click.Context, **options: Any) -> Any:
+    """The memory the global options and settings name; closed when the command ends."""
     from remem.embedders import create_embedder
+    from remem.llms import create_llm
     from remem.memory import Memory, open_store
 
     settings = settings_of(ctx)
-    memory = Memory(store=open_store(settings.db), embedder=create_embedder(settings))
+    parts = {"llm": create_llm(settings), "jobs": settings.jobs, **options}
+    memory = Memory(store=open_store(settings.db), embedder=create_embedder(settings), **parts)
     ctx.call_on_close(memory.close)
     return memory
 
@@ -93,9 +95,9 @@ def json_option(function: F) -> F:
 
 
 def _register() -> None:
-    from remem.cli import bench, demo, memories, service, transfer
+    from remem.cli import bench, demo, jobs, memories, service, transfer
 
-    for module in (memories, transfer, service, demo, bench):
+    for module in (memories, jobs, transfer, service, demo, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -36,8 +36,10 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
     OpenAI-compatible chat proxy at /v1/chat/completions.
 
-    Without API keys the server binds only to loopback and serves the local user; with
-    keys (`remem keys create`) every request needs one and sees only its tenant.
+    With a model configured, adds are organised on a background thread (REMEM_JOBS=worker
+    leaves that to `remem worker`). Without API keys the server binds only to loopback
+    and serves the local user; with keys (`remem keys create`) every request needs one
+    and sees only its tenant.
     """
     _require_serving_extras()
     import uvicorn
@@ -46,7 +48,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from remem.server.proxy import Upstream
 
     settings = settings_of(ctx)
-    memory = open_memory(ctx)
+    # a request should not wait for the model: organise on a thread unless a worker does
+    memory = open_memory(ctx, jobs="worker" if settings.jobs == "worker" else "background")
     loopback = _is_loopback(host)
     live_keys = [key for key in memory.store.list_keys() if key.revoked_at is None]
     if not loopback and not live_keys:

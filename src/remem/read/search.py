@@ -36,8 +36,10 @@ def search(
     limit: int,
     filters: Mapping[str, Any] | None = None,
     weights: rank.Weights = rank.DEFAULT,
+    include_superseded: bool = False,
 ) -> list[Hit]:
-    """The `limit` best notes for the query in the scope, best first."""
+    """The `limit` best notes for the query in the scope, best first; notes a later fact
+    superseded only when `include_superseded`."""
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
     if filters:
         pool *= 10  # filters apply after ranking, so look deeper
@@ -58,7 +60,7 @@ def search(
     scores = rank.boost_speaker(scores, facts, speaker, weights)
     scores = rank.boost_time_mentions(scores, facts, query, weights)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return _hits(store, ranked, limit, filters)
+    return _hits(store, ranked, limit, filters, include_superseded)
 
 
 def _dense(
@@ -95,6 +97,7 @@ def _hits(
     ranked: list[tuple[str, float]],
     limit: int,
     filters: Mapping[str, Any] | None,
+    include_superseded: bool,
 ) -> list[Hit]:
     hits: list[Hit] = []
     # Load notes a page at a time: without filters the first page is nearly always enough.
@@ -104,6 +107,8 @@ def _hits(
         for item_id, score in page:
             note = notes.get(item_id)
             if note is None or note.deleted_at is not None or not _matches(note, filters):
+                continue
+            if note.superseded_by is not None and not include_superseded:
                 continue
             hits.append(to_hit(note, score))
             if len(hits) == limit:

@@ -6,7 +6,7 @@ than a silently ignored value.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,8 +27,14 @@ class ScopeFields(Strict):
     agent_id: ScopeId = None
     session_id: ScopeId = None
 
-    def scope(self) -> dict[str, str | None]:
+    def scope(self) -> ScopeArgs:
         return {"user_id": self.user_id, "agent_id": self.agent_id, "session_id": self.session_id}
+
+
+class ScopeArgs(TypedDict):
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
 
 
 class Message(Strict):

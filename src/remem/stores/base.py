@@ -132,6 +132,10 @@ class Store(Protocol):
     def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
         """Per step: calls, prompt tokens, completion tokens, total latency in ms."""
 
+    def counts(self) -> dict[str, int]:
+        """How many live episodes, turn and fact notes, superseded notes, links and jobs by
+        status the store holds (all tenants)."""
+
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         """Live notes matching any term (BM25), ranked two ways: by their own text, and by
         their text with the note before them in their session."""

@@ -552,6 +552,19 @@ class SQLiteStore:
         )
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        queries = {
+            "episodes": "SELECT count(*) FROM episodes WHERE deleted_at IS NULL",
+            "turn notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'turn'",
+            "fact notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'fact'",
+            "superseded": "SELECT count(*) FROM notes WHERE superseded_by IS NOT NULL",
+            "links": "SELECT count(*) FROM links",
+        }
+        counts = {name: int(self._query(sql, ())[0][0]) for name, sql in queries.items()}
+        for status, count in self._query("SELECT status, count(*) FROM jobs GROUP BY status", ()):
+            counts[f"jobs {status}"] = int(count)
+        return counts
+
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         where, params = scope_sql(scope, "")
         rows = self._query(

@@ -6,7 +6,10 @@
 
 `/v1/embeddings` answers with `HashEmbedder` vectors, so results are deterministic.
 `/v1/chat/completions` answers with the replies queued by `server.reply(...)` (then "ok"),
-as one JSON completion or, when the request asks to `stream`, as server-sent events.
+as one JSON completion or, when the request asks to `stream`, as server-sent events. A
+reply may be kept for requests that contain a given text (`when=`), e.g. the name of a
+pipeline step's JSON schema, and may be used many times (`times=None`: always).
+`server.slow_next(seconds)` delays answers, to test timeouts and kills mid-request.
 Every request body is kept in `server.requests` for assertions.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -28,8 +31,9 @@ class ScriptedOpenAIServer:
     def __init__(self, dimensions: int = 64) -> None:
         self.embedder = HashEmbedder(dimensions)
         self.requests: list[dict[str, Any]] = []
-        self._failures: deque[int] = deque()
-        self._replies: deque[str] = deque()
+        self._failures: list[int] = []
+        self._replies: list[list[Any]] = []  # [content, when, times left or None]
+        self._delays: list[list[Any]] = []  # [seconds, when, times left]
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -44,10 +48,16 @@ class ScriptedOpenAIServer:
         with self._lock:
             self._failures.extend([status] * times)
 
-    def reply(self, *contents: str) -> None:
-        """Queue the contents of the next chat completions, in order."""
+    def reply(self, *contents: str, when: str | None = None, times: int | None = 1) -> None:
+        """Queue chat completion contents, used in order by requests whose JSON body
+        contains `when` (any request when None), each `times` times (None: forever)."""
         with self._lock:
-            self._replies.extend(contents)
+            self._replies.extend([content, when, times] for content in contents)
+
+    def slow_next(self, seconds: float, times: int = 1, when: str | None = None) -> None:
+        """Make the next `times` requests (that contain `when`) wait `seconds`."""
+        with self._lock:
+            self._delays.append([seconds, when, times])
 
     def chat_requests(self) -> list[dict[str, Any]]:
         """The bodies of the chat completion requests received so far."""
@@ -56,10 +66,11 @@ class ScriptedOpenAIServer:
 
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for one request."""
+        time.sleep(self._take(self._delays, json.dumps(body), 0.0))
         with self._lock:
             self.requests.append({"path": path, "body": body})
             if self._failures:
-                status = self._failures.popleft()
+                status = self._failures.pop(0)
                 return status, {"error": {"message": f"scripted failure {status}"}}
         if path.rstrip("/").endswith("/embeddings"):
             return 200, self._embeddings(body)
@@ -81,8 +92,7 @@ class ScriptedOpenAIServer:
         }
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            content = self._replies.popleft() if self._replies else "ok"
+        content = self._take(self._replies, json.dumps(body), "ok")
         prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         return {
             "id": f"chatcmpl-{len(self.requests)}",
@@ -102,6 +112,20 @@ class ScriptedOpenAIServer:
                 "total_tokens": prompt + len(content.split()),
             },
         }
+
+    def _take(self, scripted: list[list[Any]], request: str, default: Any) -> Any:
+        """The first scripted value whose `when` the request contains (one-off values before
+        standing ones), counting one use of it."""
+        with self._lock:
+            for entry in sorted(scripted, key=lambda e: e[2] is None):
+                value, when, times = entry
+                if when is None or when in request:
+                    if times is not None:
+                        entry[2] -= 1
+                        if entry[2] == 0:
+                            scripted.remove(entry)
+                    return value
+        return default
 
     def __enter__(self) -> ScriptedOpenAIServer:
         self._thread.start()

@@ -1,0 +1,93 @@
+"""Where organising jobs run: in `add` itself (inline, the default), on a background thread
+of this process, or in a separate `remem worker` (mode "worker": `add` only queues them).
+
+Workers lease a job before running it, so any number of them can share one store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from typing import Literal
+
+from remem import clock
+from remem.stores.base import Store
+from remem.write.pipeline import Organiser, Outcome
+
+JobMode = Literal["inline", "background", "worker"]
+JOB_MODES: tuple[JobMode, ...] = ("inline", "background", "worker")
+# Long enough for the slowest model to finish a step; a crashed worker's job is taken over
+# by another worker once its lease runs out.
+LEASE = timedelta(minutes=5)
+IDLE_SECONDS = 5.0  # how often a background thread looks for jobs it was not told about
+log = logging.getLogger("remem.jobs")
+
+
+class JobRunner:
+    """Runs a memory's organising jobs in the configured mode."""
+
+    def __init__(
+        self, store: Store, organiser: Organiser | None, mode: JobMode, lease: timedelta = LEASE
+    ) -> None:
+        self.store = store
+        self.organiser = organiser
+        self.mode = mode
+        self.lease = lease
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def after_add(self, job_id: str) -> Outcome | None:
+        """Run a new job now (inline), or hand it to the background thread."""
+        if self.mode == "inline":
+            return self.run_one(job_id)
+        if self.mode == "background":
+            self._start()
+            self._wake.set()
+        return None
+
+    def run_one(self, job_id: str) -> Outcome | None:
+        """Run one job if it is pending and free; None when it is not."""
+        if self.organiser is None:
+            return None
+        job = self.store.claim_job(uuid.uuid4().hex, clock.now() + self.lease, job_id)
+        return None if job is None else self.organiser.run(job)
+
+    def run_pending(self) -> list[Outcome]:
+        """Run pending jobs, oldest first, until none is left or one fails (the model is
+        probably down: the next pass retries)."""
+        outcomes: list[Outcome] = []
+        while self.organiser is not None and not self._stopping:
+            job = self.store.claim_job(uuid.uuid4().hex, clock.now() + self.lease)
+            if job is None:
+                break
+            outcomes.append(self.organiser.run(job))
+            if not outcomes[-1].done:
+                break
+        return outcomes
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="remem-jobs", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        delay = IDLE_SECONDS
+        while not self._stopping:
+            self._wake.wait(timeout=delay)
+            self._wake.clear()
+            try:
+                outcomes = self.run_pending()
+            except Exception:  # keep the thread alive; the job stays pending in the store
+                log.exception("background organising failed")
+                outcomes = []
+            failed = bool(outcomes) and not outcomes[-1].done
+            delay = min(delay * 2, 300.0) if failed else IDLE_SECONDS  # back off while down
