@@ -233,3 +233,39 @@ def test_serve_runs_beside_the_cli(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_jobs_worker_and_stats_with_a_scripted_model(tmp_path: Path) -> None:
+    from remem.testing import ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as model:
+        model.reply('{"facts": [{"text": "Ana plays the cello."}]}', when='"name": "extract"')
+        model.reply('{"notes": []}', when='"name": "enrich"')
+        env = {
+            "REMEM_DB": str(tmp_path / "jobs.db"),
+            "REMEM_EMBEDDER": "hash",
+            "REMEM_CONFIG": "",
+            "REMEM_LLM_BASE_URL": model.base_url,
+            "REMEM_LLM_MODEL": "scripted",
+            "REMEM_JOBS": "worker",
+        }
+
+        def run(*args: str) -> str:
+            result = CliRunner().invoke(cli, list(args), env=env)
+            assert result.exit_code == 0, result.output + repr(result.exception)
+            return result.output
+
+        run("add", "I play the cello.", "--user", "ana")
+        (job,) = json.loads(run("jobs", "--status", "pending", "--json"))
+        assert job["kind"] == "organise"
+        run("worker", "--once")
+        assert json.loads(run("jobs", "--status", "done", "--json"))[0]["id"] == job["id"]
+        stats = json.loads(run("stats", "--json"))
+        assert stats["counts"]["fact notes"] == 1 and stats["counts"]["turn notes"] == 1
+        assert [row["step"] for row in stats["llm"]] == ["extract", "enrich"]
+        assert "extract" in run("stats")
+
+
+def test_worker_needs_a_model(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("worker", "--once", ok=False)
+    assert result.exit_code == 2 and "no language model" in result.output

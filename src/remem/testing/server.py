@@ -28,14 +28,17 @@ from remem.testing.embedders import HashEmbedder
 class ScriptedOpenAIServer:
     """Serves the OpenAI embeddings protocol from a background thread."""
 
-    def __init__(self, dimensions: int = 64) -> None:
+    def __init__(self, dimensions: int = 64, *, json_schema: bool = True) -> None:
         self.embedder = HashEmbedder(dimensions)
         self.requests: list[dict[str, Any]] = []
+        self.json_schema = json_schema  # False: refuse response_format json_schema (llama.cpp)
         self._failures: list[int] = []
         self._replies: list[list[Any]] = []  # [content, when, times left or None]
         self._delays: list[list[Any]] = []  # [seconds, when, times left]
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http.daemon_threads = True  # a request kept waiting (slow_next) must not
+        self._http.block_on_close = False  # hold up the end of a test
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
@@ -66,15 +69,19 @@ class ScriptedOpenAIServer:
 
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for one request."""
+        with self._lock:
+            self.requests.append({"path": path, "body": body})  # received, even if kept waiting
         time.sleep(self._take(self._delays, json.dumps(body), 0.0))
         with self._lock:
-            self.requests.append({"path": path, "body": body})
             if self._failures:
                 status = self._failures.pop(0)
                 return status, {"error": {"message": f"scripted failure {status}"}}
         if path.rstrip("/").endswith("/embeddings"):
             return 200, self._embeddings(body)
         if path.rstrip("/").endswith("/chat/completions"):
+            asked = (body.get("response_format") or {}).get("type")
+            if asked == "json_schema" and not self.json_schema:
+                return 400, {"error": {"message": "response_format json_schema not supported"}}
             return 200, self._completion(body)
         return 404, {"error": {"message": f"no route {path}"}}
 
