@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -51,9 +52,15 @@ class ScriptedOpenAIServer:
         with self._lock:
             self._failures.extend([status] * times)
 
-    def reply(self, *contents: str, when: str | None = None, times: int | None = 1) -> None:
+    def reply(
+        self,
+        *contents: str | Callable[[dict[str, Any]], str],
+        when: str | None = None,
+        times: int | None = 1,
+    ) -> None:
         """Queue chat completion contents, used in order by requests whose JSON body
-        contains `when` (any request when None), each `times` times (None: forever)."""
+        contains `when` (any request when None), each `times` times (None: forever). A
+        content may be a function of the request body."""
         with self._lock:
             self._replies.extend([content, when, times] for content in contents)
 
@@ -100,6 +107,8 @@ class ScriptedOpenAIServer:
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         content = self._take(self._replies, json.dumps(body), "ok")
+        if callable(content):
+            content = content(body)
         prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         return {
             "id": f"chatcmpl-{len(self.requests)}",
