@@ -82,7 +82,13 @@ def _routes(app: FastAPI) -> None:
     @app.post("/v1/search", tags=["memories"])
     def search(body: SearchRequest, memory: Caller) -> list[Hit]:
         """The memories most relevant to a query, best first."""
-        return memory.search(body.query, limit=body.limit, filters=body.filters, **body.scope())
+        return memory.search(
+            body.query,
+            limit=body.limit,
+            filters=body.filters,
+            include_superseded=body.include_superseded,
+            **body.scope(),
+        )
 
     @app.post("/v1/context", tags=["memories"])
     def context(body: ContextRequest, memory: Caller) -> Context:

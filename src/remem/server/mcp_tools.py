@@ -76,9 +76,18 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
         agent_id: AgentId = None,
         session_id: SessionId = None,
         limit: Annotated[int, Field(ge=1, le=100, description="how many memories")] = 10,
+        include_superseded: Annotated[
+            bool, Field(description="also facts a later fact made out of date")
+        ] = False,
     ) -> list[dict[str, Any]]:
         """The memories most relevant to a query, best first, each with its id and date."""
-        call = partial(memory.search, query, limit=limit, **scope(user_id, agent_id, session_id))
+        call = partial(
+            memory.search,
+            query,
+            limit=limit,
+            include_superseded=include_superseded,
+            **scope(user_id, agent_id, session_id),
+        )
         return [to_data(hit) for hit in await _run(call)]
 
     @server.tool()

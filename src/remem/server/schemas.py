@@ -62,6 +62,9 @@ class SearchRequest(ScopeFields):
     filters: dict[str, Any] | None = Field(
         default=None, description="metadata key -> value every hit must have"
     )
+    include_superseded: bool = Field(
+        default=False, description="also facts that a later fact superseded"
+    )
 
 
 class ContextRequest(ScopeFields):
