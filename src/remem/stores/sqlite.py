@@ -28,7 +28,7 @@ from remem.stores.base import (
     ScoredIds,
     TextMatches,
 )
-from remem.stores.sqlite_rows import (
+from remem.stores.rows import (
     episode_from_row,
     episode_row,
     event_from_row,

@@ -1,9 +1,13 @@
-"""SQLite rows to remem records and back (times as fixed-width UTC text, JSON for dicts)."""
+"""Database rows to remem records and back, for both stores.
+
+Writers give times as fixed-width UTC text and dicts as JSON text (SQLite stores them so;
+PostgreSQL casts them to timestamptz and jsonb). Readers accept either form.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,8 +16,11 @@ from remem import clock
 from remem.embedders.base import Vectors
 from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
+Row = Any  # sqlite3.Row or a psycopg dict row: both are read by column name
 
-def scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
+
+def scope_sql(scope: Scope, prefix: str, mark: str = "?") -> tuple[str, list[str]]:
+    """A WHERE condition for the scope (`mark` is the driver's placeholder)."""
     clauses, params = [], []
     for column, value in (
         ("user_id", scope.user_id),
@@ -21,14 +28,14 @@ def scope_sql(scope: Scope, prefix: str) -> tuple[str, list[str]]:
         ("session_id", scope.session_id),
     ):
         if value is not None:
-            clauses.append(f"{prefix}{column} = ?")
+            clauses.append(f"{prefix}{column} = {mark}")
             params.append(value)
-    clauses.append(f"{prefix}tenant = ?")
+    clauses.append(f"{prefix}tenant = {mark}")
     params.append(scope.tenant)
     return " AND ".join(clauses), params
 
 
-def scope_from_row(row: sqlite3.Row) -> Scope:
+def scope_from_row(row: Row) -> Scope:
     return Scope(row["user_id"], row["agent_id"], row["session_id"], row["tenant"])
 
 
@@ -36,8 +43,18 @@ def time_text(value: Any) -> Any:
     return None if value is None else clock.to_text(value)
 
 
-def parse_time(value: str | None) -> Any:
-    return None if value is None else clock.from_text(value)
+def parse_time(value: Any) -> Any:
+    return None if value is None else read_time(value)
+
+
+def read_time(value: Any) -> datetime:
+    """A stored time: fixed-width UTC text (SQLite) or an aware datetime (PostgreSQL)."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else clock.from_text(value)
+
+
+def read_json(value: Any) -> Any:
+    """A stored JSON value: text (SQLite) or already decoded (PostgreSQL jsonb)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def to_json(value: Any) -> str:
@@ -65,16 +82,16 @@ def episode_row(e: Episode) -> tuple[Any, ...]:
     )
 
 
-def episode_from_row(row: sqlite3.Row) -> Episode:
+def episode_from_row(row: Row) -> Episode:
     return Episode(
         id=row["id"],
         scope=scope_from_row(row),
         text=row["text"],
         role=row["role"],
         name=row["name"],
-        metadata=json.loads(row["metadata"]),
-        occurred_at=clock.from_text(row["occurred_at"]),
-        recorded_at=clock.from_text(row["recorded_at"]),
+        metadata=read_json(row["metadata"]),
+        occurred_at=read_time(row["occurred_at"]),
+        recorded_at=read_time(row["recorded_at"]),
         deleted_at=parse_time(row["deleted_at"]),
     )
 
@@ -104,19 +121,19 @@ def note_row(n: Note) -> tuple[Any, ...]:
     )
 
 
-def note_from_row(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
+def note_from_row(row: Row, episode_ids: tuple[str, ...]) -> Note:
     return Note(
         id=row["id"],
         scope=scope_from_row(row),
         text=row["text"],
-        metadata=json.loads(row["metadata"]),
-        occurred_at=clock.from_text(row["occurred_at"]),
-        created_at=clock.from_text(row["created_at"]),
-        updated_at=clock.from_text(row["updated_at"]),
+        metadata=read_json(row["metadata"]),
+        occurred_at=read_time(row["occurred_at"]),
+        created_at=read_time(row["created_at"]),
+        updated_at=read_time(row["updated_at"]),
         version=row["version"],
         episode_ids=episode_ids,
-        keywords=tuple(json.loads(row["keywords"])),
-        tags=tuple(json.loads(row["tags"])),
+        keywords=tuple(read_json(row["keywords"])),
+        tags=tuple(read_json(row["tags"])),
         context=row["context"],
         importance=row["importance"],
         valid_from=parse_time(row["valid_from"]),
@@ -127,7 +144,7 @@ def note_from_row(row: sqlite3.Row, episode_ids: tuple[str, ...]) -> Note:
     )
 
 
-def link_from_row(row: sqlite3.Row) -> Link:
+def link_from_row(row: Row) -> Link:
     return Link(
         row["id"],
         row["source_id"],
@@ -135,7 +152,7 @@ def link_from_row(row: sqlite3.Row) -> Link:
         row["relation"],
         row["weight"],
         row["reason"],
-        clock.from_text(row["created_at"]),
+        read_time(row["created_at"]),
     )
 
 
@@ -155,16 +172,16 @@ def event_row(e: Event) -> tuple[Any, ...]:
     )
 
 
-def event_from_row(row: sqlite3.Row) -> Event:
+def event_from_row(row: Row) -> Event:
     return Event(
         id=row["id"],
         action=row["action"],
         target_id=row["target_id"],
         scope=scope_from_row(row),
-        at=clock.from_text(row["at"]),
+        at=read_time(row["at"]),
         actor=row["actor"],
-        before=None if row["before"] is None else json.loads(row["before"]),
-        after=None if row["after"] is None else json.loads(row["after"]),
+        before=None if row["before"] is None else read_json(row["before"]),
+        after=None if row["after"] is None else read_json(row["after"]),
     )
 
 
@@ -184,7 +201,7 @@ def job_row(j: Job) -> tuple[Any, ...]:
     )
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     return Job(
         row["id"],
         row["kind"],
@@ -192,9 +209,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
         row["status"],
         row["attempts"],
         row["last_error"],
-        clock.from_text(row["created_at"]),
-        clock.from_text(row["updated_at"]),
-        json.loads(row["payload"]),
+        read_time(row["created_at"]),
+        read_time(row["updated_at"]),
+        read_json(row["payload"]),
         row["lease"],
         parse_time(row["leased_until"]),
     )
@@ -204,12 +221,12 @@ def key_row(k: ApiKey) -> tuple[Any, ...]:
     return (k.id, k.tenant, k.name, k.digest, time_text(k.created_at), time_text(k.revoked_at))
 
 
-def key_from_row(row: sqlite3.Row) -> ApiKey:
+def key_from_row(row: Row) -> ApiKey:
     return ApiKey(
         row["id"],
         row["tenant"],
         row["name"],
         row["digest"],
-        clock.from_text(row["created_at"]),
+        read_time(row["created_at"]),
         parse_time(row["revoked_at"]),
     )
