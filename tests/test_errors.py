@@ -115,3 +115,18 @@ def test_empty_query_and_bad_cursor_and_metadata(memory: Memory) -> None:
 def test_every_error_is_a_remem_error() -> None:
     for error in (ScopeRequiredError("add"), EmptyContentError("x"), NotFoundError("memory", "x")):
         assert isinstance(error, RememError)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.add("lone \ud800 surrogate", user_id="a"),
+        lambda m: m.add("fine", user_id="\ud800"),
+        lambda m: m.add("fine", user_id="a", metadata={"k": "\udfff"}),
+        lambda m: m.search("query \ud800", user_id="a"),
+        lambda m: m.list(cursor="9" * 30),
+    ],
+)
+def test_text_that_cannot_be_stored_is_refused(memory: Memory, call: Any) -> None:
+    with pytest.raises(InvalidInputError):  # found by schemathesis: these were 500s
+        call(memory)

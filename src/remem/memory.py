@@ -43,6 +43,7 @@ from remem.write.embedding import EMBED_JOB, embed_texts, failed_job, finished
 from remem.write.ingest import (
     Content,
     check_metadata,
+    check_utf8,
     embedding_text,
     index_text,
     make_episodes,
@@ -56,6 +57,7 @@ from remem.write.versions import event, snapshot
 
 MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
+CURSOR_DIGITS = 18  # a cursor is a row number; longer ones overflow a 64-bit integer
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -340,7 +342,9 @@ class Memory:
     ) -> Page:
         """Live notes in the scope (all of them when no scope is given), oldest first."""
         scope = self._scope(user_id, agent_id, session_id)
-        if cursor is not None and not (isinstance(cursor, str) and cursor.isdigit()):
+        if cursor is not None and not (
+            isinstance(cursor, str) and cursor.isdigit() and len(cursor) <= CURSOR_DIGITS
+        ):
             raise InvalidInputError(f"cursor {cursor!r} is not one this memory handed out")
         notes, next_cursor = self.store.list_notes(scope, _limit(limit), cursor)
         return Page(items=tuple(notes), cursor=next_cursor)
@@ -454,7 +458,7 @@ def make_scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
 def _scope_value(name: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-    return value.strip() or None if value is not None else None
+    return check_utf8(value, name).strip() or None if value is not None else None
 
 
 def check_tenant(tenant: Any) -> str:
@@ -479,6 +483,7 @@ def _check_count(name: str, value: Any, low: int, high: int) -> int:
 def _check_query(query: Any, operation: str) -> None:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"{operation} needs a non-empty query string")
+    check_utf8(query, "query")
 
 
 def _check_embedder(store: Store, embedder: Embedder) -> bool:

@@ -65,6 +65,15 @@ def _require_text(value: Any, where: str) -> str:
         raise EmptyContentError(f"{where} is empty")
     if "\x00" in value:
         raise InvalidContentError(f"{where} contains a NUL character")
+    return check_utf8(value, where)
+
+
+def check_utf8(value: str, where: str) -> str:
+    """`value`, if it can be stored as UTF-8 (a lone surrogate such as '\\ud800' cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInputError(f"{where} is not valid Unicode: {error.reason}") from None
     return value
 
 
@@ -75,7 +84,8 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
     try:
-        return dict(json.loads(json.dumps(dict(metadata), allow_nan=False)))
+        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
+        return dict(json.loads(check_utf8(text, "metadata")))
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
 
