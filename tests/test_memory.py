@@ -128,17 +128,17 @@ def test_list_pages_with_a_cursor(memory: Memory) -> None:
     assert seen == added
 
 
-def test_reopening_finds_everything_again(db_path: Path) -> None:
-    with Memory(db_path, embedder=HashEmbedder()) as memory:
+def test_reopening_finds_everything_again(location: str) -> None:
+    with Memory(location, embedder=HashEmbedder()) as memory:
         note_id = memory.add("The spare key is under the blue flowerpot.", user_id="u").note_ids[0]
-    with Memory(db_path, embedder=HashEmbedder()) as memory:
+    with Memory(location, embedder=HashEmbedder()) as memory:
         assert memory.search("where is the spare key", user_id="u")[0].id == note_id
 
 
-def test_two_memories_on_one_file_see_each_others_writes(db_path: Path) -> None:
+def test_two_memories_on_one_file_see_each_others_writes(location: str) -> None:
     with (
-        Memory(db_path, embedder=HashEmbedder()) as first,
-        Memory(db_path, embedder=HashEmbedder()) as second,
+        Memory(location, embedder=HashEmbedder()) as first,
+        Memory(location, embedder=HashEmbedder()) as second,
     ):
         note_id = first.add("Quarterly report is due on Friday.", user_id="u").note_ids[0]
         assert second.search("report due", user_id="u")[0].id == note_id

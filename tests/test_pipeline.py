@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +43,8 @@ def _llm(server: ScriptedOpenAIServer, timeout: float = 5.0) -> OpenAICompatible
 
 
 @pytest.fixture
-def organised(db_path: Path, model: ScriptedOpenAIServer) -> Iterator[Memory]:
-    with Memory(db_path, embedder=HashEmbedder(), llm=_llm(model)) as memory:
+def organised(location: str, model: ScriptedOpenAIServer) -> Iterator[Memory]:
+    with Memory(location, embedder=HashEmbedder(), llm=_llm(model)) as memory:
         yield memory
 
 
@@ -113,7 +112,7 @@ def test_an_evolved_neighbour_is_re_embedded_and_found_by_its_new_context(
 
 @pytest.mark.parametrize("trouble", ["down", "garbage", "slow"])
 def test_add_survives_a_failing_model_and_the_job_completes_later(
-    db_path: Path, model: ScriptedOpenAIServer, trouble: str
+    location: str, model: ScriptedOpenAIServer, trouble: str
 ) -> None:
     if trouble == "down":
         model.fail_next(503, times=3)
@@ -121,7 +120,7 @@ def test_add_survives_a_failing_model_and_the_job_completes_later(
         model.reply("this is not JSON", when=step("extract"), times=3)
     else:
         model.slow_next(1.0, times=3, when=step("extract"))
-    with Memory(db_path, embedder=HashEmbedder(), llm=_llm(model, timeout=0.3)) as memory:
+    with Memory(location, embedder=HashEmbedder(), llm=_llm(model, timeout=0.3)) as memory:
         added = memory.add("I adopted a cat named Miso.", user_id="ana")
         assert len(added.pending_jobs) == 1 and len(added.note_ids) == 1  # the turn only
         assert memory.search("cat Miso", user_id="ana")[0].id == added.note_ids[0]
@@ -136,16 +135,16 @@ def test_add_survives_a_failing_model_and_the_job_completes_later(
 
 @pytest.mark.slow
 def test_a_killed_worker_s_job_completes_exactly_once(
-    db_path: Path, model: ScriptedOpenAIServer
+    location: str, model: ScriptedOpenAIServer
 ) -> None:
-    with Memory(db_path, embedder=HashEmbedder(), llm=_llm(model), jobs="worker") as memory:
+    with Memory(location, embedder=HashEmbedder(), llm=_llm(model), jobs="worker") as memory:
         added = memory.add("I started learning the cello.", user_id="ana")
     (job_id,) = added.pending_jobs
     model.reply(facts("Ana is learning the cello."), when=step("extract"))
     model.slow_next(60, when=step("enrich"))  # the first worker dies waiting for this
     env = {
         **os.environ,
-        "REMEM_DB": str(db_path),
+        "REMEM_DB": location,
         "REMEM_EMBEDDER": "hash",
         "REMEM_CONFIG": "",
         "REMEM_LLM_BASE_URL": model.base_url,
@@ -154,7 +153,7 @@ def test_a_killed_worker_s_job_completes_exactly_once(
     }
     command = [sys.executable, "-m", "remem", "worker", "--once", "--lease-seconds", "1"]
     first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    with Memory(db_path, embedder=HashEmbedder()) as reader:
+    with Memory(location, embedder=HashEmbedder()) as reader:
         deadline = time.monotonic() + 30
         while "extract" not in _job(reader, job_id).payload["done"]:  # checkpointed
             assert time.monotonic() < deadline, "the worker never finished extracting"

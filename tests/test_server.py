@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -145,13 +144,13 @@ def test_a_non_loopback_server_always_needs_a_key(memory: Memory) -> None:
     assert answer.status_code == 401 and "remem keys create" in answer.json()["error"]["message"]
 
 
-def test_cli_and_server_write_the_same_file_without_losing_any(server: str, db_path: Path) -> None:
+def test_cli_and_server_write_the_same_file_without_losing_any(server: str, location: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from remem.testing import HashEmbedder
 
     with (
-        Memory(db_path, embedder=HashEmbedder()) as second,
+        Memory(location, embedder=HashEmbedder()) as second,
         httpx.Client(base_url=server) as client,
     ):
 

@@ -70,14 +70,24 @@ def test_export_import_round_trip(operations: list[tuple[Any, ...]]) -> None:
         assert _lines(root / "a.jsonl") == _lines(root / "b.jsonl")
 
 
-def test_imported_memory_searches_like_the_original(tmp_path: Path) -> None:
-    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as source:
-        note_id = source.add("The boat is moored in Cascais marina.", user_id="u").note_ids[0]
-        source.export(tmp_path / "a.jsonl")
-    with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as target:
-        target.import_file(tmp_path / "a.jsonl")
-        assert target.search("where is the boat", user_id="u")[0].id == note_id
-        assert [e.action for e in target.history(note_id)] == ["add"]
+@pytest.mark.parametrize("direction", ["from the store", "into the store"])
+def test_imported_memory_searches_like_the_original(
+    location: str, tmp_path: Path, direction: str
+) -> None:
+    """Export and import across stores: SQLite to the store under test and back."""
+    source, target = (location, tmp_path / "b.db")
+    if direction == "into the store":
+        source, target = tmp_path / "a.db", location
+    with Memory(source, embedder=HashEmbedder()) as original:
+        note_id = original.add("The boat is moored in Cascais marina.", user_id="u").note_ids[0]
+        original.update(note_id, text="The boat is moored in Cascais marina, berth 12.")
+        original.export(tmp_path / "a.jsonl")
+    with Memory(target, embedder=HashEmbedder()) as copy:
+        assert copy.import_file(tmp_path / "a.jsonl").added > 0
+        assert copy.search("where is the boat", user_id="u")[0].id == note_id
+        assert [e.action for e in copy.history(note_id)] == ["add", "update"]
+        copy.export(tmp_path / "b.jsonl")
+    assert _lines(tmp_path / "a.jsonl") == _lines(tmp_path / "b.jsonl")
 
 
 def test_import_into_another_embedder_re_embeds(tmp_path: Path) -> None:

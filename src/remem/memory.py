@@ -436,13 +436,22 @@ class Memory:
 
 
 def open_store(location: str) -> Store:
-    """The store a location names (today: a SQLite path or ":memory:")."""
-    from remem.stores.sqlite import SQLiteStore
-
+    """The store a location names: a `postgresql://` URL, or a SQLite path (":memory:")."""
+    if location.startswith(("postgresql://", "postgres://")):
+        try:
+            from remem.stores.postgres import PostgresStore
+        except ImportError as error:
+            raise ConfigError(
+                f"PostgreSQL needs remem's postgres extras ({error.name} is missing):"
+                " pip install 'remem[postgres]'"
+            ) from None
+        return PostgresStore(location)
     if "://" in location:
         raise ConfigError(
-            f"unsupported database URL {location!r}: this remem stores memories in SQLite files"
+            f"unsupported database URL {location!r}: use a postgresql:// URL or a SQLite path"
         )
+    from remem.stores.sqlite import SQLiteStore
+
     return SQLiteStore(location)
 
 

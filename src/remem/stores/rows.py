@@ -18,6 +18,16 @@ from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both are read by column name
 
+# What `Store.counts` reports, in SQL both stores run.
+COUNT_QUERIES = {
+    "episodes": "SELECT count(*) FROM episodes WHERE deleted_at IS NULL",
+    "turn notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'turn'",
+    "fact notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'fact'",
+    "superseded": "SELECT count(*) FROM notes WHERE superseded_by IS NOT NULL",
+    "links": "SELECT count(*) FROM links",
+}
+JOB_COUNTS = "SELECT status, count(*) FROM jobs GROUP BY status"
+
 
 def scope_sql(scope: Scope, prefix: str, mark: str = "?") -> tuple[str, list[str]]:
     """A WHERE condition for the scope (`mark` is the driver's placeholder)."""

@@ -29,6 +29,8 @@ from remem.stores.base import (
     TextMatches,
 )
 from remem.stores.rows import (
+    COUNT_QUERIES,
+    JOB_COUNTS,
     episode_from_row,
     episode_row,
     event_from_row,
@@ -553,15 +555,8 @@ class SQLiteStore:
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        queries = {
-            "episodes": "SELECT count(*) FROM episodes WHERE deleted_at IS NULL",
-            "turn notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'turn'",
-            "fact notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'fact'",
-            "superseded": "SELECT count(*) FROM notes WHERE superseded_by IS NOT NULL",
-            "links": "SELECT count(*) FROM links",
-        }
-        counts = {name: int(self._query(sql, ())[0][0]) for name, sql in queries.items()}
-        for status, count in self._query("SELECT status, count(*) FROM jobs GROUP BY status", ()):
+        counts = {name: int(self._query(sql, ())[0][0]) for name, sql in COUNT_QUERIES.items()}
+        for status, count in self._query(JOB_COUNTS, ()):
             counts[f"jobs {status}"] = int(count)
         return counts
 

@@ -1,0 +1,206 @@
+"""The PostgreSQL schema, as numbered migrations run under an advisory lock.
+
+Sharding (Citus): every table that holds a user's data has an `owner` column — the
+tenant and the scope's first id (user, else agent, else session) — in its primary key, so
+`SELECT create_distributed_table('<table>', 'owner')` for episodes, notes, note_sources,
+links, events, jobs and passages keeps one user's data on one shard, and `meta`,
+`api_keys` and `llm_calls` become reference tables (`create_reference_table`). Lookups by
+id alone (ids are globally unique) are then multi-shard queries.
+
+Never edit a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from remem import clock
+
+LOCK_KEY = 0x72656D656D  # "remem": serialises concurrent migrations
+
+M001_INITIAL = """
+CREATE EXTENSION IF NOT EXISTS vector;
+
+CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+
+CREATE TABLE episodes (
+    owner text NOT NULL,
+    id text NOT NULL,
+    seq bigserial,
+    tenant text NOT NULL, user_id text, agent_id text, session_id text,
+    role text, name text,
+    text text NOT NULL,
+    metadata jsonb NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    deleted_at timestamptz,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX episodes_id ON episodes (id);
+CREATE INDEX episodes_session ON episodes (tenant, session_id, occurred_at);
+CREATE INDEX episodes_user ON episodes (tenant, user_id, occurred_at);
+CREATE INDEX episodes_name ON episodes (tenant, lower(name));
+
+CREATE TABLE notes (
+    owner text NOT NULL,
+    id text NOT NULL,
+    seq bigserial,  -- insertion order: listing, cursors, session neighbours
+    tenant text NOT NULL, user_id text, agent_id text, session_id text,
+    kind text NOT NULL,
+    text text NOT NULL,
+    metadata jsonb NOT NULL,
+    keywords jsonb NOT NULL,
+    tags jsonb NOT NULL,
+    context text,
+    importance real NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    version integer NOT NULL,
+    valid_from timestamptz, valid_to timestamptz,
+    superseded_by text,
+    deleted_at timestamptz,
+    passage bigint,
+    -- what full-text search reads (NULL once deleted): the note, and the turn before it
+    body text,
+    previous_body text,
+    body_tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(body, ''))) STORED,
+    context_tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', coalesce(body, '')), 'A')
+        || setweight(to_tsvector('english', coalesce(previous_body, '')), 'B')
+    ) STORED,
+    embedding vector,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX notes_id ON notes (id);
+CREATE INDEX notes_seq ON notes (seq);
+CREATE INDEX notes_user ON notes (tenant, user_id, seq);
+CREATE INDEX notes_agent ON notes (tenant, agent_id, seq);
+CREATE INDEX notes_session ON notes (tenant, session_id, seq);
+CREATE INDEX notes_passage ON notes (passage);
+CREATE INDEX notes_body_tsv ON notes USING gin (body_tsv);
+CREATE INDEX notes_context_tsv ON notes USING gin (context_tsv);
+
+CREATE TABLE note_sources (
+    owner text NOT NULL,
+    note_id text NOT NULL,
+    episode_id text NOT NULL,
+    rank integer NOT NULL,
+    PRIMARY KEY (owner, note_id, episode_id)
+);
+CREATE INDEX note_sources_episode ON note_sources (episode_id);
+CREATE INDEX note_sources_note ON note_sources (note_id, rank);
+
+CREATE TABLE links (
+    owner text NOT NULL,
+    id text NOT NULL,
+    source_id text NOT NULL,
+    target_id text NOT NULL,
+    relation text NOT NULL,
+    weight real NOT NULL,
+    reason text NOT NULL,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX links_source ON links (source_id);
+CREATE INDEX links_target ON links (target_id);
+
+CREATE TABLE events (
+    owner text NOT NULL,
+    id text NOT NULL,
+    seq bigserial,
+    action text NOT NULL,
+    target_id text NOT NULL,
+    tenant text NOT NULL, user_id text, agent_id text, session_id text,
+    at timestamptz NOT NULL,
+    actor text NOT NULL,
+    before jsonb,
+    after jsonb,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX events_target ON events (target_id, seq);
+
+CREATE TABLE jobs (
+    owner text NOT NULL,
+    id text NOT NULL,
+    kind text NOT NULL,
+    target_id text NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    attempts integer NOT NULL,
+    last_error text,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    payload jsonb NOT NULL,
+    lease text,
+    leased_until timestamptz,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX jobs_id ON jobs (id);
+CREATE INDEX jobs_status ON jobs (status, created_at);
+
+-- consecutive turns of one session, searched as one text (coarse-to-fine recall)
+CREATE TABLE passages (
+    owner text NOT NULL,
+    pk bigserial,
+    tenant text NOT NULL, user_id text, agent_id text, session_id text NOT NULL,
+    notes integer NOT NULL,
+    body text NOT NULL DEFAULT '',
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED,
+    PRIMARY KEY (owner, pk)
+);
+CREATE INDEX passages_session ON passages (tenant, session_id, pk);
+CREATE INDEX passages_tsv ON passages USING gin (tsv);
+
+CREATE TABLE api_keys (
+    id text PRIMARY KEY,
+    tenant text NOT NULL,
+    name text NOT NULL,
+    digest text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL,
+    revoked_at timestamptz
+);
+
+CREATE TABLE llm_calls (
+    pk bigserial PRIMARY KEY,
+    job_id text NOT NULL,
+    step text NOT NULL,
+    model text NOT NULL,
+    calls integer NOT NULL,
+    prompt_tokens integer NOT NULL,
+    completion_tokens integer NOT NULL,
+    latency_ms real NOT NULL,
+    ok boolean NOT NULL,
+    at timestamptz NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Apply every migration not yet applied; return the schema version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
+        )
+        row: Any = conn.execute(
+            "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"
+        ).fetchone()
+        current = int(row["version"])
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"this database has schema version {current}, newer than this remem "
+                f"({len(MIGRATIONS)}); upgrade remem"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            name, script = MIGRATIONS[version - 1]
+            conn.execute(script)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                (version, name, clock.now()),
+            )
+    return len(MIGRATIONS)
