@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from remem import ConfigError, Memory
+from remem import ConfigError, Memory, StoreError
 from remem.config import Settings
 from remem.embedders import create_embedder
 
@@ -45,4 +45,6 @@ def test_from_config_builds_a_working_memory(tmp_path: Path) -> None:
         memory.add("configured", user_id="u")
         assert memory.embedder.model_id == "hash-64"
     with pytest.raises(ConfigError, match="unsupported database URL"):
-        Memory.from_config(db="postgresql://localhost/remem", embedder="hash")
+        Memory.from_config(db="mysql://localhost/remem", embedder="hash")
+    with pytest.raises(StoreError, match="cannot open memory database postgresql://u:\\*\\*\\*@"):
+        Memory.from_config(db="postgresql://u:secret@127.0.0.1:9/remem", embedder="hash")

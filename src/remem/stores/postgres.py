@@ -73,6 +73,9 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.path = _redacted(url)
         try:
+            # one direct connection first: an unreachable server fails now, with its reason
+            with psycopg.connect(url, connect_timeout=10, row_factory=dict_row) as conn:
+                self.schema_version = migrate(conn)
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -81,8 +84,6 @@ class PostgresStore:
                 open=True,
                 timeout=30,
             )
-            with self._pool.connection() as conn:
-                self.schema_version = migrate(conn)
         except (psycopg.Error, RuntimeError) as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._dimensions: int | None = None

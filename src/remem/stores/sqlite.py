@@ -20,6 +20,7 @@ import numpy as np
 from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
+from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
 from remem.stores.base import (
     Changes,
     Dump,
@@ -46,7 +47,6 @@ from remem.stores.rows import (
     vector_blob,
 )
 from remem.stores.sqlite_schema import migrate
-from remem.stores.vector_index import ExactIndex
 from remem.types import ApiKey, Episode, Event, Job, Note, Scope
 
 T = TypeVar("T")
@@ -62,9 +62,10 @@ PASSAGE_NOTES = 64
 
 
 class SQLiteStore:
-    """The `Store` protocol on one SQLite file (or ":memory:")."""
+    """The `Store` protocol on one SQLite file (or ":memory:"). Vector search is exact up
+    to `ann_threshold` notes, then through an HNSW graph saved beside the file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, ann_threshold: int = ANN_THRESHOLD) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,8 @@ class SQLiteStore:
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._lock = threading.RLock()
-        self._index = ExactIndex()
+        graph = None if self.path == ":memory:" else Path(self.path + ".hnsw").expanduser()
+        self._index = ApproximateIndex(graph, ann_threshold)
         self._revision = 0
         self._data_version = -1
         self._sync_index()
@@ -302,12 +304,13 @@ class SQLiteStore:
         """Bring the index up to date with every committed note (ours or another process's)."""
         with self._lock:
             (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
-            if self._revision == 0:
+            opening = self._revision == 0
+            if opening:
                 (count,) = self._db.execute("SELECT count(*) FROM vectors").fetchone()
                 self._index.reserve(count)
             rows = self._db.execute(
                 "SELECT n.id, n.user_id, n.agent_id, n.session_id, n.deleted_at, v.vector,"
-                " n.revision, n.tenant FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
+                " n.revision, n.tenant, n.pk FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
                 " WHERE n.revision > ? ORDER BY n.revision",
                 (self._revision,),
             )
@@ -322,9 +325,22 @@ class SQLiteStore:
                         [row[0] for row in live],
                         matrix.reshape(len(live), -1).astype(np.float32),
                         [Scope(row[1], row[2], row[3], row[7]) for row in live],
+                        [row[8] for row in live],
                     )
                 self._revision = max(self._revision, chunk[-1][6])
             self._data_version = data_version
+            if opening:
+                self._index.open_graph(self._revision, self._changed_since)
+            else:
+                self._index.grow(self._revision)
+
+    def _changed_since(self, revision: int) -> list[tuple[str, bool]]:
+        rows = self._db.execute(
+            "SELECT n.id, n.deleted_at IS NULL AND v.note_id IS NOT NULL FROM notes n"
+            " LEFT JOIN vectors v ON v.note_id = n.id WHERE n.revision > ?",
+            (revision,),
+        ).fetchall()
+        return [(row[0], bool(row[1])) for row in rows]
 
     def _catch_up(self) -> None:
         (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
@@ -610,6 +626,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
+            self._index.save()
             self._db.close()
 
     # -- helpers ---------------------------------------------------------------------------

@@ -82,19 +82,41 @@ class ExactIndex:
         """The `limit` rows in scope with the highest dot product, best first."""
         if not self._row_of or limit <= 0:
             return []
-        mask = self._mask(scope)
+        mask = self.mask(scope)
         if mask is None:
             return []
-        scores = self._matrix[: len(self._ids)] @ vector
-        scores = np.where(mask, scores, -np.inf)
-        count = min(limit, int(mask.sum()))
-        if count == 0:
+        return self.search_rows(vector, np.flatnonzero(mask), limit)
+
+    def search_rows(
+        self, vector: Vectors, rows: npt.NDArray[np.intp], limit: int
+    ) -> list[tuple[str, float]]:
+        """The `limit` of these rows with the highest dot product, best first."""
+        count = min(limit, len(rows))
+        if count <= 0:
             return []
+        # all rows: one product over the matrix; a few: gather them first
+        if len(rows) == len(self._ids):
+            scores = self._matrix[: len(self._ids)] @ vector
+        else:
+            scores = np.full(len(self._ids), -np.inf, dtype=np.float32)
+            scores[rows] = self._matrix[rows] @ vector
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
         return [(self._ids[row] or "", float(scores[row])) for row in top]
 
-    def _mask(self, scope: Scope) -> npt.NDArray[np.bool_] | None:
+    def row_of(self, item_id: str) -> int | None:
+        return self._row_of.get(item_id)
+
+    def vectors(self, ids: list[str]) -> Vectors:
+        """The stored vectors of these ids, in order."""
+        return self._matrix[[self._row_of[item_id] for item_id in ids]]
+
+    def ids(self) -> list[str]:
+        """Every live id."""
+        return list(self._row_of)
+
+    def mask(self, scope: Scope) -> npt.NDArray[np.bool_] | None:
+        """Which rows are live and in the scope (None: nothing ever stored in it)."""
         size = len(self._ids)
         mask = self._alive[:size].copy()
         for column, value in enumerate(_fields(scope)):

@@ -1,0 +1,189 @@
+"""An HNSW graph (usearch) beside the exact index, for memories too big to scan.
+
+Below `ANN_THRESHOLD` vectors search is exact. Above it a graph answers, keyed by the
+notes' stable row keys, and is saved beside the SQLite file (`<db>.hnsw` and
+`<db>.hnsw.json`, which records the note revision it reflects). On open a saved graph is
+loaded and caught up with the notes written since; one that is missing, unreadable or
+newer than the file is rebuilt from the vectors. A scope too small for the graph to find
+enough of its notes among the nearest (fewer than `EXACT_SCOPE_LIMIT` notes) is searched
+exactly, so a scoped search always fills its limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime  # noqa: F401 - load it before usearch: the other order segfaults
+from usearch.index import Index
+
+from remem.embedders.base import Vectors
+from remem.stores.vector_index import ExactIndex
+from remem.types import Scope
+
+ANN_THRESHOLD = 50_000  # exact search costs ~8 ms here at 50k 384-d vectors
+EXACT_SCOPE_LIMIT = 20_000  # scopes up to this size: exact over their rows (~5 ms)
+CONNECTIVITY = 16  # graph degree (usearch's default)
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 96  # candidates per search; raised to the number asked for
+log = logging.getLogger("remem.index")
+# note revision -> (note id, still live?) for every note written after it
+ChangedSince = Callable[[int], Iterable[tuple[str, bool]]]
+
+
+class ApproximateIndex:
+    """The exact index, plus an HNSW graph once it holds `threshold` vectors."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        threshold: int = ANN_THRESHOLD,
+        exact_scope_limit: int = EXACT_SCOPE_LIMIT,
+    ) -> None:
+        self.exact = ExactIndex()
+        self.path = path
+        self.threshold = threshold
+        self.exact_scope_limit = exact_scope_limit
+        self.graph: Index | None = None
+        self.revision = 0  # the highest note revision the graph reflects
+        self._key_of: dict[str, int] = {}
+        self._id_of: dict[int, str] = {}
+        self._dirty = False
+
+    def __len__(self) -> int:
+        return len(self.exact)
+
+    def reserve(self, rows: int) -> None:
+        self.exact.reserve(rows)
+
+    def upsert_many(
+        self, ids: list[str], matrix: Vectors, scopes: list[Scope], keys: list[int]
+    ) -> None:
+        self.exact.upsert_many(ids, matrix, scopes)
+        self._key_of.update(zip(ids, keys, strict=True))
+        self._id_of.update(zip(keys, ids, strict=True))
+        if self.graph is not None:
+            present = [key for key in keys if self.graph.contains(key)]
+            if present:
+                self.graph.remove(present)
+            self.graph.add(np.array(keys, dtype=np.uint64), matrix)
+            self._dirty = True
+
+    def remove(self, item_id: str) -> None:
+        self.exact.remove(item_id)
+        key = self._key_of.pop(item_id, None)
+        if key is not None:
+            self._id_of.pop(key, None)
+            if self.graph is not None and self.graph.contains(key):
+                self.graph.remove(key)
+                self._dirty = True
+
+    def search(self, vector: Vectors, scope: Scope, limit: int) -> list[tuple[str, float]]:
+        if self.graph is None:
+            return self.exact.search(vector, scope, limit)
+        mask = self.exact.mask(scope)
+        if mask is None or limit <= 0:
+            return []
+        in_scope = int(mask.sum())
+        if in_scope <= self.exact_scope_limit:
+            return self.exact.search_rows(vector, np.flatnonzero(mask), limit)
+        total = len(self.graph)
+        # ask for enough neighbours that `limit` of them are likely in the scope
+        wanted = min(total, max(2 * limit, math.ceil(2 * limit * total / in_scope)))
+        while True:
+            self.graph.expansion_search = max(EXPANSION_SEARCH, wanted)  # type: ignore[misc]
+            matches = self.graph.search(vector, wanted)
+            found = []
+            for key, distance in zip(matches.keys, matches.distances, strict=True):
+                item_id = self._id_of.get(int(key))
+                row = None if item_id is None else self.exact.row_of(item_id)
+                if row is not None and mask[row]:
+                    found.append((item_id or "", 1.0 - float(distance)))
+            if len(found) >= limit or wanted >= total:
+                return found[:limit]
+            wanted = min(total, wanted * 4)
+
+    # -- the graph's life --------------------------------------------------------------------
+
+    def open_graph(self, revision: int, changed_since: ChangedSince) -> None:
+        """After the exact index is loaded at note `revision`: load the saved graph and
+        catch it up, or build it, when the memory is big enough to need one."""
+        if len(self.exact) < self.threshold:
+            return
+        saved = self._load(revision)
+        if saved is not None:
+            self.graph, since = saved
+            for item_id, alive in changed_since(since):
+                key = self._key_of.get(item_id)
+                if key is not None and self.graph.contains(key):
+                    self.graph.remove(key)
+                if alive and key is not None:
+                    self.graph.add(key, self.exact.vectors([item_id])[0])
+            if len(self.graph) == len(self.exact):
+                self.revision, self._dirty = revision, since != revision
+                return
+            log.warning("saved vector graph disagrees with the memory; rebuilding it")
+        self._build(revision)
+
+    def grow(self, revision: int) -> None:
+        """Build the graph when the memory has just become big enough."""
+        self.revision = revision
+        if self.graph is None and len(self.exact) >= self.threshold:
+            self._build(revision)
+
+    def save(self) -> None:
+        """Write the graph beside the database (atomically), if it changed."""
+        if self.graph is None or self.path is None or not self._dirty:
+            return
+        partial = self.path.with_name(self.path.name + ".partial")
+        self.graph.save(str(partial))
+        os.replace(partial, self.path)
+        sidecar = self.path.with_name(self.path.name + ".json")
+        sidecar.write_text(
+            json.dumps(
+                {"revision": self.revision, "ndim": self.graph.ndim, "count": len(self.graph)}
+            )
+        )
+        self._dirty = False
+
+    def _build(self, revision: int) -> None:
+        ids = self.exact.ids()
+        log.info("building the vector graph over %d notes", len(ids))
+        graph = _new_graph(self.exact.dimensions or 0)
+        keys = np.array([self._key_of[item_id] for item_id in ids], dtype=np.uint64)
+        for start in range(0, len(ids), 50_000):  # bounded copies of the matrix
+            chunk = ids[start : start + 50_000]
+            graph.add(keys[start : start + len(chunk)], self.exact.vectors(chunk))
+        self.graph, self.revision, self._dirty = graph, revision, True
+        self.save()
+
+    def _load(self, revision: int) -> tuple[Index, int] | None:
+        """The saved graph and the revision it reflects, if usable."""
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            meta = json.loads(self.path.with_name(self.path.name + ".json").read_text())
+            graph = Index.restore(str(self.path))
+        except (OSError, ValueError, RuntimeError) as error:
+            log.warning("cannot read the saved vector graph %s: %s", self.path, error)
+            return None
+        if graph is None or graph.ndim != self.exact.dimensions or meta["revision"] > revision:
+            return None  # another embedder, or a graph of a later state of the file
+        graph.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]
+        return graph, int(meta["revision"])
+
+
+def _new_graph(dimensions: int) -> Index:
+    return Index(
+        ndim=dimensions,
+        metric="cos",
+        dtype="f16",  # half the memory of f32 (recall measured by benchmarks/bench_scale.py)
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )

@@ -1,0 +1,94 @@
+"""The HNSW graph of big embedded memories: same answers as exact search, scoped searches
+that fill their limit, and a saved graph that is reloaded, caught up or rebuilt."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from remem import Memory
+from remem.stores.ann_index import ApproximateIndex
+from remem.stores.sqlite import SQLiteStore
+from remem.testing import HashEmbedder
+from remem.types import Scope
+
+EMBED = HashEmbedder(32)
+
+
+def _vectors(count: int, seed: int = 3) -> np.ndarray:
+    rows = np.random.default_rng(seed).normal(size=(count, 32)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _filled(count: int, scopes: list[Scope], **options: int) -> ApproximateIndex:
+    index = ApproximateIndex(None, threshold=100, **options)
+    vectors = _vectors(count)
+    ids = [f"nt_{i}" for i in range(count)]
+    index.upsert_many(
+        ids, vectors, [scopes[i % len(scopes)] for i in range(count)], list(range(count))
+    )
+    index.grow(1)
+    return index
+
+
+def test_the_graph_finds_what_exact_search_finds() -> None:
+    index = _filled(2000, [Scope("ana")])
+    assert index.graph is not None
+    queries = _vectors(50, seed=9)
+    overlap = [
+        len(
+            {i for i, _ in index.search(q, Scope("ana"), 10)}
+            & {i for i, _ in index.exact.search(q, Scope("ana"), 10)}
+        )
+        for q in queries
+    ]
+    assert sum(overlap) / (10 * len(queries)) >= 0.95
+
+
+def test_a_scope_that_is_a_small_part_of_the_graph_still_fills_its_limit() -> None:
+    scopes = [Scope("big")] * 49 + [Scope("small")]  # "small" holds 2% of the notes
+    index = _filled(5000, scopes, exact_scope_limit=10)
+    found = index.search(_vectors(1, seed=5)[0], Scope("small"), 25)
+    assert len(found) == 25
+    assert all(int(item_id[3:]) % 50 == 49 for item_id, _ in found)
+    assert index.search(_vectors(1)[0], Scope("nobody"), 5) == []
+
+
+def test_updates_and_deletes_reach_the_graph() -> None:
+    index = _filled(500, [Scope("ana")])
+    target = _vectors(1, seed=42)[0]
+    index.upsert_many(["nt_7"], target[None, :], [Scope("ana")], [7])
+    assert index.search(target, Scope("ana"), 1)[0][0] == "nt_7"
+    index.remove("nt_7")
+    assert "nt_7" not in {i for i, _ in index.search(target, Scope("ana"), 20)}
+
+
+def _fill_store(path: Path, texts: list[str]) -> list[str]:
+    with Memory(store=SQLiteStore(path, ann_threshold=50), embedder=EMBED) as memory:
+        return [memory.add(text, user_id="ana").note_ids[0] for text in texts]
+
+
+def _search(path: Path, text: str) -> list[str]:
+    with Memory(store=SQLiteStore(path, ann_threshold=50), embedder=EMBED) as memory:
+        vector = EMBED.embed(text)
+        return [i for i, _ in memory.store.search_vector(vector, Scope("ana"), 3)]
+
+
+def test_the_graph_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    graph = tmp_path / "m.db.hnsw"
+    ids = _fill_store(db, [f"note number {i} about topic {i % 7}" for i in range(80)])
+    assert graph.exists() and (tmp_path / "m.db.hnsw.json").exists()
+    shutil.copy(graph, tmp_path / "old.hnsw")
+    shutil.copy(tmp_path / "m.db.hnsw.json", tmp_path / "old.hnsw.json")
+    later = _fill_store(db, ["a brand new note about quantum gardening"])[0]
+    with Memory(store=SQLiteStore(db, ann_threshold=50), embedder=EMBED) as memory:
+        memory.delete(ids[0])
+    shutil.copy(tmp_path / "old.hnsw", graph)  # as if the last two saves were lost
+    shutil.copy(tmp_path / "old.hnsw.json", tmp_path / "m.db.hnsw.json")
+    assert _search(db, "a brand new note about quantum gardening")[0] == later
+    assert ids[0] not in _search(db, "note number 0 about topic 0")
+    graph.write_bytes(b"not a graph")  # unreadable: rebuilt from the file
+    assert _search(db, "a brand new note about quantum gardening")[0] == later
