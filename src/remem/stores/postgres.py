@@ -439,10 +439,9 @@ class _Writer:
                 " metadata = excluded.metadata, deleted_at = excluded.deleted_at",
                 [(owner_of(e.scope), *episode_row(e)) for e in changes.episodes],
             )
-        for note in changes.notes:
-            self._note(note, changes.bodies.get(note.id))
-        if changes.vectors:
-            self._vectors(changes.vectors)
+        self._notes(changes.notes, changes.bodies, changes.vectors)
+        written = {note.id for note in changes.notes}
+        self._vectors({i: v for i, v in changes.vectors.items() if i not in written})
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO links SELECT (SELECT owner FROM notes WHERE id = %s),"
@@ -504,43 +503,62 @@ class _Writer:
                 ],
             )
 
-    def _note(self, note: Note, body: str | None) -> None:
+    def _notes(
+        self, notes: list[Note], bodies: dict[str, str], vectors: dict[str, Vectors]
+    ) -> None:
+        """Insert or update notes in a few batched statements (psycopg pipelines them)."""
+        if not notes:
+            return
         conn = self.conn
-        existing = conn.execute(
-            "SELECT passage, body FROM notes WHERE id = %s", (note.id,)
-        ).fetchone()
-        live_body = None if note.deleted_at is not None else body
-        if existing is not None and note.deleted_at is None and body is None:
-            live_body = existing["body"]  # a change that does not touch what search reads
-        conn.execute(
-            "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text, metadata,"
-            " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
-            " valid_from, valid_to, superseded_by, deleted_at, kind, body)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,"
-            "%s,%s,%s,%s)"
-            " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
-            " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
-            " context = excluded.context, importance = excluded.importance,"
-            " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
-            " version = excluded.version, valid_from = excluded.valid_from,"
-            " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
-            " deleted_at = excluded.deleted_at, body = excluded.body",
-            (owner_of(note.scope), *note_row(note), live_body),
-        )
-        conn.execute("DELETE FROM note_sources WHERE note_id = %s", (note.id,))
+        existing = {
+            row["id"]: row
+            for row in conn.execute(
+                "SELECT id, passage, body FROM notes WHERE id = ANY(%s)", ([n.id for n in notes],)
+            ).fetchall()
+        }
+        rows = []
+        for note in notes:
+            body = None if note.deleted_at is not None else bodies.get(note.id)
+            if body is None and note.deleted_at is None and note.id in existing:
+                body = existing[note.id]["body"]  # a change that does not touch what search reads
+            vector = vectors.get(note.id)
+            text = None if vector is None else _vector_text(vector)
+            rows.append((owner_of(note.scope), *note_row(note), body, text))
         with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
+                " metadata, keywords, tags, context, importance, occurred_at, created_at,"
+                " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
+                " body, embedding) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,"
+                "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector)"
+                " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
+                " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
+                " context = excluded.context, importance = excluded.importance,"
+                " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
+                " version = excluded.version, valid_from = excluded.valid_from,"
+                " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
+                " deleted_at = excluded.deleted_at, body = excluded.body,"
+                " embedding = coalesce(excluded.embedding, notes.embedding)",
+                rows,
+            )
+            conn.execute(
+                "DELETE FROM note_sources WHERE note_id = ANY(%s)", ([n.id for n in notes],)
+            )
             cursor.executemany(
                 "INSERT INTO note_sources VALUES (%s, %s, %s, %s)",
                 [
-                    (owner_of(note.scope), note.id, e, rank)
-                    for rank, e in enumerate(note.episode_ids)
+                    (owner_of(note.scope), note.id, episode_id, rank)
+                    for note in notes
+                    for rank, episode_id in enumerate(note.episode_ids)
                 ],
             )
-        if existing is None:
-            if live_body is not None and note.kind == "turn" and note.scope.session_id:
-                self._join_session(note, live_body)
-        elif existing["passage"] is not None:
-            self._rebuild_passage(existing["passage"])
+        for note, row in zip(notes, rows, strict=True):
+            before = existing.get(note.id)
+            if before is None:
+                if row[-2] is not None and note.kind == "turn" and note.scope.session_id:
+                    self._join_session(note, row[-2])
+            elif before["passage"] is not None:
+                self._rebuild_passage(before["passage"])
 
     def _join_session(self, note: Note, body: str) -> None:
         """Give a new turn the turn before it as context, and add it to its passage."""
@@ -583,6 +601,7 @@ class _Writer:
         )
 
     def _vectors(self, vectors: dict[str, Vectors]) -> None:
+        """New vectors of notes this batch does not otherwise write (embedding retries)."""
         with self.conn.cursor() as cursor:
             cursor.executemany(
                 "UPDATE notes SET embedding = %s::vector WHERE id = %s",
