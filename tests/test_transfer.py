@@ -117,3 +117,32 @@ def test_bad_files_are_refused_with_the_reason(
     path.write_text(content)
     with pytest.raises(InvalidInputError, match=words):
         memory.import_file(path)
+
+
+def test_migrate_copies_a_memory_between_stores_losslessly(location: str, tmp_path: Path) -> None:
+    """SQLite -> the store under test -> SQLite again: the same export, history and search."""
+    from click.testing import CliRunner
+
+    from remem.cli.main import cli
+
+    first, last = tmp_path / "first.db", tmp_path / "last.db"
+    with Memory(first, embedder=HashEmbedder()) as original:
+        kept = original.add("My locker code is 4812.", user_id="u", session_id="s").note_ids[0]
+        gone = original.add("Temporary note.", user_id="u").note_ids[0]
+        original.update(kept, text="My locker code is 4813.")
+        original.delete(gone)
+        original.as_tenant("acme").add("A tenant's own note.", user_id="u")
+        original.export(tmp_path / "first.jsonl")
+    env = {"REMEM_EMBEDDER": "hash", "REMEM_CONFIG": ""}
+    for source, target in ((str(first), location), (location, str(last))):
+        result = CliRunner().invoke(cli, ["migrate", "--from", source, "--to", target], env=env)
+        assert result.exit_code == 0, result.output
+        assert "copied" in result.output
+    again = CliRunner().invoke(cli, ["migrate", "--from", str(first), "--to", location], env=env)
+    assert again.exit_code == 0 and "copied 0 records" in again.output  # all there already
+    with Memory(last, embedder=HashEmbedder()) as copy:
+        copy.export(tmp_path / "last.jsonl")
+        assert copy.search("locker code", user_id="u")[0].id == kept
+        assert [e.action for e in copy.history(gone)] == ["add", "delete"]
+        assert [n.text for n in copy.as_tenant("acme").list().items] == ["A tenant's own note."]
+    assert _lines(tmp_path / "first.jsonl") == _lines(tmp_path / "last.jsonl")

@@ -8,6 +8,7 @@ events, jobs. Re-importing an export reproduces the same ids, times, history and
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
 from remem.stores.base import Changes, Dump, Store
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
-from remem.write.ingest import embedding_text
+from remem.write.ingest import embedding_text, index_text
 
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
@@ -58,7 +59,7 @@ def export_jsonl(store: Store, path: Path, embedder_id: str, tenant: str) -> int
             count += _write(out, {"type": "episode", **to_data(episode)})
         for note, vector in dump.notes:
             count += _write(out, {"type": "note", **to_data(note), "vector": _vector_text(vector)})
-        for kind, records in (("link", dump.links), ("event", dump.events), ("job", dump.jobs)):
+        for kind, records in _rest(dump):
             for record in records:
                 count += _write(out, {"type": kind, **to_data(record)})
         out.flush()
@@ -117,15 +118,59 @@ def import_jsonl(
     return ImportResult(added=added + a, skipped=skipped + s)
 
 
+def copy_store(
+    source: Store, target: Store, progress: Callable[[int], None] | None = None
+) -> ImportResult:
+    """Copy every record of `source` (history, vectors and API keys included, ids kept) into
+    `target`; records already there are skipped, so an interrupted copy can be run again."""
+    embedder_id = source.get_meta("embedder")
+    recorded = target.get_meta("embedder")
+    if embedder_id and recorded and recorded != embedder_id:
+        raise InvalidInputError(
+            f"the target was embedded with {recorded!r}, the source with {embedder_id!r}"
+        )
+    for key in source.list_keys():
+        target.save_key(key)
+    dump = source.dump()
+    records: Iterator[tuple[str, Any, Vectors | None]] = itertools.chain(
+        (("episode", e, None) for e in dump.episodes),
+        (("note", n, v) for n, v in dump.notes),
+        *(_tagged(kind, rows) for kind, rows in _rest(dump)),
+    )
+
+    def body_of(note: Note) -> str:
+        return index_text(note, target.get_episodes(note.episode_ids))
+
+    added = skipped = 0
+    while batch := list(itertools.islice(records, BATCH)):
+        a, s = _apply_batch(target, batch, None, body_of, True, embedder_id)
+        added, skipped = added + a, skipped + s
+        if progress:
+            progress(len(batch))
+    return ImportResult(added=added, skipped=skipped)
+
+
+def _tagged(kind: str, rows: Iterator[Any]) -> Iterator[tuple[str, Any, Vectors | None]]:
+    return ((kind, row, None) for row in rows)
+
+
+def _rest(dump: Dump) -> list[tuple[str, Iterator[Any]]]:
+    return [("link", dump.links), ("event", dump.events), ("job", dump.jobs)]
+
+
 def _apply_batch(
     store: Store,
     batch: list[tuple[str, Any, Vectors | None]],
-    embedder: Embedder,
+    embedder: Embedder | None,
     body_of: Callable[[Note], str],
     reuse_vectors: bool,
+    embedder_id: str | None = None,
 ) -> tuple[int, int]:
+    """Apply new records; notes without a usable vector are embedded (when an embedder is
+    given; a copy leaves them to their pending embedding jobs)."""
     present = store.existing_ids([record.id for _, record, _ in batch])
-    changes = Changes(meta={"embedder": embedder.model_id})
+    recorded = embedder.model_id if embedder is not None else embedder_id
+    changes = Changes(meta={"embedder": recorded} if recorded else {})
     to_embed: dict[str, str] = {}
     for kind, record, vector in batch:
         if record.id in present:
@@ -141,7 +186,7 @@ def _apply_batch(
     for note in changes.notes:
         if note.deleted_at is None:
             changes.bodies[note.id] = body_of(note)
-    if to_embed:
+    if to_embed and embedder is not None:
         matrix = embedder.embed_batch(list(to_embed.values()))
         changes.vectors.update(zip(to_embed, matrix, strict=True))
     store.apply(changes)

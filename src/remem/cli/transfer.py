@@ -36,4 +36,31 @@ def import_(ctx: click.Context, path: str, as_json: bool) -> None:
         click.echo(f"imported {result.added} records, skipped {result.skipped} already present")
 
 
-COMMANDS = [export, import_]
+@click.command()
+@click.option("--from", "source", required=True, metavar="PATH_OR_URL", help="The memory to copy.")
+@click.option(
+    "--to", "target", required=True, metavar="PATH_OR_URL", help="Where to copy it (may exist)."
+)
+def migrate(source: str, target: str) -> None:
+    """Copy a whole memory between stores, losslessly: episodes, notes, versions and
+    history, links, jobs, vectors and API keys, ids kept. A SQLite path or a
+    postgresql:// URL on either side; records already in the target are skipped, so an
+    interrupted copy can simply be run again."""
+    from remem.memory import open_store
+    from remem.transfer import copy_store
+
+    if source == target:
+        raise click.UsageError("--from and --to name the same memory")
+    origin = open_store(source)
+    destination = open_store(target)
+    try:
+        total = origin.counts()["records"]
+        with click.progressbar(length=total, label="copying", file=sys.stderr) as bar:
+            result = copy_store(origin, destination, bar.update)
+    finally:
+        origin.close()
+        destination.close()
+    click.echo(f"copied {result.added} records ({result.skipped} already there)")
+
+
+COMMANDS = [export, import_, migrate]

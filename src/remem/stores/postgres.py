@@ -245,7 +245,10 @@ class PostgresStore:
         return [(r["step"], int(r["c"]), int(r["p"]), int(r["o"]), float(r["ms"])) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        counts = {name: int(self._rows(sql)[0]["count"]) for name, sql in COUNT_QUERIES.items()}
+        counts = {
+            name: int(next(iter(self._rows(sql)[0].values())))  # one unnamed column
+            for name, sql in COUNT_QUERIES.items()
+        }
         for row in self._rows(JOB_COUNTS):
             counts[f"jobs {row['status']}"] = int(row["count"])
         return counts
