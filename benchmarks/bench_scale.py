@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--reuse", action="store_true", help="search a PostgreSQL database loaded by a run before"
+    )
     args = parser.parse_args()
     embedder = MiniLMEmbedder()
     rng = np.random.default_rng(7)
@@ -63,8 +66,11 @@ def main() -> None:
         users = rng.integers(0, args.users, size=args.size)
         report: dict[str, Any] = {"store": args.store, "notes": args.size, "users": args.users}
         store = open_store(location)
-        seconds, note_ids = _load(store, vectors, users)
-        report["load_s"] = round(seconds, 1)
+        if args.reuse:  # same seeds, same vectors; ids in the order they were loaded
+            note_ids = _loaded_ids(store)
+        else:
+            seconds, note_ids = _load(store, vectors, users)
+            report["load_s"] = round(seconds, 1)
         store.close()
         start = time.perf_counter()
         store = open_store(location)
@@ -126,6 +132,16 @@ def _load(store: Store, vectors: np.ndarray, users: np.ndarray) -> tuple[float, 
         store.apply(Changes(episodes=episodes, notes=notes, bodies=bodies, vectors=batch_vectors))
         print(f"loaded {first + len(notes)}", file=sys.stderr, flush=True)
     return time.perf_counter() - start, note_ids
+
+
+def _loaded_ids(store: Store) -> list[str]:
+    loaded: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = store.list_notes(Scope(), 10_000, cursor)
+        loaded += [note.id for note in page]
+        if cursor is None:
+            return loaded
 
 
 def _searches(

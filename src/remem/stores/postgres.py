@@ -34,37 +34,30 @@ from remem.stores.base import (
     TextMatches,
 )
 from remem.stores.postgres_schema import LOCK_KEY, migrate
+from remem.stores.postgres_writes import Writer, vector_text
 from remem.stores.rows import (
     COUNT_QUERIES,
     JOB_COUNTS,
     episode_from_row,
-    episode_row,
     event_from_row,
-    event_row,
     job_from_row,
-    job_row,
     key_from_row,
     key_row,
     link_from_row,
     note_from_row,
-    note_row,
     read_time,
     scope_sql,
 )
 from remem.types import ApiKey, Episode, Event, Job, Note, Scope
 
-PASSAGE_NOTES = 64  # as in the SQLite store
 WRITE_ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again
 FETCH_CHUNK = 1000
-# A scope with at most this many notes is searched exactly: a filtered HNSW scan stops
-# after a bounded number of index tuples and could return fewer than `limit`.
-EXACT_SCAN_LIMIT = 20_000
-HNSW_EF_SEARCH = 100  # candidates per HNSW search: recall@10 > 0.95 at 1M in our runs
-
-
-def owner_of(scope: Scope) -> str:
-    """The shard key: a tenant and its user (else agent, else session)."""
-    return f"{scope.tenant}:{scope.user_id or scope.agent_id or scope.session_id or ''}"
+# A scope with at most this many notes is searched exactly (a heap scan of ~2k vectors
+# costs ~15 ms here); bigger ones by the HNSW index, whose iterative scan goes on until the
+# scope has `limit` notes or HNSW_MAX_SCAN tuples were seen: enough for a 2k scope in 1M.
+EXACT_SCAN_LIMIT = 2_000
+HNSW_MAX_SCAN = 100_000
+HNSW_EF_SEARCH = 100  # candidates per HNSW search
 
 
 class PostgresStore:
@@ -126,7 +119,7 @@ class PostgresStore:
             ).fetchone()
             if row is None or (row["status"], row["lease"]) != ("pending", changes.lease[1]):
                 raise LeaseLostError(f"job {changes.lease[0]} is no longer leased to this one")
-        _Writer(conn).write(changes)
+        Writer(conn).write(changes)
 
     def _prepare_vectors(self, size: int) -> None:
         """Record the embedding size and build its HNSW index, once, before any vector."""
@@ -354,7 +347,7 @@ class PostgresStore:
             return []
         where, params = scope_sql(scope, "", "%s")
         live = f"{where} AND deleted_at IS NULL AND embedding IS NOT NULL"
-        literal = _vector_text(vector)
+        literal = vector_text(vector)
         with self._conn() as conn, conn.transaction():
             small = conn.execute(
                 f"SELECT count(*) AS n FROM (SELECT 1 FROM notes WHERE {live} LIMIT %s) s",
@@ -370,6 +363,7 @@ class PostgresStore:
             else:
                 conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
                 conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {HNSW_MAX_SCAN}")
                 cast = f"vector({dimensions})"
                 rows = conn.execute(
                     f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) AS score FROM notes"
@@ -425,202 +419,10 @@ class PostgresStore:
         return self._dimensions
 
 
-class _Writer:
-    """The statements of one `apply`, inside its transaction."""
-
-    def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
-        self.conn = conn
-
-    def write(self, changes: Changes) -> None:
-        conn = self.conn
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO episodes (owner, id, user_id, agent_id, session_id, tenant, role,"
-                " name, text, metadata, occurred_at, recorded_at, deleted_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s)"
-                " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
-                " metadata = excluded.metadata, deleted_at = excluded.deleted_at",
-                [(owner_of(e.scope), *episode_row(e)) for e in changes.episodes],
-            )
-        self._notes(changes.notes, changes.bodies, changes.vectors)
-        written = {note.id for note in changes.notes}
-        self._vectors({i: v for i, v in changes.vectors.items() if i not in written})
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO links SELECT (SELECT owner FROM notes WHERE id = %s),"
-                " %s,%s,%s,%s,%s,%s,%s ON CONFLICT DO NOTHING",
-                [
-                    (
-                        ln.source_id,
-                        ln.id,
-                        ln.source_id,
-                        ln.target_id,
-                        ln.relation,
-                        ln.weight,
-                        ln.reason,
-                        ln.created_at,
-                    )
-                    for ln in changes.links
-                ],
-            )
-            cursor.executemany(
-                "INSERT INTO events (owner, id, action, target_id, user_id, agent_id, session_id,"
-                " tenant, at, actor, before, after)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb)"
-                " ON CONFLICT DO NOTHING",
-                [(owner_of(e.scope), *event_row(e)) for e in changes.events],
-            )
-            cursor.executemany(
-                "INSERT INTO jobs (owner, id, kind, target_id, status, attempts, last_error,"
-                " created_at, updated_at, payload, lease, leased_until)"
-                " SELECT coalesce((SELECT owner FROM episodes WHERE id = %s),"
-                " (SELECT owner FROM notes WHERE id = %s), ''),"
-                " %s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s"
-                " ON CONFLICT (owner, id) DO UPDATE SET status = excluded.status,"
-                " attempts = excluded.attempts, last_error = excluded.last_error,"
-                " updated_at = excluded.updated_at, payload = excluded.payload,"
-                " lease = excluded.lease, leased_until = excluded.leased_until",
-                [(j.target_id, j.target_id, *job_row(j)) for j in changes.jobs],
-            )
-            cursor.executemany(
-                "INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
-                " SET value = excluded.value",
-                list(changes.meta.items()),
-            )
-            cursor.executemany(
-                "INSERT INTO llm_calls (job_id, step, model, calls, prompt_tokens,"
-                " completion_tokens, latency_ms, ok, at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                [
-                    (
-                        c.job_id,
-                        c.step,
-                        c.model,
-                        c.calls,
-                        c.prompt_tokens,
-                        c.completion_tokens,
-                        c.latency_ms,
-                        c.ok,
-                        c.at,
-                    )
-                    for c in changes.llm_calls
-                ],
-            )
-
-    def _notes(
-        self, notes: list[Note], bodies: dict[str, str], vectors: dict[str, Vectors]
-    ) -> None:
-        """Insert or update notes in a few batched statements (psycopg pipelines them)."""
-        if not notes:
-            return
-        conn = self.conn
-        existing = {
-            row["id"]: row
-            for row in conn.execute(
-                "SELECT id, passage, body FROM notes WHERE id = ANY(%s)", ([n.id for n in notes],)
-            ).fetchall()
-        }
-        rows = []
-        for note in notes:
-            body = None if note.deleted_at is not None else bodies.get(note.id)
-            if body is None and note.deleted_at is None and note.id in existing:
-                body = existing[note.id]["body"]  # a change that does not touch what search reads
-            vector = vectors.get(note.id)
-            text = None if vector is None else _vector_text(vector)
-            rows.append((owner_of(note.scope), *note_row(note), body, text))
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
-                " metadata, keywords, tags, context, importance, occurred_at, created_at,"
-                " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
-                " body, embedding) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,"
-                "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector)"
-                " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
-                " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
-                " context = excluded.context, importance = excluded.importance,"
-                " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
-                " version = excluded.version, valid_from = excluded.valid_from,"
-                " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
-                " deleted_at = excluded.deleted_at, body = excluded.body,"
-                " embedding = coalesce(excluded.embedding, notes.embedding)",
-                rows,
-            )
-            conn.execute(
-                "DELETE FROM note_sources WHERE note_id = ANY(%s)", ([n.id for n in notes],)
-            )
-            cursor.executemany(
-                "INSERT INTO note_sources VALUES (%s, %s, %s, %s)",
-                [
-                    (owner_of(note.scope), note.id, episode_id, rank)
-                    for note in notes
-                    for rank, episode_id in enumerate(note.episode_ids)
-                ],
-            )
-        for note, row in zip(notes, rows, strict=True):
-            before = existing.get(note.id)
-            if before is None:
-                if row[-2] is not None and note.kind == "turn" and note.scope.session_id:
-                    self._join_session(note, row[-2])
-            elif before["passage"] is not None:
-                self._rebuild_passage(before["passage"])
-
-    def _join_session(self, note: Note, body: str) -> None:
-        """Give a new turn the turn before it as context, and add it to its passage."""
-        scope = note.scope
-        same_session = (
-            "tenant = %s AND session_id = %s AND user_id IS NOT DISTINCT FROM %s"
-            " AND agent_id IS NOT DISTINCT FROM %s"
-        )
-        keys = (scope.tenant, scope.session_id, scope.user_id, scope.agent_id)
-        self.conn.execute(
-            "UPDATE notes SET previous_body = (SELECT p.body FROM notes p WHERE"
-            f" {same_session} AND p.kind = 'turn' AND p.id != %s"
-            " AND p.deleted_at IS NULL AND p.seq < notes.seq ORDER BY p.seq DESC LIMIT 1)"
-            " WHERE id = %s",
-            (*keys, note.id, note.id),
-        )
-        latest = self.conn.execute(
-            f"SELECT pk, notes FROM passages WHERE {same_session} ORDER BY pk DESC LIMIT 1",
-            keys,
-        ).fetchone()
-        if latest is None or latest["notes"] >= PASSAGE_NOTES:
-            latest = self.conn.execute(
-                "INSERT INTO passages (owner, tenant, session_id, user_id, agent_id, notes)"
-                " VALUES (%s,%s,%s,%s,%s,0) RETURNING pk, notes",
-                (owner_of(scope), *keys),
-            ).fetchone()
-        assert latest is not None
-        self.conn.execute(
-            "UPDATE passages SET notes = notes + 1,"
-            " body = CASE WHEN body = '' THEN %s ELSE body || E'\\n' || %s END WHERE pk = %s",
-            (body, body, latest["pk"]),
-        )
-        self.conn.execute("UPDATE notes SET passage = %s WHERE id = %s", (latest["pk"], note.id))
-
-    def _rebuild_passage(self, passage: int) -> None:
-        self.conn.execute(
-            "UPDATE passages SET body = coalesce((SELECT string_agg(body, E'\\n' ORDER BY seq)"
-            " FROM notes WHERE passage = %s AND deleted_at IS NULL), '') WHERE pk = %s",
-            (passage, passage),
-        )
-
-    def _vectors(self, vectors: dict[str, Vectors]) -> None:
-        """New vectors of notes this batch does not otherwise write (embedding retries)."""
-        with self.conn.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE notes SET embedding = %s::vector WHERE id = %s",
-                [(_vector_text(v), note_id) for note_id, v in vectors.items()],
-            )
-
-
 def _or_query(terms: Sequence[str]) -> str:
     """A tsquery matching any of the terms (each quoted, so nothing in it is syntax)."""
     quoted = ["'" + t.replace("\\", "").replace("'", "") + "'" for t in terms if t.strip("'\\")]
     return " | ".join(quoted)
-
-
-def _vector_text(vector: Vectors) -> str:
-    # 9 significant digits carry a float32 through text and back unchanged
-    return "[" + ",".join(f"{float(x):.9g}" for x in np.asarray(vector).ravel()) + "]"
 
 
 def _vector_of(value: Any) -> Vectors | None:

@@ -1,0 +1,216 @@
+"""The writes of the SQLite store: one `apply` batch, inside its transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from remem import clock
+from remem.stores.base import Changes, LeaseLostError
+from remem.stores.rows import episode_row, event_row, job_row, note_row, vector_blob
+from remem.types import Note, Scope
+
+# Notes per passage: a conversation session is usually shorter; a longer one is split so
+# that appending a note never rewrites an unbounded text.
+PASSAGE_NOTES = 64
+
+
+class Writer:
+    """Writes a `Changes` batch: rows, the full-text index, passages, revisions."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def write(self, changes: Changes) -> None:
+        if changes.lease is not None:
+            self._check_lease(*changes.lease)
+        self._write(changes)
+
+    def _check_lease(self, job_id: str, token: str) -> None:
+        row = self.db.execute("SELECT status, lease FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or row[0] != "pending" or row[1] != token:
+            raise LeaseLostError(f"job {job_id} is no longer leased to this worker")
+
+    def _write(self, changes: Changes) -> None:
+        db = self.db
+        db.executemany(
+            "INSERT INTO episodes (id, user_id, agent_id, session_id, tenant, role, name, text,"
+            " metadata, occurred_at, recorded_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
+            " deleted_at = excluded.deleted_at",
+            [episode_row(e) for e in changes.episodes],
+        )
+        (revision,) = db.execute("SELECT coalesce(max(revision), 0) + 1 FROM notes").fetchone()
+        new_in_sessions: list[tuple[Scope, int, str]] = []
+        for note in changes.notes:
+            self._write_note(note, changes.bodies.get(note.id), revision, new_in_sessions)
+        self._append_to_passages(new_in_sessions)
+        db.executemany(
+            "INSERT INTO vectors (note_id, vector) VALUES (?, ?)"
+            " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector",
+            [(note_id, vector_blob(v)) for note_id, v in changes.vectors.items()],
+        )
+        db.executemany(
+            "UPDATE notes SET revision = ? WHERE id = ?",
+            [(revision, note_id) for note_id in changes.vectors],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    ln.id,
+                    ln.source_id,
+                    ln.target_id,
+                    ln.relation,
+                    ln.weight,
+                    ln.reason,
+                    clock.to_text(ln.created_at),
+                )
+                for ln in changes.links
+            ],
+        )
+        db.executemany(
+            "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, tenant, at,"
+            " actor, before, after) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [event_row(e) for e in changes.events],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO jobs (id, kind, target_id, status, attempts, last_error,"
+            " created_at, updated_at, payload, lease, leased_until)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [job_row(j) for j in changes.jobs],
+        )
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items()))
+        db.executemany(
+            "INSERT INTO llm_calls (job_id, step, model, calls, prompt_tokens, completion_tokens,"
+            " latency_ms, ok, at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    c.job_id,
+                    c.step,
+                    c.model,
+                    c.calls,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                    c.latency_ms,
+                    int(c.ok),
+                    clock.to_text(c.at),
+                )
+                for c in changes.llm_calls
+            ],
+        )
+
+    def _write_note(
+        self,
+        note: Note,
+        body: str | None,
+        revision: int,
+        new_in_sessions: list[tuple[Scope, int, str]],
+    ) -> None:
+        db = self.db
+        existing = db.execute("SELECT pk, passage FROM notes WHERE id = ?", (note.id,)).fetchone()
+        written = db.execute(
+            "INSERT INTO notes (id, user_id, agent_id, session_id, tenant, text, metadata,"
+            " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
+            " valid_from, valid_to, superseded_by, deleted_at, kind, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
+            " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
+            " importance = excluded.importance, occurred_at = excluded.occurred_at,"
+            " updated_at = excluded.updated_at, version = excluded.version,"
+            " valid_from = excluded.valid_from, valid_to = excluded.valid_to,"
+            " superseded_by = excluded.superseded_by, deleted_at = excluded.deleted_at,"
+            " revision = excluded.revision",
+            (*note_row(note), revision),
+        )
+        # An existing note keeps its pk; a new one gets the row id its insert created.
+        pk: int = existing[0] if existing else written.lastrowid or 0
+        db.execute("DELETE FROM note_sources WHERE note_id = ?", (note.id,))
+        db.executemany(
+            "INSERT INTO note_sources VALUES (?, ?, ?)",
+            [(note.id, episode_id, rank) for rank, episode_id in enumerate(note.episode_ids)],
+        )
+        if existing is None:
+            if note.deleted_at is None and body is not None:
+                in_session = note.kind == "turn" and note.scope.session_id is not None
+                self._index_new_note(note.scope, pk, body, in_session)
+                if in_session:
+                    new_in_sessions.append((note.scope, pk, body))
+            return
+        if note.deleted_at is not None:
+            db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
+        elif body is not None:
+            row = db.execute("SELECT context FROM notes_fts WHERE rowid = ?", (pk,)).fetchone()
+            db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
+            db.execute(
+                "INSERT INTO notes_fts (rowid, body, context) VALUES (?, ?, ?)",
+                (pk, body, row[0] if row else ""),
+            )
+        if existing[1] is not None:
+            self._rebuild_passage(existing[1])
+
+    def _index_new_note(self, scope: Scope, pk: int, body: str, in_session: bool) -> None:
+        """The full-text row of a new note; a turn of a session gets the turn before it as
+        context."""
+        db = self.db
+        context = ""
+        if in_session:
+            row = db.execute(
+                "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
+                " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.tenant = ?"
+                " AND n.kind = 'turn' AND n.pk < ? AND n.deleted_at IS NULL"
+                " ORDER BY n.pk DESC LIMIT 1",
+                (scope.session_id, scope.user_id, scope.agent_id, scope.tenant, pk),
+            ).fetchone()
+            context = row[0] if row else ""
+        db.execute(
+            "INSERT INTO notes_fts (rowid, body, context) VALUES (?, ?, ?)", (pk, body, context)
+        )
+
+    def _append_to_passages(self, notes: list[tuple[Scope, int, str]]) -> None:
+        """Add new session notes to their sessions' latest passages (or new ones when full),
+        rewriting each passage's text once per batch rather than once per note."""
+        db = self.db
+        latest: dict[Scope, list[int]] = {}  # scope -> [passage pk, notes in it]
+        added: dict[int, list[str]] = {}
+        for scope, pk, body in notes:
+            if scope not in latest:
+                row = db.execute(
+                    "SELECT pk, notes FROM passages WHERE session_id = ? AND user_id IS ?"
+                    " AND agent_id IS ? AND tenant = ? ORDER BY pk DESC LIMIT 1",
+                    (scope.session_id, scope.user_id, scope.agent_id, scope.tenant),
+                ).fetchone()
+                latest[scope] = list(row) if row else [0, PASSAGE_NOTES]
+            current = latest[scope]
+            if current[1] >= PASSAGE_NOTES:
+                cursor = db.execute(
+                    "INSERT INTO passages (user_id, agent_id, session_id, tenant, notes)"
+                    " VALUES (?,?,?,?,0)",
+                    (scope.user_id, scope.agent_id, scope.session_id, scope.tenant),
+                )
+                current[:] = [cursor.lastrowid or 0, 0]
+            current[1] += 1
+            added.setdefault(current[0], []).append(body)
+            db.execute("UPDATE notes SET passage = ? WHERE pk = ?", (current[0], pk))
+        for passage, bodies in added.items():
+            row = db.execute("SELECT body FROM passages_fts WHERE rowid = ?", (passage,)).fetchone()
+            db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
+            db.execute(
+                "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
+                (passage, "\n".join(([row[0]] if row else []) + bodies)),
+            )
+            db.execute("UPDATE passages SET notes = notes + ? WHERE pk = ?", (len(bodies), passage))
+
+    def _rebuild_passage(self, passage: int) -> None:
+        """Re-derive a passage's text from its live notes, after one changed or went."""
+        db = self.db
+        rows = db.execute(
+            "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
+            " WHERE n.passage = ? AND n.deleted_at IS NULL ORDER BY n.pk",
+            (passage,),
+        ).fetchall()
+        db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
+        if rows:
+            db.execute(
+                "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
+                (passage, "\n".join(row[0] for row in rows)),
+            )
