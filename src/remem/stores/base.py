@@ -126,8 +126,9 @@ class Store(Protocol):
         those in bulk) whose lease is free or expired, or job `job_id` if it is: set its
         lease to `token` until `until` and return it; None when there is none."""
 
-    def term_counts(self, terms: Sequence[str], tenant: str) -> tuple[int, dict[str, int]]:
-        """How many live notes the tenant has, and in how many of them each term occurs."""
+    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
+        """In how many notes each term occurs, counted up to `cap` (so a common word costs
+        no more than a rare one)."""
 
     def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
         """Per step: calls, prompt tokens, completion tokens, total latency in ms."""

@@ -216,19 +216,16 @@ class PostgresStore:
             )
         return [job_from_row(row) for row in rows]
 
-    def term_counts(self, terms: Sequence[str], tenant: str) -> tuple[int, dict[str, int]]:
-        total = self._rows(
-            "SELECT count(*) AS n FROM notes WHERE deleted_at IS NULL AND tenant = %s", (tenant,)
-        )[0]["n"]
+    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         counts = {}
         for term in dict.fromkeys(terms):
             rows = self._rows(
-                "SELECT count(*) AS n FROM notes WHERE tenant = %s"
-                " AND body_tsv @@ plainto_tsquery('english', %s)",
-                (tenant, term),
+                "SELECT count(*) AS n FROM (SELECT 1 FROM notes"
+                " WHERE body_tsv @@ plainto_tsquery('english', %s) LIMIT %s) s",
+                (term, cap),
             )
             counts[term] = int(rows[0]["n"])
-        return int(total), counts
+        return counts
 
     def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
         rows = self._rows(

@@ -348,19 +348,15 @@ class SQLiteStore:
             return None
         return replace(job_from_row(row), lease=token, leased_until=until)
 
-    def term_counts(self, terms: Sequence[str], tenant: str) -> tuple[int, dict[str, int]]:
-        (total,) = self._query(
-            "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND tenant = ?", (tenant,)
-        )[0]
+    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         counts = {}
         for term in dict.fromkeys(terms):
             (count,) = self._query(
-                "SELECT count(*) FROM notes_fts f JOIN notes n ON n.pk = f.rowid"
-                " WHERE notes_fts MATCH ? AND n.tenant = ?",
-                ('body : "' + term.replace('"', '""') + '"', tenant),
+                "SELECT count(*) FROM (SELECT 1 FROM notes_fts WHERE notes_fts MATCH ? LIMIT ?)",
+                ('body : "' + term.replace('"', '""') + '"', cap),
             )[0]
             counts[term] = int(count)
-        return int(total), counts
+        return counts
 
     def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
         rows = self._query(

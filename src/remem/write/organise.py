@@ -4,7 +4,6 @@ install gets this; a configured LLM adds extracted facts on top (see `pipeline`)
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -17,6 +16,9 @@ from remem.types import Link, Note
 from remem.write.dates import dates_context
 
 KEYWORDS = 5  # enough to say what a turn is about, few enough to stay specific
+# Document counts stop here: a word in this many notes is common, whatever the exact count,
+# and counting further would make every add slower as the memory grows.
+DF_CAP = 1000
 # Cosine of two MiniLM vectors above which two notes are worth a link: paraphrases and
 # same-topic turns score 0.6-0.9, unrelated chat 0.1-0.4.
 LINK_SIMILARITY = 0.6
@@ -64,20 +66,14 @@ def similar_links(
 
 
 def _keywords(notes: Sequence[Note], store: Store) -> dict[str, tuple[str, ...]]:
-    """Each note's rarest content words across the tenant's notes (highest IDF first)."""
+    """Each note's rarest content words: fewest notes holding them first (the order IDF
+    gives), the order they were said in among equals."""
     terms = {
         note.id: [t for t in search_terms(note.text) if _CONTENT_WORD.fullmatch(t)]
         for note in notes
     }
-    vocabulary = sorted({t for words in terms.values() for t in words})
-    total, counts = store.term_counts(vocabulary, notes[0].scope.tenant)
-    total += len(notes)  # the batch is not stored yet
-
-    def idf(term: str) -> float:
-        return math.log((total + 1) / (counts.get(term, 0) + 1))
-
-    # sorted() is stable: equally rare words keep the order they were said in
+    counts = store.term_counts(sorted({t for words in terms.values() for t in words}), DF_CAP)
     return {
-        note_id: tuple(sorted(words, key=idf, reverse=True)[:KEYWORDS])
+        note_id: tuple(sorted(words, key=lambda t: counts.get(t, 0))[:KEYWORDS])
         for note_id, words in terms.items()
     }
