@@ -17,14 +17,16 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime  # noqa: F401 - load it before usearch: the other order segfaults
-from usearch.index import Index
 
 from remem.embedders.base import Vectors
 from remem.stores.vector_index import ExactIndex
 from remem.types import Scope
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 ANN_THRESHOLD = 50_000  # exact search costs ~8 ms here at 50k 384-d vectors
 EXACT_SCOPE_LIMIT = 20_000  # scopes up to this size: exact over their rows (~5 ms)
@@ -168,18 +170,27 @@ class ApproximateIndex:
             return None
         try:
             meta = json.loads(self.path.with_name(self.path.name + ".json").read_text())
-            graph = Index.restore(str(self.path))
+            graph = _usearch().Index.restore(str(self.path))
         except (OSError, ValueError, RuntimeError) as error:
             log.warning("cannot read the saved vector graph %s: %s", self.path, error)
             return None
         if graph is None or graph.ndim != self.exact.dimensions or meta["revision"] > revision:
             return None  # another embedder, or a graph of a later state of the file
-        graph.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]
+        graph.expansion_search = EXPANSION_SEARCH
         return graph, int(meta["revision"])
 
 
+def _usearch() -> Any:
+    """usearch, imported when a memory first needs a graph (after onnxruntime: importing
+    usearch first makes onnxruntime's import segfault)."""
+    import onnxruntime  # noqa: F401
+    import usearch.index
+
+    return usearch.index
+
+
 def _new_graph(dimensions: int) -> Index:
-    return Index(
+    graph: Index = _usearch().Index(
         ndim=dimensions,
         metric="cos",
         dtype="f16",  # half the memory of f32 (recall measured by benchmarks/bench_scale.py)
@@ -187,3 +198,4 @@ def _new_graph(dimensions: int) -> Index:
         expansion_add=EXPANSION_ADD,
         expansion_search=EXPANSION_SEARCH,
     )
+    return graph
