@@ -9,7 +9,7 @@ import psycopg
 
 from remem.embedders.base import Vectors
 from remem.stores.base import Changes
-from remem.stores.rows import episode_row, event_row, job_row, note_row
+from remem.stores.rows import episode_row, event_row, job_row, link_row, llm_call_row, note_row
 from remem.types import Note, Scope
 
 PASSAGE_NOTES = 64  # as in the SQLite store
@@ -49,19 +49,7 @@ class Writer:
             cursor.executemany(
                 "INSERT INTO links SELECT (SELECT owner FROM notes WHERE id = %s),"
                 " %s,%s,%s,%s,%s,%s,%s ON CONFLICT DO NOTHING",
-                [
-                    (
-                        ln.source_id,
-                        ln.id,
-                        ln.source_id,
-                        ln.target_id,
-                        ln.relation,
-                        ln.weight,
-                        ln.reason,
-                        ln.created_at,
-                    )
-                    for ln in changes.links
-                ],
+                [(ln.source_id, *link_row(ln)) for ln in changes.links],
             )
             cursor.executemany(
                 "INSERT INTO events (owner, id, action, target_id, user_id, agent_id, session_id,"
@@ -90,20 +78,7 @@ class Writer:
             cursor.executemany(
                 "INSERT INTO llm_calls (job_id, step, model, calls, prompt_tokens,"
                 " completion_tokens, latency_ms, ok, at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                [
-                    (
-                        c.job_id,
-                        c.step,
-                        c.model,
-                        c.calls,
-                        c.prompt_tokens,
-                        c.completion_tokens,
-                        c.latency_ms,
-                        c.ok,
-                        c.at,
-                    )
-                    for c in changes.llm_calls
-                ],
+                [llm_call_row(c) for c in changes.llm_calls],
             )
 
     def _notes(

@@ -14,6 +14,7 @@ import numpy as np
 
 from remem import clock
 from remem.embedders.base import Vectors
+from remem.stores.base import LLMCall
 from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both are read by column name
@@ -246,4 +247,30 @@ def key_from_row(row: Row) -> ApiKey:
         row["digest"],
         read_time(row["created_at"]),
         parse_time(row["revoked_at"]),
+    )
+
+
+def link_row(ln: Link) -> tuple[Any, ...]:
+    return (
+        ln.id,
+        ln.source_id,
+        ln.target_id,
+        ln.relation,
+        ln.weight,
+        ln.reason,
+        time_text(ln.created_at),
+    )
+
+
+def llm_call_row(c: LLMCall) -> tuple[Any, ...]:
+    return (
+        c.job_id,
+        c.step,
+        c.model,
+        c.calls,
+        c.prompt_tokens,
+        c.completion_tokens,
+        c.latency_ms,
+        c.ok,
+        time_text(c.at),
     )

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 
-from remem import clock
 from remem.stores.base import Changes, LeaseLostError
-from remem.stores.rows import episode_row, event_row, job_row, note_row, vector_blob
+from remem.stores.rows import (
+    episode_row,
+    event_row,
+    job_row,
+    link_row,
+    llm_call_row,
+    note_row,
+    vector_blob,
+)
 from remem.types import Note, Scope
 
 # Notes per passage: a conversation session is usually shorter; a longer one is split so
@@ -55,18 +62,7 @@ class Writer:
         )
         db.executemany(
             "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?)",
-            [
-                (
-                    ln.id,
-                    ln.source_id,
-                    ln.target_id,
-                    ln.relation,
-                    ln.weight,
-                    ln.reason,
-                    clock.to_text(ln.created_at),
-                )
-                for ln in changes.links
-            ],
+            [link_row(ln) for ln in changes.links],
         )
         db.executemany(
             "INSERT INTO events (id, action, target_id, user_id, agent_id, session_id, tenant, at,"
@@ -83,20 +79,7 @@ class Writer:
         db.executemany(
             "INSERT INTO llm_calls (job_id, step, model, calls, prompt_tokens, completion_tokens,"
             " latency_ms, ok, at) VALUES (?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    c.job_id,
-                    c.step,
-                    c.model,
-                    c.calls,
-                    c.prompt_tokens,
-                    c.completion_tokens,
-                    c.latency_ms,
-                    int(c.ok),
-                    clock.to_text(c.at),
-                )
-                for c in changes.llm_calls
-            ],
+            [llm_call_row(c) for c in changes.llm_calls],
         )
 
     def _write_note(
