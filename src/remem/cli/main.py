@@ -29,7 +29,8 @@ class MemoryGroup(click.Group):
     "--db",
     envvar="REMEM_DB",
     metavar="PATH",
-    help="The memory's SQLite file. [env: REMEM_DB; default: the user data dir]",
+    help="The memory: a SQLite file or a postgresql:// URL. [env: REMEM_DB; default: a"
+    " SQLite file in the user data dir]",
 )
 @click.option(
     "--embedder",
@@ -50,8 +51,8 @@ class MemoryGroup(click.Group):
 def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: str | None) -> None:
     """remem: long-term memory for people and the agents that act for them.
 
-    Memories live in one SQLite file and are searched with a bundled, offline embedding
-    model. Start with `remem demo`.
+    Memories live in one SQLite file (or PostgreSQL) and are searched with a bundled,
+    offline embedding model. Start with `remem demo`.
     """
     ctx.obj = {"db": db, "embedder": embedder, "config_file": config_file}
 
