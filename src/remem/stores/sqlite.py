@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -86,17 +87,24 @@ class SQLiteStore:
 
     def apply(self, changes: Changes) -> None:
         with self._lock:
+            with self._transaction("write to"):
+                Writer(self._db).write(changes)
+            self._sync_index()
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[None]:
+        """One write transaction: committed, or rolled back on any error."""
+        with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    Writer(self._db).write(changes)
+                    yield
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
             except sqlite3.DatabaseError as error:
-                raise StoreError(f"write to {self.path} failed: {error}") from error
-            self._sync_index()
+                raise StoreError(f"{doing} {self.path} failed: {error}") from error
 
     # -- the vector index ------------------------------------------------------------------
 
@@ -321,29 +329,20 @@ class SQLiteStore:
     def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
         now = clock.to_text(clock.now())
         which, params = ("AND id = ?", [job_id]) if job_id else ("", [])
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor = self._db.execute(
-                        "SELECT * FROM jobs WHERE status = 'pending' AND kind != 'embed'"
-                        f" AND (leased_until IS NULL OR leased_until < ?) {which}"
-                        " ORDER BY created_at, id LIMIT 1",
-                        [now, *params],
-                    )
-                    cursor.row_factory = sqlite3.Row
-                    row = cursor.fetchone()
-                    if row is not None:
-                        self._db.execute(
-                            "UPDATE jobs SET lease = ?, leased_until = ? WHERE id = ?",
-                            (token, clock.to_text(until), row["id"]),
-                        )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.DatabaseError as error:
-                raise StoreError(f"claiming a job in {self.path} failed: {error}") from error
+        with self._transaction("claiming a job in"):
+            cursor = self._db.execute(
+                "SELECT * FROM jobs WHERE status = 'pending' AND kind != 'embed'"
+                f" AND (leased_until IS NULL OR leased_until < ?) {which}"
+                " ORDER BY created_at, id LIMIT 1",
+                [now, *params],
+            )
+            cursor.row_factory = sqlite3.Row
+            row = cursor.fetchone()
+            if row is not None:
+                self._db.execute(
+                    "UPDATE jobs SET lease = ?, leased_until = ? WHERE id = ?",
+                    (token, clock.to_text(until), row["id"]),
+                )
         if row is None:
             return None
         return replace(job_from_row(row), lease=token, leased_until=until)
