@@ -58,6 +58,10 @@ FETCH_CHUNK = 1000
 EXACT_SCAN_LIMIT = 2_000
 HNSW_MAX_SCAN = 100_000
 HNSW_EF_SEARCH = 100  # candidates per HNSW search
+# Counting a big scope's first 2k live notes costs ~5 ms at 1M notes (one heap page each), a
+# third of a search; a scope found bigger than EXACT_SCAN_LIMIT is taken to stay big for this
+# long (or until this process deletes notes), so a busy user pays the count once a minute.
+LARGE_SCOPE_SECONDS = 60.0
 
 
 class PostgresStore:
@@ -80,6 +84,7 @@ class PostgresStore:
         except (psycopg.Error, RuntimeError) as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._dimensions: int | None = None
+        self._large_scopes: dict[Scope, float] = {}  # scope -> until when it counts as large
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -98,6 +103,8 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------------
 
     def apply(self, changes: Changes) -> None:
+        if any(note.deleted_at is not None for note in changes.notes):
+            self._large_scopes.clear()  # a deletion may have made a large scope small
         if changes.vectors and self._embedding_size() is None:
             self._prepare_vectors(len(next(iter(changes.vectors.values()))))
         for attempt in range(WRITE_ATTEMPTS):
@@ -346,11 +353,7 @@ class PostgresStore:
         live = f"{where} AND deleted_at IS NULL AND embedding IS NOT NULL"
         literal = vector_text(vector)
         with self._conn() as conn, conn.transaction():
-            small = conn.execute(
-                f"SELECT count(*) AS n FROM (SELECT 1 FROM notes WHERE {live} LIMIT %s) s",
-                (*params, EXACT_SCAN_LIMIT + 1),
-            ).fetchone()
-            if small is not None and small["n"] <= EXACT_SCAN_LIMIT:
+            if self._is_small(conn, scope, live, params):
                 # exact: the cast differs from the index expression, so the index is not used
                 rows = conn.execute(
                     f"SELECT id, 1 - (embedding <=> %s::vector) AS score FROM notes WHERE {live}"
@@ -358,9 +361,12 @@ class PostgresStore:
                     (literal, *params, literal, limit),
                 ).fetchall()
             else:
-                conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
-                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {HNSW_MAX_SCAN}")
+                conn.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true),"
+                    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                    " set_config('hnsw.max_scan_tuples', %s, true)",
+                    (str(max(HNSW_EF_SEARCH, limit)), str(HNSW_MAX_SCAN)),
+                )
                 cast = f"vector({dimensions})"
                 rows = conn.execute(
                     f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) AS score FROM notes"
@@ -369,6 +375,23 @@ class PostgresStore:
                 ).fetchall()
         ranked = [(r["id"], float(r["score"])) for r in rows]
         return sorted(ranked, key=lambda item: -item[1])  # relaxed order: sort again
+
+    def _is_small(
+        self, conn: psycopg.Connection[dict[str, Any]], scope: Scope, live: str, params: list[str]
+    ) -> bool:
+        """Whether the scope holds at most EXACT_SCAN_LIMIT live vectors (so: scan it exactly)."""
+        if self._large_scopes.get(scope, 0.0) > time.monotonic():
+            return False
+        row = conn.execute(
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM notes WHERE {live} LIMIT %s) s",
+            (*params, EXACT_SCAN_LIMIT + 1),
+        ).fetchone()
+        if row is not None and row["n"] <= EXACT_SCAN_LIMIT:
+            return True
+        if len(self._large_scopes) >= 10_000:  # bounded: forget the verdicts, not the data
+            self._large_scopes.clear()
+        self._large_scopes[scope] = time.monotonic() + LARGE_SCOPE_SECONDS
+        return False
 
     def dump(self) -> Dump:
         def notes() -> Iterator[tuple[Note, Vectors | None]]:
