@@ -2,8 +2,9 @@
 
     python benchmarks/ablation_locomo.py --data ../shared/bench/locomo10.json
 
-Every row runs the whole benchmark (as `remem bench locomo`) with the default weights
-except the ones named; "retrievers only" keeps the three retrievers and no later step.
+Every row is the whole benchmark (as `remem bench locomo`) with the default weights except
+the ones named; "retrievers only" keeps the three retrievers and no later step. Each
+sample is ingested once and asked with every variant.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from remem.bench import locomo
-from remem.bench.runner import run
+from remem.bench.runner import run_variants
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.read.rank import DEFAULT
 from remem.tokens import count_tokens
@@ -23,13 +24,14 @@ from remem.tokens import count_tokens
 STRUCTURE_OFF = {
     "question_gives_up": 0.0, "question_hands_on": 0.0, "from_previous": 0.0,
     "from_following": 0.0, "passage": 0.0, "time_span": 0.0, "speaker": 0.0,
-    "mentions_time": 0.0, "speaker_first_person": False,
+    "mentions_time": 0.0, "speaker_first_person": False, "sentences": 0.0,
 }  # fmt: skip
 VARIANTS: dict[str, dict[str, Any]] = {
     "default (all steps)": {},
     "- dense retriever": {"dense": 0.0},
     "- note-with-context retriever": {"text_in_context": 0.0},
     "- note-alone retriever": {"text": 0.0},
+    "- best sentence": {"sentences": 0.0},
     "- question hands on to answer": {"question_gives_up": 0.0, "question_hands_on": 0.0},
     "- neighbours share score": {"from_previous": 0.0, "from_following": 0.0},
     "- passage boost": {"passage": 0.0},
@@ -49,11 +51,11 @@ def main() -> None:
     args = parser.parse_args()
     samples = locomo.load(args.data, args.samples.split(",") if args.samples else None)
     embedder = MiniLMEmbedder()
+    rankings = [replace(DEFAULT, **changes) for changes in VARIANTS.values()]
+    reports = run_variants(samples, embedder, count_tokens, rankings)
     results = {}
-    for name, changes in VARIANTS.items():
-        summary = run(
-            samples, embedder, count_tokens, ranking=replace(DEFAULT, **changes)
-        ).summary()
+    for name, report in zip(VARIANTS, reports, strict=True):
+        summary = report.summary()
         results[name] = {
             half: summary["scores"][half]
             for half in ("overall", "tuning", "held-out")

@@ -104,7 +104,7 @@ def test_an_evolved_neighbour_is_re_embedded_and_found_by_its_new_context(
     evolved = organised.get(earlier)
     assert evolved.context == "Bo plays competitive badminton" and evolved.tags == ("family",)
     assert evolved.version == 2 and organised.history(earlier)[-1].action == "evolve"
-    stored = {note.id: vector for note, vector in organised.store.dump().notes}
+    stored = {record.note.id: record.vector for record in organised.store.dump().notes}
     expected = HashEmbedder().embed("Bo is my brother.\nBo plays competitive badminton")
     assert stored[earlier] is not None and (stored[earlier] == expected).all()
     assert organised.search("competitive badminton", user_id="ana")[0].id == earlier

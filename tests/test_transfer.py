@@ -129,7 +129,8 @@ def test_migrate_copies_a_memory_between_stores_losslessly(location: str, tmp_pa
     with Memory(first, embedder=HashEmbedder()) as original:
         kept = original.add("My locker code is 4812.", user_id="u", session_id="s").note_ids[0]
         gone = original.add("Temporary note.", user_id="u").note_ids[0]
-        original.update(kept, text="My locker code is 4813.")
+        # two sentences: the export compared below holds its sentence vectors too
+        original.update(kept, text="My locker code is 4813. The locker is by the door.")
         original.delete(gone)
         original.as_tenant("acme").add("A tenant's own note.", user_id="u")
         original.export(tmp_path / "first.jsonl")

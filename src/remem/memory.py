@@ -39,12 +39,11 @@ from remem.types import (
     Page,
     Scope,
 )
-from remem.write.embedding import EMBED_JOB, embed_texts, failed_job, finished
+from remem.write.embedding import EMBED_JOB, embed_or_queue, failed_job, finished
 from remem.write.ingest import (
     Content,
     check_metadata,
     check_utf8,
-    embedding_text,
     index_text,
     make_episodes,
     notes_from_episodes,
@@ -142,13 +141,14 @@ class Memory:
         notes = enrich(notes_from_episodes(episodes), self.store)
         by_id = {episode.id: episode for episode in episodes}
         bodies = {note.id: index_text(note, by_id) for note in notes}
-        embedded = embed_texts(self.embedder, {note.id: embedding_text(note) for note in notes})
+        embedded = embed_or_queue(self.embedder, notes)
         organising = [organise_job(episodes)] if self.llm is not None else []
         changes = Changes(
             episodes=episodes,
             notes=notes,
             bodies=bodies,
             vectors=embedded.vectors,
+            sentence_vectors=embedded.sentence_vectors,
             links=similar_links(notes, embedded.vectors, self.store),
             jobs=embedded.failed_jobs + organising,
             events=[self._event("add", e.id, scope) for e in episodes]
@@ -191,8 +191,9 @@ class Memory:
             events=[self._event("update", note.id, note.scope, snapshot(note), snapshot(updated))],
         )
         if new_text != note.text:
-            embedded = embed_texts(self.embedder, {updated.id: embedding_text(updated)})
+            embedded = embed_or_queue(self.embedder, [updated])
             changes.vectors, changes.jobs = embedded.vectors, embedded.failed_jobs
+            changes.sentence_vectors = embedded.sentence_vectors
         self._apply(changes)
         return updated
 
@@ -241,9 +242,7 @@ class Memory:
     def _retry_embedding(self) -> int:
         pending = [job for job in self.store.jobs("pending") if job.kind == EMBED_JOB]
         notes = self.store.get_notes([job.target_id for job in pending])
-        embedded = embed_texts(
-            self.embedder, {note_id: embedding_text(n) for note_id, n in notes.items()}
-        )
+        embedded = embed_or_queue(self.embedder, list(notes.values()))
         if embedded.failed_jobs:
             error = embedded.failed_jobs[0].last_error or "unknown error"
             self._apply(Changes(jobs=[failed_job(job.target_id, error, job) for job in pending]))
@@ -251,6 +250,7 @@ class Memory:
         self._apply(
             Changes(
                 vectors=embedded.vectors,
+                sentence_vectors=embedded.sentence_vectors,
                 jobs=[finished(job) for job in pending],
                 events=[self._event("embed", n.id, n.scope) for n in notes.values()],
             )

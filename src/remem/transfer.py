@@ -22,9 +22,10 @@ from remem import clock
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
-from remem.stores.base import Changes, Dump, Store
+from remem.stores.base import Changes, Dump, NoteRecord, Store
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
-from remem.write.ingest import embedding_text, index_text
+from remem.write.embedding import embed_notes
+from remem.write.ingest import index_text
 
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
@@ -36,6 +37,8 @@ RECORD_TYPES: dict[str, type[Any]] = {
     "event": Event,
     "job": Job,
 }
+# (kind, record, the note's vectors): the third is set for notes only
+Record = tuple[str, Any, NoteRecord | None]
 log = logging.getLogger("remem")
 
 
@@ -57,8 +60,8 @@ def export_jsonl(store: Store, path: Path, embedder_id: str, tenant: str) -> int
         dump = only_tenant(store.dump(), tenant)
         for episode in dump.episodes:
             count += _write(out, {"type": "episode", **to_data(episode)})
-        for note, vector in dump.notes:
-            count += _write(out, {"type": "note", **to_data(note), "vector": _vector_text(vector)})
+        for stored in dump.notes:
+            count += _write(out, {"type": "note", **to_data(stored.note), **_vectors_data(stored)})
         for kind, records in _rest(dump):
             for record in records:
                 count += _write(out, {"type": kind, **to_data(record)})
@@ -72,11 +75,11 @@ def only_tenant(dump: Dump, tenant: str) -> Dump:
     """The part of a dump that belongs to one tenant (links and jobs go with their notes)."""
     notes: set[str] = set()
 
-    def tenant_notes() -> Iterator[tuple[Note, Vectors | None]]:
-        for note, vector in dump.notes:
-            if note.scope.tenant == tenant:
-                notes.add(note.id)
-                yield note, vector
+    def tenant_notes() -> Iterator[NoteRecord]:
+        for stored in dump.notes:
+            if stored.note.scope.tenant == tenant:
+                notes.add(stored.note.id)
+                yield stored
 
     # Dump order puts notes before links and jobs, so `notes` is complete when they are read.
     return Dump(
@@ -108,7 +111,7 @@ def import_jsonl(
                 header.get("embedder"),
                 embedder.model_id,
             )
-        batch: list[tuple[str, Any, Vectors | None]] = []
+        batch: list[Record] = []
         for number, data in lines:
             batch.append(_decode(data, number, path))
             if len(batch) >= BATCH:
@@ -132,9 +135,9 @@ def copy_store(
     for key in source.list_keys():
         target.save_key(key)
     dump = source.dump()
-    records: Iterator[tuple[str, Any, Vectors | None]] = itertools.chain(
+    records: Iterator[Record] = itertools.chain(
         (("episode", e, None) for e in dump.episodes),
-        (("note", n, v) for n, v in dump.notes),
+        (("note", stored.note, stored) for stored in dump.notes),
         *(_tagged(kind, rows) for kind, rows in _rest(dump)),
     )
 
@@ -150,7 +153,7 @@ def copy_store(
     return ImportResult(added=added, skipped=skipped)
 
 
-def _tagged(kind: str, rows: Iterator[Any]) -> Iterator[tuple[str, Any, Vectors | None]]:
+def _tagged(kind: str, rows: Iterator[Any]) -> Iterator[Record]:
     return ((kind, row, None) for row in rows)
 
 
@@ -160,7 +163,7 @@ def _rest(dump: Dump) -> list[tuple[str, Iterator[Any]]]:
 
 def _apply_batch(
     store: Store,
-    batch: list[tuple[str, Any, Vectors | None]],
+    batch: list[Record],
     embedder: Embedder | None,
     body_of: Callable[[Note], str],
     reuse_vectors: bool,
@@ -171,15 +174,17 @@ def _apply_batch(
     present = store.existing_ids([record.id for _, record, _ in batch])
     recorded = embedder.model_id if embedder is not None else embedder_id
     changes = Changes(meta={"embedder": recorded} if recorded else {})
-    to_embed: dict[str, str] = {}
-    for kind, record, vector in batch:
+    to_embed: list[Note] = []
+    for kind, record, stored in batch:
         if record.id in present:
             continue
         getattr(changes, kind + "s").append(record)
-        if kind == "note" and vector is not None and reuse_vectors:
-            changes.vectors[record.id] = vector
+        if stored is not None and stored.vector is not None and reuse_vectors:
+            changes.vectors[record.id] = stored.vector
+            if stored.sentences is not None:
+                changes.sentence_vectors[record.id] = stored.sentences
         elif kind == "note" and record.deleted_at is None:
-            to_embed[record.id] = embedding_text(record)
+            to_embed.append(record)
     # Bodies need the notes' episodes, which the batch may or may not have brought.
     store.apply(Changes(episodes=changes.episodes))
     changes.episodes = []
@@ -187,19 +192,27 @@ def _apply_batch(
         if note.deleted_at is None:
             changes.bodies[note.id] = body_of(note)
     if to_embed and embedder is not None:
-        matrix = embedder.embed_batch(list(to_embed.values()))
-        changes.vectors.update(zip(to_embed, matrix, strict=True))
+        made = embed_notes(embedder, to_embed)
+        changes.vectors.update(made.vectors)
+        changes.sentence_vectors.update(made.sentence_vectors)
     store.apply(changes)
     added = len(batch) - len(present)
     return added, len(present)
 
 
-def _decode(data: Any, number: int, path: Path) -> tuple[str, Any, Vectors | None]:
+def _decode(data: Any, number: int, path: Path) -> Record:
     try:
         kind = data.pop("type")
         vector = data.pop("vector", None)
+        sentences = data.pop("sentences", None)
         record = from_data(RECORD_TYPES[kind], data)
-        return kind, record, None if vector is None else _vector(vector)
+        if kind != "note":
+            return kind, record, None
+        if vector is None:
+            return kind, record, NoteRecord(record)
+        vector = _vector(vector)
+        rows = None if sentences is None else _vector(sentences).reshape(-1, len(vector))
+        return kind, record, NoteRecord(record, vector, rows)
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidInputError(f"{path}:{number}: not a valid remem record ({error!r})") from None
 
@@ -237,9 +250,15 @@ def _write(out: IO[str], data: dict[str, Any]) -> int:
     return 1
 
 
-def _vector_text(vector: Vectors | None) -> str | None:
-    if vector is None:
-        return None
+def _vectors_data(stored: NoteRecord) -> dict[str, str | None]:
+    """A note's vector, and its sentence vectors when it has them, as base64 float32."""
+    data = {"vector": None if stored.vector is None else _vector_text(stored.vector)}
+    if stored.sentences is not None:
+        data["sentences"] = _vector_text(stored.sentences)
+    return data
+
+
+def _vector_text(vector: Vectors) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 

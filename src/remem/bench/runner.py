@@ -78,19 +78,34 @@ def run(
     ranking: Weights = DEFAULT,
 ) -> Report:
     """Build one fresh memory per sample, ask every question, score the turns returned."""
-    report = Report()
+    return run_variants(samples, embedder, count_tokens, [ranking], progress)[0]
+
+
+def run_variants(
+    samples: Sequence[Sample],
+    embedder: Embedder,
+    count_tokens: Callable[[Sequence[str]], int],
+    rankings: Sequence[Weights],
+    progress: Callable[[int], None] | None = None,
+) -> list[Report]:
+    """`run` for several rankings at once: each sample is ingested once, asked per ranking."""
+    reports = [Report() for _ in rankings]
     with tempfile.TemporaryDirectory(prefix="remem-bench-") as folder:
         for sample in samples:
             path = Path(folder) / f"{sample.sample_id}.db"
-            with Memory(store=SQLiteStore(path), embedder=embedder, ranking=ranking) as memory:
-                dia_of = _ingest(memory, sample, report)
-                for question in sample.questions:
-                    report.questions.append(
-                        _ask(memory, sample.sample_id, question, dia_of, count_tokens)
-                    )
-                    if progress:
-                        progress(1)
-    return report
+            with Memory(store=SQLiteStore(path), embedder=embedder) as memory:
+                dia_of = _ingest(memory, sample, reports[0])
+            for report in reports[1:]:
+                report.ingest_seconds, report.turns = reports[0].ingest_seconds, reports[0].turns
+            for ranking, report in zip(rankings, reports, strict=True):
+                with Memory(store=SQLiteStore(path), embedder=embedder, ranking=ranking) as memory:
+                    for question in sample.questions:
+                        report.questions.append(
+                            _ask(memory, sample.sample_id, question, dia_of, count_tokens)
+                        )
+                        if progress:
+                            progress(1)
+    return reports
 
 
 def _ingest(memory: Memory, sample: Sample, report: Report) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Hybrid, context-aware search over the scope's notes.
 
 Three retrievers propose candidates (BM25 on the note, BM25 on the note with the one it
-replies to, dense vectors); their scores are fused, then re-weighted by what a
-conversation's structure says (questions and answers, neighbouring notes, the passage a
-note sits in, the time and the speaker the query names). See `rank` for each step.
+replies to, dense vectors); their scores are fused, the candidates are scored again by
+their best-matching sentence, then re-weighted by what a conversation's structure says
+(questions and answers, neighbouring notes, the passage a note sits in, the time and the
+speaker the query names). See `rank` for each step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from remem.embedders.base import Embedder
+from remem.embedders.base import Embedder, Vectors
 from remem.errors import EmbedderError
 from remem.read import rank
 from remem.read.query import as_said_by, search_terms
@@ -48,8 +49,12 @@ def search(
     speaker = named[0] if len(named) == 1 else None
     matches = store.search_text(terms, scope, pool)
     as_asked = as_said_by(query, speaker) if speaker and weights.speaker_first_person else query
-    dense = _dense(store, embedder, as_asked, scope, pool)
+    vector = _embed(embedder, as_asked)
+    dense = store.search_vector(vector, scope, pool) if vector is not None else []
     scores = rank.fuse(matches.note, matches.in_context, dense, weights)
+    if vector is not None and weights.sentences:
+        sentences = store.sentence_scores(vector, list(scores))
+        scores = rank.add_sentences(scores, sentences, pool, weights)
     facts = _facts_with_neighbours(store, scores)
     scores = rank.hand_off_questions(scores, facts, weights)
     scores = rank.spread_to_neighbours(scores, facts, weights)
@@ -63,15 +68,12 @@ def search(
     return _hits(store, ranked, limit, filters, include_superseded)
 
 
-def _dense(
-    store: Store, embedder: Embedder, query: str, scope: Scope, pool: int
-) -> list[tuple[str, float]]:
+def _embed(embedder: Embedder, query: str) -> Vectors | None:
     try:
-        vector = embedder.embed(query)
+        return embedder.embed(query)
     except EmbedderError as error:
         log.warning("query embedding failed, searching by keyword only: %s", error)
-        return []
-    return store.search_vector(vector, scope, pool)
+        return None
 
 
 def _facts_with_neighbours(store: Store, scores: Mapping[str, float]) -> dict[str, NoteFacts]:

@@ -27,6 +27,9 @@ class Changes:
     bodies: dict[str, str] = field(default_factory=dict)
     # note id -> its vector, in the space of the memory's embedder
     vectors: dict[str, Vectors] = field(default_factory=dict)
+    # note id -> one vector per sentence (rows), for notes of two or more sentences. Writing
+    # a note's vector replaces its sentence vectors with this entry, or with none.
+    sentence_vectors: dict[str, Vectors] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
@@ -74,11 +77,20 @@ class NoteFacts:
 
 
 @dataclass(frozen=True)
+class NoteRecord:
+    """A note as a store holds it: with its vector and its sentences' vectors, if any."""
+
+    note: Note
+    vector: Vectors | None = None
+    sentences: Vectors | None = None
+
+
+@dataclass(frozen=True)
 class Dump:
     """Everything a store holds, for export: read lazily, in a stable order."""
 
     episodes: Iterator[Episode]
-    notes: Iterator[tuple[Note, Vectors | None]]
+    notes: Iterator[NoteRecord]
     links: Iterator[Link]
     events: Iterator[Event]
     jobs: Iterator[Job]
@@ -154,6 +166,10 @@ class Store(Protocol):
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         """Live notes nearest to a unit vector, best first (cosine)."""
+
+    def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
+        """For each of these notes that has sentence vectors (two or more sentences):
+        the best cosine of a unit vector with one of its sentences."""
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""

@@ -30,6 +30,7 @@ from remem.stores.base import (
     Dump,
     LeaseLostError,
     NoteFacts,
+    NoteRecord,
     ScoredIds,
     TextMatches,
 )
@@ -38,6 +39,7 @@ from remem.stores.postgres_writes import Writer, vector_text
 from remem.stores.rows import (
     COUNT_QUERIES,
     JOB_COUNTS,
+    best_sentences,
     episode_from_row,
     event_from_row,
     job_from_row,
@@ -47,6 +49,7 @@ from remem.stores.rows import (
     note_from_row,
     read_time,
     scope_sql,
+    vectors_from_blob,
 )
 from remem.types import ApiKey, Episode, Event, Job, Note, Scope
 
@@ -393,11 +396,25 @@ class PostgresStore:
         self._large_scopes[scope] = time.monotonic() + LARGE_SCOPE_SECONDS
         return False
 
+    def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
+        rows = self._rows(
+            "SELECT id, sentence_embeddings FROM notes"
+            " WHERE sentence_embeddings IS NOT NULL AND id = ANY(%s)",
+            (list(ids),),
+        )
+        scores = best_sentences([row["sentence_embeddings"] for row in rows], vector)
+        return dict(zip([row["id"] for row in rows], scores, strict=True))
+
     def dump(self) -> Dump:
-        def notes() -> Iterator[tuple[Note, Vectors | None]]:
+        def notes() -> Iterator[NoteRecord]:
             for rows in self._chunks("SELECT * FROM notes ORDER BY seq"):
                 for note, row in zip(self._notes(rows), rows, strict=True):
-                    yield note, _vector_of(row["embedding"])
+                    vector = _vector_of(row["embedding"])
+                    if vector is None:
+                        yield NoteRecord(note)
+                        continue
+                    sentences = vectors_from_blob(row["sentence_embeddings"], len(vector))
+                    yield NoteRecord(note, vector, sentences)
 
         return Dump(
             episodes=self._records("SELECT * FROM episodes ORDER BY seq", episode_from_row),

@@ -176,7 +176,13 @@ CREATE TABLE llm_calls (
 );
 """
 
-MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+# one float32 vector per sentence of a note of two or more sentences, row after row
+M002_SENTENCE_VECTORS = "ALTER TABLE notes ADD COLUMN sentence_embeddings bytea;"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m002_sentence_vectors", M002_SENTENCE_VECTORS),
+]
 
 
 def migrate(conn: psycopg.Connection[Any]) -> int:

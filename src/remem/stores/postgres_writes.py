@@ -9,7 +9,15 @@ import psycopg
 
 from remem.embedders.base import Vectors
 from remem.stores.base import Changes
-from remem.stores.rows import episode_row, event_row, job_row, link_row, llm_call_row, note_row
+from remem.stores.rows import (
+    episode_row,
+    event_row,
+    job_row,
+    link_row,
+    llm_call_row,
+    note_row,
+    optional_blob,
+)
 from remem.types import Note, Scope
 
 PASSAGE_NOTES = 64  # as in the SQLite store
@@ -42,9 +50,11 @@ class Writer:
                 " metadata = excluded.metadata, deleted_at = excluded.deleted_at",
                 [(owner_of(e.scope), *episode_row(e)) for e in changes.episodes],
             )
-        self._notes(changes.notes, changes.bodies, changes.vectors)
+        self._notes(changes.notes, changes.bodies, changes.vectors, changes.sentence_vectors)
         written = {note.id for note in changes.notes}
-        self._vectors({i: v for i, v in changes.vectors.items() if i not in written})
+        self._vectors(
+            {i: v for i, v in changes.vectors.items() if i not in written}, changes.sentence_vectors
+        )
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO links SELECT (SELECT owner FROM notes WHERE id = %s),"
@@ -82,7 +92,11 @@ class Writer:
             )
 
     def _notes(
-        self, notes: list[Note], bodies: dict[str, str], vectors: dict[str, Vectors]
+        self,
+        notes: list[Note],
+        bodies: dict[str, str],
+        vectors: dict[str, Vectors],
+        sentences: dict[str, Vectors],
     ) -> None:
         """Insert or update notes in a few batched statements (psycopg pipelines them)."""
         if not notes:
@@ -94,21 +108,30 @@ class Writer:
                 "SELECT id, passage, body FROM notes WHERE id = ANY(%s)", ([n.id for n in notes],)
             ).fetchall()
         }
-        rows = []
+        rows, stored_bodies = [], []
         for note in notes:
             body = None if note.deleted_at is not None else bodies.get(note.id)
             if body is None and note.deleted_at is None and note.id in existing:
                 body = existing[note.id]["body"]  # a change that does not touch what search reads
             vector = vectors.get(note.id)
             text = None if vector is None else vector_text(vector)
-            rows.append((owner_of(note.scope), *note_row(note), body, text))
+            stored_bodies.append(body)
+            rows.append(
+                (
+                    owner_of(note.scope),
+                    *note_row(note),
+                    body,
+                    text,
+                    optional_blob(sentences.get(note.id)),
+                )
+            )
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
                 " metadata, keywords, tags, context, importance, occurred_at, created_at,"
                 " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
-                " body, embedding) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,"
-                "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector)"
+                " body, embedding, sentence_embeddings) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,"
+                "%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s)"
                 " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
                 " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
                 " context = excluded.context, importance = excluded.importance,"
@@ -116,7 +139,9 @@ class Writer:
                 " version = excluded.version, valid_from = excluded.valid_from,"
                 " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
                 " deleted_at = excluded.deleted_at, body = excluded.body,"
-                " embedding = coalesce(excluded.embedding, notes.embedding)",
+                " embedding = coalesce(excluded.embedding, notes.embedding),"
+                " sentence_embeddings = CASE WHEN excluded.embedding IS NULL"
+                " THEN notes.sentence_embeddings ELSE excluded.sentence_embeddings END",
                 rows,
             )
             conn.execute(
@@ -130,11 +155,11 @@ class Writer:
                     for rank, episode_id in enumerate(note.episode_ids)
                 ],
             )
-        for note, row in zip(notes, rows, strict=True):
+        for note, body in zip(notes, stored_bodies, strict=True):
             before = existing.get(note.id)
             if before is None:
-                if row[-2] is not None and note.kind == "turn" and note.scope.session_id:
-                    self._join_session(note, row[-2])
+                if body is not None and note.kind == "turn" and note.scope.session_id:
+                    self._join_session(note, body)
             elif before["passage"] is not None:
                 self._rebuild_passage(before["passage"])
 
@@ -178,10 +203,13 @@ class Writer:
             (passage, passage),
         )
 
-    def _vectors(self, vectors: dict[str, Vectors]) -> None:
+    def _vectors(self, vectors: dict[str, Vectors], sentences: dict[str, Vectors]) -> None:
         """New vectors of notes this batch does not otherwise write (embedding retries)."""
         with self.conn.cursor() as cursor:
             cursor.executemany(
-                "UPDATE notes SET embedding = %s::vector WHERE id = %s",
-                [(vector_text(v), note_id) for note_id, v in vectors.items()],
+                "UPDATE notes SET embedding = %s::vector, sentence_embeddings = %s WHERE id = %s",
+                [
+                    (vector_text(v), optional_blob(sentences.get(note_id)), note_id)
+                    for note_id, v in vectors.items()
+                ],
             )

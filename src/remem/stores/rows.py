@@ -7,6 +7,7 @@ PostgreSQL casts them to timestamptz and jsonb). Readers accept either form.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +82,27 @@ def to_json(value: Any) -> str:
 
 def vector_blob(vector: Vectors) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def optional_blob(vectors: Vectors | None) -> bytes | None:
+    return None if vectors is None else vector_blob(vectors)
+
+
+def vectors_from_blob(blob: bytes | None, dimensions: int) -> Vectors | None:
+    """Rows of float32 vectors stored one after another, or None."""
+    if blob is None:
+        return None
+    return np.frombuffer(blob, dtype="<f4").reshape(-1, dimensions).astype(np.float32)
+
+
+def best_sentences(blobs: Sequence[bytes], vector: Vectors) -> list[float]:
+    """For each note's sentence vectors (a blob each), its best cosine with a unit vector."""
+    if not blobs:
+        return []
+    query = np.asarray(vector, dtype=np.float32)
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, len(query))
+    starts = np.cumsum([0] + [len(blob) // (4 * len(query)) for blob in blobs[:-1]])
+    return [float(score) for score in np.maximum.reduceat(matrix @ query, starts)]
 
 
 def episode_row(e: Episode) -> tuple[Any, ...]:

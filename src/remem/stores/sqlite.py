@@ -26,12 +26,14 @@ from remem.stores.base import (
     Changes,
     Dump,
     NoteFacts,
+    NoteRecord,
     ScoredIds,
     TextMatches,
 )
 from remem.stores.rows import (
     COUNT_QUERIES,
     JOB_COUNTS,
+    best_sentences,
     episode_from_row,
     event_from_row,
     job_from_row,
@@ -40,6 +42,7 @@ from remem.stores.rows import (
     link_from_row,
     note_from_row,
     scope_sql,
+    vectors_from_blob,
 )
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
@@ -397,15 +400,28 @@ class SQLiteStore:
         rows = self._query("SELECT * FROM api_keys ORDER BY created_at, id", ())
         return [key_from_row(row) for row in rows]
 
+    def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
+        rows = self._in_query(
+            "SELECT note_id, sentences FROM vectors"
+            " WHERE sentences IS NOT NULL AND note_id IN ({})",
+            ids,
+        )
+        scores = best_sentences([row["sentences"] for row in rows], vector)
+        return dict(zip([row["note_id"] for row in rows], scores, strict=True))
+
     def dump(self) -> Dump:
-        def notes() -> Iterator[tuple[Note, Vectors | None]]:
+        def notes() -> Iterator[NoteRecord]:
             for rows in self._chunks(
-                "SELECT n.*, v.vector FROM notes n"
+                "SELECT n.*, v.vector, v.sentences FROM notes n"
                 " LEFT JOIN vectors v ON v.note_id = n.id ORDER BY n.pk"
             ):
                 for note, row in zip(self._notes(rows), rows, strict=True):
-                    blob = row["vector"]
-                    yield note, (None if blob is None else np.frombuffer(blob, dtype="<f4").copy())
+                    if row["vector"] is None:
+                        yield NoteRecord(note)
+                        continue
+                    vector = np.frombuffer(row["vector"], dtype="<f4").copy()
+                    sentences = vectors_from_blob(row["sentences"], len(vector))
+                    yield NoteRecord(note, vector, sentences)
 
         return Dump(
             episodes=self._records("SELECT * FROM episodes ORDER BY pk", episode_from_row),

@@ -204,7 +204,22 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
 
 Migration = Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_tenants_and_keys, m003_organised_memory]
+def m004_sentence_vectors(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- one float32 vector per sentence of a note of two or more sentences, row after row
+        ALTER TABLE vectors ADD COLUMN sentences BLOB;
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_tenants_and_keys,
+    m003_organised_memory,
+    m004_sentence_vectors,
+]
 
 
 def migrate(db: sqlite3.Connection, target: int | None = None) -> int:

@@ -12,6 +12,7 @@ from remem.stores.rows import (
     link_row,
     llm_call_row,
     note_row,
+    optional_blob,
     vector_blob,
 )
 from remem.types import Note, Scope
@@ -52,9 +53,13 @@ class Writer:
             self._write_note(note, changes.bodies.get(note.id), revision, new_in_sessions)
         self._append_to_passages(new_in_sessions)
         db.executemany(
-            "INSERT INTO vectors (note_id, vector) VALUES (?, ?)"
-            " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector",
-            [(note_id, vector_blob(v)) for note_id, v in changes.vectors.items()],
+            "INSERT INTO vectors (note_id, vector, sentences) VALUES (?, ?, ?)"
+            " ON CONFLICT (note_id) DO UPDATE SET vector = excluded.vector,"
+            " sentences = excluded.sentences",
+            [
+                (note_id, vector_blob(v), optional_blob(changes.sentence_vectors.get(note_id)))
+                for note_id, v in changes.vectors.items()
+            ],
         )
         db.executemany(
             "UPDATE notes SET revision = ? WHERE id = ?",

@@ -26,7 +26,8 @@ from remem.read.search import search
 from remem.stores.base import Changes, LeaseLostError, LLMCall, Store
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
-from remem.write.ingest import embedding_text, index_text
+from remem.write.embedding import embed_notes
+from remem.write.ingest import index_text
 from remem.write.versions import event, snapshot
 
 ORGANISE_JOB = "organise"
@@ -249,7 +250,7 @@ class Organiser:
         versions = revisions.versions()
         written = [*created.values(), *versions.values()]
         sources = self.store.get_episodes([e for note in written for e in note.episode_ids])
-        vectors = self.embedder.embed_batch([embedding_text(n) for n in written]) if written else ()
+        embedded = embed_notes(self.embedder, written)
         links = [
             Link(
                 ids.new_id(ids.LINK),
@@ -267,7 +268,8 @@ class Organiser:
         changes = Changes(
             notes=written,
             bodies={note.id: index_text(note, sources) for note in written},
-            vectors=dict(zip([note.id for note in written], vectors, strict=True)),
+            vectors=embedded.vectors,
+            sentence_vectors=embedded.sentence_vectors,
             links=links,
             events=[event("add", n.id, n.scope, self.actor) for n in created.values()]
             + [

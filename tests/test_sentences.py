@@ -1,0 +1,50 @@
+"""Notes of several sentences get one vector per sentence; search scores them by the best."""
+
+from __future__ import annotations
+
+import pytest
+
+from remem import Memory
+from remem.read import rank
+from remem.testing import HashEmbedder
+from remem.write.embedding import MAX_SENTENCES, sentences_of
+
+EMBED = HashEmbedder()
+CELLO = "My sister plays the cello."
+
+
+def test_sentences_end_at_stops_and_line_breaks() -> None:
+    assert sentences_of("I moved. Then I rested!\nWhy?") == ["I moved.", "Then I rested!", "Why?"]
+    assert sentences_of("One sentence only.") == []
+    assert sentences_of("  \n ") == []
+    assert len(sentences_of(" ".join(f"Line {i}." for i in range(40)))) == MAX_SENTENCES
+
+
+def test_a_note_is_scored_by_its_best_sentence(memory: Memory) -> None:
+    long = memory.add(f"I walked the dog. {CELLO} We ate soup.", user_id="ana").note_ids[0]
+    short = memory.add(CELLO, user_id="ana").note_ids[0]
+    query = EMBED.embed(CELLO)
+    scores = memory.store.sentence_scores(query, [long, short, "nt_missing"])
+    assert set(scores) == {long}  # one sentence: the note's own vector says it all
+    assert scores[long] == pytest.approx(1.0, abs=1e-5)
+    memory.update(long, text="Only one sentence now")
+    assert memory.store.sentence_scores(query, [long]) == {}
+    memory.update(long, text=f"New words here. {CELLO}")
+    assert memory.store.sentence_scores(query, [long])[long] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sentence_vectors_survive_export_and_import(memory: Memory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    long = memory.add(f"I walked the dog. {CELLO}", user_id="ana").note_ids[0]
+    memory.export(tmp_path / "out.jsonl")
+    with Memory(tmp_path / "copy.db", embedder=EMBED) as copy:
+        copy.import_file(tmp_path / "out.jsonl")
+        scores = copy.store.sentence_scores(EMBED.embed(CELLO), [long])
+    assert scores[long] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_best_sentences_add_their_weight_scaled_over_the_best_pool() -> None:
+    weights = rank.Weights(sentences=2.0)
+    scores = rank.add_sentences({"a": 1.0, "b": 1.0}, {"a": 0.9, "b": 0.5, "c": 0.1}, 2, weights)
+    assert scores == {"a": 3.0, "b": 1.0}  # c fell outside the pool; b is the pool's floor
+    assert rank.add_sentences({"a": 1.0}, {}, 2, weights) == {"a": 1.0}
+
