@@ -47,4 +47,3 @@ def test_best_sentences_add_their_weight_scaled_over_the_best_pool() -> None:
     scores = rank.add_sentences({"a": 1.0, "b": 1.0}, {"a": 0.9, "b": 0.5, "c": 0.1}, 2, weights)
     assert scores == {"a": 3.0, "b": 1.0}  # c fell outside the pool; b is the pool's floor
     assert rank.add_sentences({"a": 1.0}, {}, 2, weights) == {"a": 1.0}
-

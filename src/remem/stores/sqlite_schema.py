@@ -204,6 +204,7 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
 
 Migration = Callable[[sqlite3.Connection], None]
 
+
 def m004_sentence_vectors(db: sqlite3.Connection) -> None:
     _execute_script(
         db,
