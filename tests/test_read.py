@@ -66,6 +66,12 @@ def test_fuse_scales_each_retriever_before_weighting() -> None:
     assert scores["c"] == pytest.approx(0.0)
 
 
+def test_a_tiny_cosine_gap_does_not_count_as_a_whole_one() -> None:
+    scores = rank.fuse([], [], [("a", 0.81), ("b", 0.80)], W)
+    assert scores["a"] == pytest.approx(W.dense * 0.01 / rank.MIN_COSINE_SPREAD)
+    assert scores["b"] == pytest.approx(0.0)
+
+
 def test_a_question_hands_its_score_to_the_answer() -> None:
     facts = {
         "q": _fact("q", text="Do you have pets?", following="a"),

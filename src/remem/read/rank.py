@@ -58,6 +58,10 @@ class Weights:
 
 
 DEFAULT = Weights()
+# A small embedding model cannot tell notes apart by a few hundredths of cosine; in a memory
+# of a handful of notes, scaling such a gap to [0, 1] would let it outweigh every word that
+# matched. (On LoCoMo's candidate pools the range is wider: no change there.)
+MIN_COSINE_SPREAD = 0.2
 
 
 def fuse(
@@ -194,9 +198,11 @@ def _by_max(ranking: Sequence[tuple[K, float]]) -> dict[K, float]:
 
 
 def _by_range(ranking: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Cosines scaled to [0, 1] over their range, a range under MIN_COSINE_SPREAD counting
+    as that much."""
     if not ranking:
         return {}
     low = min(score for _, score in ranking)
     high = max(score for _, score in ranking)
-    spread = high - low
-    return {item: (score - low) / spread if spread > 0 else 1.0 for item, score in ranking}
+    spread = max(high - low, MIN_COSINE_SPREAD)
+    return {item: (score - low) / spread for item, score in ranking}
