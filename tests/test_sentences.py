@@ -22,13 +22,18 @@ def test_sentences_end_at_stops_and_line_breaks() -> None:
 
 def test_a_note_is_scored_by_its_best_sentence(memory: Memory) -> None:
     long = memory.add(f"I walked the dog. {CELLO} We ate soup.", user_id="ana").note_ids[0]
-    short = memory.add(CELLO, user_id="ana").note_ids[0]
+    short = memory.add("Rain fell all day.", user_id="ana").note_ids[0]
     query = EMBED.embed(CELLO)
+
+    def own(text: str) -> float:
+        return pytest.approx(float(EMBED.embed(text) @ query), abs=1e-5)
+
     scores = memory.store.sentence_scores(query, [long, short, "nt_missing"])
-    assert set(scores) == {long}  # one sentence: the note's own vector says it all
-    assert scores[long] == pytest.approx(1.0, abs=1e-5)
-    memory.update(long, text="Only one sentence now")
-    assert memory.store.sentence_scores(query, [long]) == {}
+    assert set(scores) == {long, short}
+    assert scores[long] == pytest.approx(1.0, abs=1e-5)  # its second sentence
+    assert scores[short] == own("Rain fell all day.")  # one sentence: the note itself
+    memory.update(long, text="Only one sentence here")
+    assert memory.store.sentence_scores(query, [long])[long] == own("Only one sentence here")
     memory.update(long, text=f"New words here. {CELLO}")
     assert memory.store.sentence_scores(query, [long])[long] == pytest.approx(1.0, abs=1e-5)
 
@@ -47,3 +52,12 @@ def test_best_sentences_add_their_weight_scaled_over_the_best_pool() -> None:
     scores = rank.add_sentences({"a": 1.0, "b": 1.0}, {"a": 0.9, "b": 0.5, "c": 0.1}, 2, weights)
     assert scores == {"a": 3.0, "b": 1.0}  # c fell outside the pool; b is the pool's floor
     assert rank.add_sentences({"a": 1.0}, {}, 2, weights) == {"a": 1.0}
+
+
+def test_sentence_scores_follow_another_writer_on_the_same_file(db_path) -> None:  # type: ignore[no-untyped-def]
+    with Memory(db_path, embedder=EMBED) as reader, Memory(db_path, embedder=EMBED) as writer:
+        note = reader.add(f"I walked the dog. {CELLO}", user_id="ana").note_ids[0]
+        query = EMBED.embed(CELLO)
+        assert reader.store.sentence_scores(query, [note])[note] == pytest.approx(1.0, abs=1e-5)
+        writer.update(note, text="Rain fell all day. We stayed in.")
+        assert reader.store.sentence_scores(query, [note])[note] < 0.9

@@ -29,9 +29,9 @@ class Weights:
     text_in_context: float = 1.0
     dense: float = 1.0
     # A turn that says several things matches a question about one of them by that sentence
-    # better than by its blurred whole: candidates of several sentences are scored again by
-    # their best sentence, and the best `pool` of them add this much (tuning half R@10
-    # 0.841 -> 0.857; 1.0 gave 0.850).
+    # better than by its blurred whole: the candidates are scored again by their best
+    # sentence (a note of one sentence by itself), and as many as the search returns add
+    # this much (tuning half R@10 0.841 -> 0.862; 1.0 and 2.0 gave 0.855 and 0.854).
     sentences: float = 1.5
     # A question ("...?") rarely holds the fact; the answer that follows it does: it
     # gives up 30% of its score and hands 50% on.
@@ -83,10 +83,10 @@ def fuse(
 
 
 def add_sentences(
-    scores: Scores, sentences: Mapping[str, float], pool: int, weights: Weights
+    scores: Scores, sentences: Mapping[str, float], count: int, weights: Weights
 ) -> Scores:
-    """Add the candidates' best-sentence similarity, scaled over the best `pool` of them."""
-    best = sorted(sentences.items(), key=lambda item: (-item[1], item[0]))[:pool]
+    """Add the best-sentence similarity of the `count` best candidates, scaled over them."""
+    best = sorted(sentences.items(), key=lambda item: (-item[1], item[0]))[:count]
     result = dict(scores)
     for item_id, value in _by_range(best).items():
         result[item_id] = result.get(item_id, 0.0) + weights.sentences * value

@@ -54,7 +54,7 @@ def search(
     scores = rank.fuse(matches.note, matches.in_context, dense, weights)
     if vector is not None and weights.sentences:
         sentences = store.sentence_scores(vector, list(scores))
-        scores = rank.add_sentences(scores, sentences, pool, weights)
+        scores = rank.add_sentences(scores, sentences, limit, weights)
     facts = _facts_with_neighbours(store, scores)
     scores = rank.hand_off_questions(scores, facts, weights)
     scores = rank.spread_to_neighbours(scores, facts, weights)
@@ -85,7 +85,8 @@ def _facts_with_neighbours(store: Store, scores: Mapping[str, float]) -> dict[st
         for other in (fact.previous, fact.following)
         if other is not None and other not in facts
     }
-    facts.update(store.describe(list(neighbours)))
+    # (their own neighbours are not needed: only candidates share score)
+    facts.update(store.describe(list(neighbours), neighbours=False))
     return facts
 
 

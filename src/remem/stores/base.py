@@ -161,15 +161,16 @@ class Store(Protocol):
     def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
         """Which of these words (lower-cased) are the name of a speaker in the scope."""
 
-    def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
-        """Ranking facts of the live notes among `ids`."""
+    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
+        """Ranking facts of the live notes among `ids` (`previous` and `following` are left
+        None unless `neighbours`: finding them is most of the cost)."""
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         """Live notes nearest to a unit vector, best first (cosine)."""
 
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
-        """For each of these notes that has sentence vectors (two or more sentences):
-        the best cosine of a unit vector with one of its sentences."""
+        """For each of these notes that has a vector: the best cosine of a unit vector with
+        the note or, for a note of several sentences, with one of its sentences."""
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""

@@ -39,7 +39,7 @@ from remem.stores.postgres_writes import Writer, vector_text
 from remem.stores.rows import (
     COUNT_QUERIES,
     JOB_COUNTS,
-    best_sentences,
+    best_of_notes,
     episode_from_row,
     event_from_row,
     job_from_row,
@@ -315,21 +315,10 @@ class PostgresStore:
         )
         return [row["w"] for row in rows]
 
-    def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
+    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
+        around = _PG_NEIGHBOURS if neighbours else "NULL AS previous, NULL AS following"
         rows = self._rows(
-            "SELECT n.id, n.passage, n.occurred_at, n.text, e.name,"
-            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-            "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
-            "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
-            "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq < n.seq"
-            "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq DESC LIMIT 1) END"
-            "  AS previous,"
-            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-            "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
-            "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
-            "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq > n.seq"
-            "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq LIMIT 1) END"
-            "  AS following"
+            f"SELECT n.id, n.passage, n.occurred_at, n.text, e.name, {around}"
             " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
             " LEFT JOIN episodes e ON e.id = s.episode_id"
             " WHERE n.deleted_at IS NULL AND n.id = ANY(%s)",
@@ -398,12 +387,13 @@ class PostgresStore:
 
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         rows = self._rows(
-            "SELECT id, sentence_embeddings FROM notes"
-            " WHERE sentence_embeddings IS NOT NULL AND id = ANY(%s)",
-            (list(ids),),
+            "SELECT id, 1 - (embedding <=> %s::vector) AS score, sentence_embeddings FROM notes"
+            " WHERE embedding IS NOT NULL AND id = ANY(%s)",
+            (vector_text(vector), list(ids)),
         )
-        scores = best_sentences([row["sentence_embeddings"] for row in rows], vector)
-        return dict(zip([row["id"] for row in rows], scores, strict=True))
+        own = {row["id"]: row["score"] for row in rows}
+        split = {row["id"]: row["sentence_embeddings"] for row in rows}
+        return best_of_notes(own, {k: v for k, v in split.items() if v is not None}, vector)
 
     def dump(self) -> Dump:
         def notes() -> Iterator[NoteRecord]:
@@ -460,6 +450,23 @@ def _or_query(terms: Sequence[str]) -> str:
     """A tsquery matching any of the terms (each quoted, so nothing in it is syntax)."""
     quoted = ["'" + t.replace("\\", "").replace("'", "") + "'" for t in terms if t.strip("'\\")]
     return " | ".join(quoted)
+
+
+# The live turns just before and after a note in its session (for `describe`).
+_PG_NEIGHBOURS = (
+    "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+    "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
+    "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
+    "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq < n.seq"
+    "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq DESC LIMIT 1) END"
+    "  AS previous,"
+    " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+    "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
+    "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
+    "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq > n.seq"
+    "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq LIMIT 1) END"
+    "  AS following"
+)
 
 
 def _vector_of(value: Any) -> Vectors | None:

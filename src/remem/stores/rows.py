@@ -7,7 +7,7 @@ PostgreSQL casts them to timestamptz and jsonb). Readers accept either form.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +93,15 @@ def vectors_from_blob(blob: bytes | None, dimensions: int) -> Vectors | None:
     if blob is None:
         return None
     return np.frombuffer(blob, dtype="<f4").reshape(-1, dimensions).astype(np.float32)
+
+
+def best_of_notes(
+    own: Mapping[str, float], sentences: Mapping[str, bytes], vector: Vectors
+) -> dict[str, float]:
+    """Each note's cosine with a unit vector (`own`), or its best sentence's if higher
+    (`sentences`: note id -> its sentence vectors as a blob)."""
+    best = dict(zip(sentences, best_sentences(list(sentences.values()), vector), strict=True))
+    return {note_id: max(float(score), best.get(note_id, -1.0)) for note_id, score in own.items()}
 
 
 def best_sentences(blobs: Sequence[bytes], vector: Vectors) -> list[float]:

@@ -33,7 +33,7 @@ from remem.stores.base import (
 from remem.stores.rows import (
     COUNT_QUERIES,
     JOB_COUNTS,
-    best_sentences,
+    best_of_notes,
     episode_from_row,
     event_from_row,
     job_from_row,
@@ -51,6 +51,8 @@ from remem.types import ApiKey, Episode, Event, Job, Note, Scope
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 FETCH_CHUNK = 1000
+# Sentence vectors kept in memory between searches (reading them costs ~1 ms a search).
+SENTENCE_CACHE_BYTES = 64 * 2**20
 # SQLite's default limit on bound parameters is 32766; stay well under it.
 IN_CHUNK = 900
 # Full-text search ranks this many times `limit` before filtering by scope (see search_text).
@@ -80,6 +82,9 @@ class SQLiteStore:
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._lock = threading.RLock()
+        # note id -> its sentence vectors (None: one sentence), read once, dropped on change
+        self._sentences: dict[str, bytes | None] = {}
+        self._sentence_bytes = 0
         graph = None if self.path == ":memory:" else Path(self.path + ".hnsw").expanduser()
         self._index = ApproximateIndex(graph, ann_threshold)
         self._revision = 0
@@ -126,6 +131,8 @@ class SQLiteStore:
                 (self._revision,),
             )
             while chunk := rows.fetchmany(FETCH_CHUNK):
+                for row in chunk:
+                    self._sentences.pop(row[0], None)
                 live = [row for row in chunk if row[4] is None and row[5] is not None]
                 for row in chunk:
                     if row[4] is not None or row[5] is None:
@@ -293,19 +300,10 @@ class SQLiteStore:
         )
         return [row[0] for row in rows]
 
-    def describe(self, ids: Sequence[str]) -> dict[str, NoteFacts]:
+    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
+        around = _SQLITE_NEIGHBOURS if neighbours else "NULL AS previous, NULL AS following"
         rows = self._in_query(
-            "SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name,"
-            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-            "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-            "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk < n.pk"
-            "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
-            "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
-            " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-            "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-            "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk > n.pk"
-            "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
-            "  ORDER BY p.pk LIMIT 1) END AS following"
+            f"SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name, {around}"
             " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
             " LEFT JOIN episodes e ON e.id = s.episode_id"
             " WHERE n.deleted_at IS NULL AND n.id IN ({})",
@@ -401,13 +399,24 @@ class SQLiteStore:
         return [key_from_row(row) for row in rows]
 
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
-        rows = self._in_query(
-            "SELECT note_id, sentences FROM vectors"
-            " WHERE sentences IS NOT NULL AND note_id IN ({})",
-            ids,
-        )
-        scores = best_sentences([row["sentences"] for row in rows], vector)
-        return dict(zip([row["note_id"] for row in rows], scores, strict=True))
+        with self._lock:
+            self._catch_up()
+            own = self._index.exact.scores(vector, ids)
+            missing = [item_id for item_id in own if item_id not in self._sentences]
+            rows = self._in_query(
+                "SELECT note_id, sentences FROM vectors WHERE note_id IN ({})", missing
+            )
+            self._remember_sentences({row["note_id"]: row["sentences"] for row in rows})
+            split = {i: blob for i in own if (blob := self._sentences.get(i)) is not None}
+        return best_of_notes(own, split, vector)
+
+    def _remember_sentences(self, blobs: dict[str, bytes | None]) -> None:
+        size = sum(len(blob or b"") for blob in blobs.values())
+        if self._sentence_bytes + size > SENTENCE_CACHE_BYTES:
+            self._sentences.clear()  # bounded: forget all, read again as needed
+            self._sentence_bytes = 0
+        self._sentences.update(blobs)
+        self._sentence_bytes += size
 
     def dump(self) -> Dump:
         def notes() -> Iterator[NoteRecord]:
@@ -481,3 +490,18 @@ class SQLiteStore:
         ):
             sources.setdefault(note_id, []).append(episode_id)
         return [note_from_row(row, tuple(sources.get(row["id"], ()))) for row in rows]
+
+
+# The live turns just before and after a note in its session (for `describe`).
+_SQLITE_NEIGHBOURS = (
+    "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+    "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
+    "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk < n.pk"
+    "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
+    "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
+    " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+    "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
+    "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk > n.pk"
+    "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
+    "  ORDER BY p.pk LIMIT 1) END AS following"
+)

@@ -7,7 +7,7 @@ product plus a mask. Exact search stays under a few milliseconds to ~100k rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -110,6 +110,13 @@ class ExactIndex:
     def vectors(self, ids: list[str]) -> Vectors:
         """The stored vectors of these ids, in order."""
         return self._matrix[[self._row_of[item_id] for item_id in ids]]
+
+    def scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
+        """The cosine of a unit vector with each of these ids that is stored."""
+        known = [item_id for item_id in ids if item_id in self._row_of]
+        if not known:
+            return {}
+        return dict(zip(known, (self.vectors(known) @ vector).tolist(), strict=True))
 
     def ids(self) -> list[str]:
         """Every live id."""
