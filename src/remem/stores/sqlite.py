@@ -411,7 +411,7 @@ class SQLiteStore:
         return best_of_notes(own, split, vector)
 
     def _remember_sentences(self, blobs: dict[str, bytes | None]) -> None:
-        size = sum(len(blob or b"") for blob in blobs.values())
+        size = sum(len(blob or b"") + 100 for blob in blobs.values())  # + the entry itself
         if self._sentence_bytes + size > SENTENCE_CACHE_BYTES:
             self._sentences.clear()  # bounded: forget all, read again as needed
             self._sentence_bytes = 0
