@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,10 @@ class ApproximateIndex:
             if self.graph is not None and self.graph.contains(key):
                 self.graph.remove(key)
                 self._dirty = True
+
+    def scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
+        """The exact cosine of a unit vector with each of these ids that is stored."""
+        return self.exact.scores(vector, ids)
 
     def search(self, vector: Vectors, scope: Scope, limit: int) -> list[tuple[str, float]]:
         if self.graph is None:

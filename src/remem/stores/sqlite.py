@@ -401,7 +401,7 @@ class SQLiteStore:
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         with self._lock:
             self._catch_up()
-            own = self._index.exact.scores(vector, ids)
+            own = self._index.scores(vector, ids)
             missing = [item_id for item_id in own if item_id not in self._sentences]
             rows = self._in_query(
                 "SELECT note_id, sentences FROM vectors WHERE note_id IN ({})", missing
