@@ -31,7 +31,8 @@ class Weights:
     # A turn that says several things matches a question about one of them by that sentence
     # better than by its blurred whole: the candidates are scored again by their best
     # sentence (a note of one sentence by itself), and as many as the search returns add
-    # this much (tuning half R@10 0.841 -> 0.862; 1.0 and 2.0 gave 0.855 and 0.854).
+    # this much (tuning half R@10 0.841 -> 0.862; before boosting only `limit` of them,
+    # 1.0 and 2.0 gave 0.855 and 0.854 against 0.857 for 1.5).
     sentences: float = 1.5
     # A question ("...?") rarely holds the fact; the answer that follows it does: it
     # gives up 30% of its score and hands 50% on.
@@ -39,8 +40,8 @@ class Weights:
     question_hands_on: float = 0.5
     # Neighbours in a session share their topic: each note takes a share of its neighbours'.
     # (Lowered from 0.3 / 0.2 as later steps found more answers directly: with the
-    # first-person dense query to 0.15 / 0.1, tuning half R@5 0.754 -> 0.764; with the best
-    # sentence to 0.1 / 0.05, R@10 0.857 -> 0.859.)
+    # first-person dense query to 0.15 / 0.1, tuning half R@5 0.754 -> 0.764; with the
+    # first version of the best-sentence step to 0.1 / 0.05, R@10 0.857 -> 0.859.)
     from_previous: float = 0.1
     from_following: float = 0.05
     # Coarse-to-fine: notes inside the best-matching passage are up to 60% more likely.

@@ -392,8 +392,12 @@ class PostgresStore:
             (vector_text(vector), list(ids)),
         )
         own = {row["id"]: row["score"] for row in rows}
-        split = {row["id"]: row["sentence_embeddings"] for row in rows}
-        return best_of_notes(own, {k: v for k, v in split.items() if v is not None}, vector)
+        split = {
+            row["id"]: row["sentence_embeddings"]
+            for row in rows
+            if row["sentence_embeddings"] is not None
+        }
+        return best_of_notes(own, split, vector)
 
     def dump(self) -> Dump:
         def notes() -> Iterator[NoteRecord]:
