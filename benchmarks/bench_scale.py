@@ -37,7 +37,7 @@ import numpy as np
 from remem import Memory, clock, ids
 from remem.embedders import Embedder
 from remem.embedders.minilm import TOKENIZER_PATH, MiniLMEmbedder
-from remem.memory import open_store
+from remem.stores import open_store
 from remem.stores.base import Changes, Store
 from remem.types import Episode, Note, Scope
 from remem.write.ingest import index_text

@@ -17,6 +17,22 @@ from remem import Memory
 from remem.testing import HashEmbedder
 
 STORES = ["sqlite", "postgres"]
+# Settings the test run itself gives; every other REMEM_* of the developer's shell is hidden.
+TEST_SETTINGS = ("REMEM_TEST_POSTGRES", "REMEM_REQUIRE_POSTGRES")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def hermetic_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Memories built from settings (`Memory()`, the CLI) see no REMEM_* variable and no
+    config file of the machine's user: an empty config file stands in for it."""
+    empty = tmp_path_factory.mktemp("config") / "config.toml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("REMEM_")]:
+            if name not in TEST_SETTINGS:
+                patch.delenv(name)
+        patch.setenv("REMEM_CONFIG", str(empty))
+        yield
 
 
 @pytest.fixture

@@ -147,3 +147,23 @@ def test_migrate_copies_a_memory_between_stores_losslessly(location: str, tmp_pa
         assert [e.action for e in copy.history(gone)] == ["add", "delete"]
         assert [n.text for n in copy.as_tenant("acme").list().items] == ["A tenant's own note."]
     assert _lines(tmp_path / "first.jsonl") == _lines(tmp_path / "last.jsonl")
+
+
+def test_an_import_batch_is_one_transaction(location: str, tmp_path: Path) -> None:
+    """A batch whose notes cannot be embedded leaves nothing behind, not its episodes alone."""
+    from remem import EmbedderError
+    from remem.testing import FailingEmbedder
+
+    path = tmp_path / "export.jsonl"
+    with Memory(tmp_path / "source.db", embedder=HashEmbedder(64)) as source:
+        added = source.add([{"role": "user", "content": "a turn to move"}], user_id="u")
+        source.export(path)
+    down = FailingEmbedder(HashEmbedder(32))  # another vector space: the import re-embeds
+    with Memory(location, embedder=down) as target:
+        with pytest.raises(EmbedderError):
+            target.import_file(path)
+        assert target.store.existing_ids([*added.episode_ids, *added.note_ids]) == set()
+        down.failing = False
+        assert target.import_file(path).added > 0
+        assert target.episode(added.episode_ids[0]).text == "a turn to move"
+        assert target.search("turn to move", user_id="u")[0].id == added.note_ids[0]

@@ -29,7 +29,10 @@ class Settings:
     embedder_base_url: str | None = None
     embedder_model: str | None = None
     embedder_api_key: str | None = None
-    # an OpenAI-compatible chat model: the upstream of the chat proxy
+    # the language model that organises memories: a registered name (see remem.llms); empty
+    # means "openai" when llm_base_url is set, and no model otherwise
+    llm: str = ""
+    # an OpenAI-compatible chat model: organises memories, and is the chat proxy's upstream
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None

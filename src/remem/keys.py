@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from remem import clock, ids
 from remem.errors import NotFoundError
-from remem.memory import check_tenant
+from remem.inputs import check_tenant
 from remem.stores.base import Store
 from remem.types import ApiKey
 

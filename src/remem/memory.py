@@ -7,20 +7,33 @@ from __future__ import annotations
 
 import builtins
 import copy
-import os
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from remem import clock, ids
-from remem.config import Settings, default_db_path
-from remem.embedders import Embedder, create_embedder
+from remem.config import Settings
+from remem.embedders import Embedder
 from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
-from remem.llms import LLM, Usage, create_llm
+from remem.inputs import (
+    MAX_BUDGET,
+    MAX_LIMIT,
+    MIN_BUDGET,
+    Content,
+    check_count,
+    check_cursor,
+    check_filters,
+    check_limit,
+    check_metadata,
+    check_query,
+    check_tenant,
+    make_scope,
+    parse_content,
+)
+from remem.llms import LLM
+from remem.parts import FROM_SETTINGS, Default, build_parts
 from remem.read.context import build_context
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
@@ -28,48 +41,27 @@ from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Store
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
-from remem.types import (
-    AddResult,
-    Context,
-    Episode,
-    Event,
-    Hit,
-    ImportResult,
-    Note,
-    Page,
-    Scope,
-)
-from remem.write.embedding import EMBED_JOB, embed_or_queue, failed_job, finished
-from remem.write.ingest import (
-    Content,
-    check_metadata,
-    check_utf8,
-    index_text,
-    make_episodes,
-    notes_from_episodes,
-    parse_content,
-)
-from remem.write.jobs import JOB_MODES, LEASE, JobMode, JobRunner
-from remem.write.organise import enrich, similar_links
-from remem.write.pipeline import Organiser, organise_job
-from remem.write.versions import event, snapshot
+from remem.types import AddResult, Context, Episode, Event, Hit, ImportResult, Note, Page, Scope
+from remem.write import operations
+from remem.write.jobs import LEASE, JobRunner
+from remem.write.pipeline import Organiser
 
-MAX_LIMIT = 1000
-MIN_BUDGET, MAX_BUDGET = 50, 100_000
-CURSOR_DIGITS = 18  # a cursor is a row number; longer ones overflow a 64-bit integer
-TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+__all__ = ["MAX_BUDGET", "MAX_LIMIT", "MIN_BUDGET", "Memory"]
 
 
 class Memory:
     """A long-term memory: `add` what was said, `search` for what matters now.
 
-    Pass ready parts (`store=`, `embedder=`) or a `path` to a SQLite file; with neither,
-    the memory lives in `$REMEM_DB` or the per-user data directory, embedded with the
-    bundled offline model. `ranking` tunes (or, with zeros, turns off) the steps of search
-    ranking. With an `llm`, each `add` also queues a job that extracts facts and
-    reconciles, enriches, links and evolves memories; `jobs` says where it runs ("inline"
-    in `add`, "background" on a thread, "worker" in `remem worker`). A memory acts for one
-    tenant (`as_tenant`; "" is local use) and never sees another tenant's records.
+    Pass ready parts (`store=`, `embedder=`, `llm=`) or a `path` to a SQLite file; what
+    is not passed is built from the settings (config file < REMEM_* environment, see
+    `remem.config`), exactly as `from_config` and the CLI build it: with nothing set, the
+    memory lives in the per-user data directory, embedded with the bundled offline model.
+    `llm=None` says "no model" whatever the settings say. `ranking` tunes (or, with zeros,
+    turns off) the steps of search ranking. With a model, each `add` also queues a job
+    that extracts facts and reconciles, enriches, links and evolves memories; `jobs` says
+    where it runs ("inline" in `add`, "background" on a thread, "worker" in `remem
+    worker`). A memory acts for one tenant (`as_tenant`; "" is local use) and never sees
+    another tenant's records.
     """
 
     def __init__(
@@ -78,40 +70,32 @@ class Memory:
         *,
         store: Store | None = None,
         embedder: Embedder | None = None,
-        llm: LLM | None = None,
+        llm: LLM | Default | None = FROM_SETTINGS,
         actor: str = "local",
         ranking: Weights = DEFAULT_WEIGHTS,
-        jobs: JobMode = "inline",
+        jobs: str | None = None,
         lease: timedelta = LEASE,
+        settings: Settings | None = None,
     ) -> None:
         if store is not None and path is not None:
             raise ConfigError("pass either path or store, not both")
-        if store is None:
-            store = open_store(str(path or os.environ.get("REMEM_DB") or default_db_path()))
-        if embedder is None:
-            embedder = create_embedder(Settings())
-        self.store = store
-        self.embedder = embedder
-        self.llm = llm
+        if settings is None and (store is None or embedder is None or llm is FROM_SETTINGS):
+            settings = Settings.resolve(db=None if path is None else str(path))
+        parts = build_parts(
+            settings or Settings(), store=store, embedder=embedder, llm=llm, jobs=jobs
+        )
+        self.store, self.embedder, self.llm = parts.store, parts.embedder, parts.llm
         self.actor = actor
         self.ranking = ranking
         self.tenant = ""
-        self._embedder_recorded = _check_embedder(store, embedder)
-        if jobs not in JOB_MODES:
-            raise ConfigError(f"jobs must be one of {', '.join(JOB_MODES)}, got {jobs!r}")
-        organiser = Organiser(store, embedder, llm, ranking) if llm is not None else None
-        self._jobs = JobRunner(store, organiser, jobs, lease)
+        self._embedder_recorded = _check_embedder(self.store, self.embedder)
+        organiser = Organiser(self.store, self.embedder, self.llm, ranking) if self.llm else None
+        self._jobs = JobRunner(self.store, organiser, parts.jobs, lease)
 
     @classmethod
     def from_config(cls, *, config_file: str | Path | None = None, **arguments: Any) -> Memory:
         """Build a memory from settings: defaults < config file < REMEM_* < arguments."""
-        settings = Settings.resolve(config_file=config_file, **arguments)
-        return cls(
-            store=open_store(settings.db),
-            embedder=create_embedder(settings),
-            llm=create_llm(settings),
-            jobs=cast(JobMode, settings.jobs),
-        )
+        return cls(settings=Settings.resolve(config_file=config_file, **arguments))
 
     def as_tenant(self, tenant: str) -> Memory:
         """This memory as seen by one tenant: same store and embedder, only its records.
@@ -133,40 +117,17 @@ class Memory:
         metadata: Mapping[str, Any] | None = None,
     ) -> AddResult:
         """Remember a text or a list of chat messages; each message becomes one episode."""
-        scope = self._scope(user_id, agent_id, session_id).require("add")
-        messages = parse_content(content)
-        episodes = make_episodes(
-            messages, scope, clock.parse_time(occurred_at), check_metadata(metadata)
+        request = operations.AddRequest(
+            parse_content(content),
+            self._scope(user_id, agent_id, session_id).require("add"),
+            clock.parse_time(occurred_at),
+            check_metadata(metadata),
         )
-        notes = enrich(notes_from_episodes(episodes), self.store)
-        by_id = {episode.id: episode for episode in episodes}
-        bodies = {note.id: index_text(note, by_id) for note in notes}
-        embedded = embed_or_queue(self.embedder, notes)
-        organising = [organise_job(episodes)] if self.llm is not None else []
-        changes = Changes(
-            episodes=episodes,
-            notes=notes,
-            bodies=bodies,
-            vectors=embedded.vectors,
-            sentence_vectors=embedded.sentence_vectors,
-            links=similar_links(notes, embedded.vectors, self.store),
-            jobs=embedded.failed_jobs + organising,
-            events=[self._event("add", e.id, scope) for e in episodes]
-            + [self._event("add", n.id, scope) for n in notes],
+        changes = operations.add(
+            request, self.store, self.embedder, actor=self.actor, organise=self.llm is not None
         )
         self._apply(changes)  # the episodes are durable from here on
-        pending = [job.id for job in embedded.failed_jobs]
-        outcome = self._jobs.after_add(organising[0].id) if organising else None
-        if organising and (outcome is None or not outcome.done):
-            pending.append(organising[0].id)
-        usage = outcome.usage if outcome is not None else Usage()
-        return AddResult(
-            episode_ids=tuple(e.id for e in episodes),
-            note_ids=tuple(n.id for n in notes) + tuple(outcome.fact_ids if outcome else ()),
-            pending_jobs=tuple(pending),
-            llm_calls=usage.calls,
-            llm_tokens=usage.tokens,
-        )
+        return operations.added(changes, self._jobs.after_add(changes))
 
     def update(
         self, memory_id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None
@@ -176,37 +137,22 @@ class Memory:
             raise InvalidInputError("update needs text or metadata")
         if text is not None and not isinstance(text, str):
             raise InvalidContentError(f"text must be a string, got {type(text).__name__}")
-        note = self.get(memory_id)
-        new_text = note.text if text is None else parse_content(text)[0].text
-        updated = replace(
-            note,
-            text=new_text,
-            metadata=note.metadata if metadata is None else check_metadata(metadata),
-            version=note.version + 1,
-            updated_at=clock.now(),
+        new_text = None if text is None else parse_content(text)[0].text
+        new_metadata = None if metadata is None else check_metadata(metadata)
+        changes = operations.update(
+            self.get(memory_id), new_text, new_metadata, self.store, self.embedder, actor=self.actor
         )
-        changes = Changes(
-            notes=[updated],
-            bodies={updated.id: self._body(updated)},
-            events=[self._event("update", note.id, note.scope, snapshot(note), snapshot(updated))],
-        )
-        if new_text != note.text:
-            embedded = embed_or_queue(self.embedder, [updated])
-            changes.vectors, changes.jobs = embedded.vectors, embedded.failed_jobs
-            changes.sentence_vectors = embedded.sentence_vectors
         self._apply(changes)
-        return updated
+        return changes.notes[0]
 
     def delete(self, item_id: str) -> None:
         """Forget one note (with the episodes only it came from), or one episode with the
         notes made from it. History keeps what was deleted."""
         if ids.kind_of(item_id) == ids.EPISODE:
-            episodes = [self.episode(item_id)]
-            notes = self.store.notes_of_episodes([item_id])
+            changes = operations.forget_episode(self.episode(item_id), self.store, actor=self.actor)
         else:
-            notes = [self.get(item_id)]
-            episodes = self._sources_only_of(notes[0])
-        self._apply(self._deletion(episodes, notes, clock.now()))
+            changes = operations.forget_note(self.get(item_id), self.store, actor=self.actor)
+        self._apply(changes)
 
     def delete_all(
         self,
@@ -217,45 +163,23 @@ class Memory:
     ) -> int:
         """Forget every episode and note in the scope; return how many notes went."""
         scope = self._scope(user_id, agent_id, session_id).require("delete_all")
-        episode_ids, note_ids = self.store.live_ids(scope)
-        episodes = list(self.store.get_episodes(episode_ids).values())
-        notes = list(self.store.get_notes(note_ids).values())
-        self._apply(self._deletion(episodes, notes, clock.now()))
-        return len(notes)
+        changes = operations.forget_scope(scope, self.store, actor=self.actor)
+        self._apply(changes)
+        return len(changes.notes)
 
     def run_jobs(self) -> int:
         """Run pending jobs: embedding that failed, then organising by the language model
         (until one fails); return how many completed."""
-        embedded = self._retry_embedding()
+        changes, embedded = operations.retry_embedding(self.store, self.embedder, actor=self.actor)
+        self._apply(changes)
         return embedded + sum(outcome.done for outcome in self._jobs.run_pending())
 
     def retry_failed_jobs(self) -> int:
         """Make jobs that failed too often pending again (after fixing the cause); return
         how many."""
-        failed = [
-            replace(job, status="pending", attempts=0, updated_at=clock.now())
-            for job in self.store.jobs("failed")
-        ]
-        self._apply(Changes(jobs=failed))
-        return len(failed)
-
-    def _retry_embedding(self) -> int:
-        pending = [job for job in self.store.jobs("pending") if job.kind == EMBED_JOB]
-        notes = self.store.get_notes([job.target_id for job in pending])
-        embedded = embed_or_queue(self.embedder, list(notes.values()))
-        if embedded.failed_jobs:
-            error = embedded.failed_jobs[0].last_error or "unknown error"
-            self._apply(Changes(jobs=[failed_job(job.target_id, error, job) for job in pending]))
-            return 0
-        self._apply(
-            Changes(
-                vectors=embedded.vectors,
-                sentence_vectors=embedded.sentence_vectors,
-                jobs=[finished(job) for job in pending],
-                events=[self._event("embed", n.id, n.scope) for n in notes.values()],
-            )
-        )
-        return len(pending)
+        changes = operations.revive_failed_jobs(self.store)
+        self._apply(changes)
+        return len(changes.jobs)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -272,17 +196,13 @@ class Memory:
     ) -> builtins.list[Hit]:
         """The memories most relevant to `query` in the scope, best first. Facts a later fact
         superseded are left out unless `include_superseded`."""
-        scope = self._scope(user_id, agent_id, session_id).require("search")
-        _check_query(query, "search")
-        if filters is not None and not isinstance(filters, Mapping):
-            raise InvalidInputError("filters must be a dict of metadata key -> value")
         return hybrid_search(
             self.store,
             self.embedder,
-            query,
-            scope,
-            _limit(limit),
-            filters,
+            check_query(query, "search"),
+            self._scope(user_id, agent_id, session_id).require("search"),
+            check_limit(limit),
+            check_filters(filters),
             self.ranking,
             include_superseded=bool(include_superseded),
         )
@@ -301,19 +221,15 @@ class Memory:
         """The prompt block a model needs now: the latest `recent_turns` of the session, then
         the memories most relevant to `query`, each dated, within `budget_tokens`."""
         scope = self._scope(user_id, agent_id, session_id).require("context")
-        _check_query(query, "context")
-        _check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
-        _check_count("recent_turns", recent_turns, 0, MAX_LIMIT)
-        _check_count("memories", memories, 0, MAX_LIMIT)
         return build_context(
             self.store,
             self.embedder,
             self.ranking,
-            query,
+            check_query(query, "context"),
             scope,
-            budget_tokens,
-            recent_turns,
-            memories,
+            check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET),
+            check_count("recent_turns", recent_turns, 0, MAX_LIMIT),
+            check_count("memories", memories, 0, MAX_LIMIT),
             token_counts,
         )
 
@@ -342,11 +258,7 @@ class Memory:
     ) -> Page:
         """Live notes in the scope (all of them when no scope is given), oldest first."""
         scope = self._scope(user_id, agent_id, session_id)
-        if cursor is not None and not (
-            isinstance(cursor, str) and cursor.isdigit() and len(cursor) <= CURSOR_DIGITS
-        ):
-            raise InvalidInputError(f"cursor {cursor!r} is not one this memory handed out")
-        notes, next_cursor = self.store.list_notes(scope, _limit(limit), cursor)
+        notes, next_cursor = self.store.list_notes(scope, check_limit(limit), check_cursor(cursor))
         return Page(items=tuple(notes), cursor=next_cursor)
 
     def history(self, item_id: str) -> builtins.list[Event]:
@@ -367,7 +279,7 @@ class Memory:
         self, path: str | Path, *, progress: Callable[[int], None] | None = None
     ) -> ImportResult:
         """Load an export; records already present (same id) are skipped."""
-        result = import_jsonl(self.store, Path(path), self.embedder, self._body, progress)
+        result = import_jsonl(self.store, Path(path), self.embedder, progress)
         self._embedder_recorded = True
         return result
 
@@ -377,6 +289,8 @@ class Memory:
         self._jobs.close()
         self.store.close()
         self.embedder.close()
+        if self.llm is not None:
+            self.llm.close()
 
     def __enter__(self) -> Memory:
         return self
@@ -392,107 +306,13 @@ class Memory:
     # -- helpers ---------------------------------------------------------------------------
 
     def _scope(self, user_id: Any, agent_id: Any, session_id: Any) -> Scope:
-        return replace(make_scope(user_id, agent_id, session_id), tenant=self.tenant)
+        return make_scope(user_id, agent_id, session_id, self.tenant)
 
     def _apply(self, changes: Changes) -> None:
         if changes.vectors and not self._embedder_recorded:
             changes.meta["embedder"] = self.embedder.model_id
         self.store.apply(changes)
         self._embedder_recorded = self._embedder_recorded or bool(changes.vectors)
-
-    def _body(self, note: Note) -> str:
-        return index_text(note, self.store.get_episodes(note.episode_ids))
-
-    def _sources_only_of(self, note: Note) -> builtins.list[Episode]:
-        """The live episodes of `note` that no other live note was made from."""
-        shared = {
-            episode_id
-            for other in self.store.notes_of_episodes(note.episode_ids)
-            if other.id != note.id
-            for episode_id in other.episode_ids
-        }
-        episodes = self.store.get_episodes([e for e in note.episode_ids if e not in shared])
-        return [e for e in episodes.values() if e.deleted_at is None]
-
-    def _deletion(
-        self, episodes: builtins.list[Episode], notes: builtins.list[Note], moment: datetime
-    ) -> Changes:
-        return Changes(
-            episodes=[replace(e, deleted_at=moment) for e in episodes],
-            notes=[replace(n, deleted_at=moment) for n in notes],
-            events=[self._event("delete", e.id, e.scope) for e in episodes]
-            + [self._event("delete", n.id, n.scope, snapshot(n)) for n in notes],
-        )
-
-    def _event(
-        self,
-        action: str,
-        target_id: str,
-        scope: Scope,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-    ) -> Event:
-        return event(action, target_id, scope, self.actor, before, after)
-
-
-def open_store(location: str) -> Store:
-    """The store a location names: a `postgresql://` URL, or a SQLite path (":memory:")."""
-    if location.startswith(("postgresql://", "postgres://")):
-        try:
-            from remem.stores.postgres import PostgresStore
-        except ImportError as error:
-            raise ConfigError(
-                f"PostgreSQL needs remem's postgres extras ({error.name} is missing):"
-                " pip install 'remem[postgres]'"
-            ) from None
-        return PostgresStore(location)
-    if "://" in location:
-        raise ConfigError(
-            f"unsupported database URL {location!r}: use a postgresql:// URL or a SQLite path"
-        )
-    from remem.stores.sqlite import SQLiteStore
-
-    return SQLiteStore(location)
-
-
-def make_scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
-    """A scope from caller input: strings only; empty strings count as unset."""
-    return Scope(
-        _scope_value("user_id", user_id),
-        _scope_value("agent_id", agent_id),
-        _scope_value("session_id", session_id),
-    )
-
-
-def _scope_value(name: str, value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-    return check_utf8(value, name).strip() or None if value is not None else None
-
-
-def check_tenant(tenant: Any) -> str:
-    """A tenant name: 1-64 letters, digits, '.', '_' or '-'."""
-    if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
-        raise InvalidInputError(
-            f"tenant must be 1-64 letters, digits, '.', '_' or '-', got {tenant!r}"
-        )
-    return tenant
-
-
-def _limit(limit: Any) -> int:
-    return _check_count("limit", limit, 1, MAX_LIMIT)
-
-
-def _check_count(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _check_query(query: Any, operation: str) -> None:
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError(f"{operation} needs a non-empty query string")
-    check_utf8(query, "query")
 
 
 def _check_embedder(store: Store, embedder: Embedder) -> bool:

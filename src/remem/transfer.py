@@ -24,8 +24,7 @@ from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
 from remem.stores.base import Changes, Dump, NoteRecord, Store
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
-from remem.write.embedding import embed_notes
-from remem.write.ingest import index_text
+from remem.write.operations import import_batch
 
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
@@ -95,7 +94,6 @@ def import_jsonl(
     store: Store,
     path: Path,
     embedder: Embedder,
-    body_of: Callable[[Note], str],
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Apply an export to the store in batches; skip records whose id is already there."""
@@ -115,9 +113,9 @@ def import_jsonl(
         for number, data in lines:
             batch.append(_decode(data, number, path))
             if len(batch) >= BATCH:
-                a, s = _apply_batch(store, batch, embedder, body_of, reuse_vectors)
+                a, s = _apply_batch(store, batch, embedder, reuse_vectors)
                 added, skipped, batch = added + a, skipped + s, []
-        a, s = _apply_batch(store, batch, embedder, body_of, reuse_vectors)
+        a, s = _apply_batch(store, batch, embedder, reuse_vectors)
     return ImportResult(added=added + a, skipped=skipped + s)
 
 
@@ -140,13 +138,9 @@ def copy_store(
         (("note", stored.note, stored) for stored in dump.notes),
         *(_tagged(kind, rows) for kind, rows in _rest(dump)),
     )
-
-    def body_of(note: Note) -> str:
-        return index_text(note, target.get_episodes(note.episode_ids))
-
     added = skipped = 0
     while batch := list(itertools.islice(records, BATCH)):
-        a, s = _apply_batch(target, batch, None, body_of, True, embedder_id)
+        a, s = _apply_batch(target, batch, None, True, embedder_id)
         added, skipped = added + a, skipped + s
         if progress:
             progress(len(batch))
@@ -165,39 +159,23 @@ def _apply_batch(
     store: Store,
     batch: list[Record],
     embedder: Embedder | None,
-    body_of: Callable[[Note], str],
     reuse_vectors: bool,
     embedder_id: str | None = None,
 ) -> tuple[int, int]:
-    """Apply new records; notes without a usable vector are embedded (when an embedder is
-    given; a copy leaves them to their pending embedding jobs)."""
+    """Apply the batch's new records in one transaction; return how many were added and
+    how many skipped (already present)."""
     present = store.existing_ids([record.id for _, record, _ in batch])
     recorded = embedder.model_id if embedder is not None else embedder_id
-    changes = Changes(meta={"embedder": recorded} if recorded else {})
-    to_embed: list[Note] = []
+    records = Changes(meta={"embedder": recorded} if recorded else {})
+    given: dict[str, NoteRecord] = {}
     for kind, record, stored in batch:
         if record.id in present:
             continue
-        getattr(changes, kind + "s").append(record)
-        if stored is not None and stored.vector is not None and reuse_vectors:
-            changes.vectors[record.id] = stored.vector
-            if stored.sentences is not None:
-                changes.sentence_vectors[record.id] = stored.sentences
-        elif kind == "note" and record.deleted_at is None:
-            to_embed.append(record)
-    # Bodies need the notes' episodes, which the batch may or may not have brought.
-    store.apply(Changes(episodes=changes.episodes))
-    changes.episodes = []
-    for note in changes.notes:
-        if note.deleted_at is None:
-            changes.bodies[note.id] = body_of(note)
-    if to_embed and embedder is not None:
-        made = embed_notes(embedder, to_embed)
-        changes.vectors.update(made.vectors)
-        changes.sentence_vectors.update(made.sentence_vectors)
-    store.apply(changes)
-    added = len(batch) - len(present)
-    return added, len(present)
+        getattr(records, kind + "s").append(record)
+        if stored is not None and reuse_vectors:
+            given[record.id] = stored
+    store.apply(import_batch(records, given, store, embedder))
+    return len(batch) - len(present), len(present)
 
 
 def _decode(data: Any, number: int, path: Path) -> Record:

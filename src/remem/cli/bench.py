@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from remem.cli.common import settings_of
 from remem.cli.output import print_json
 
 
@@ -36,12 +37,10 @@ def locomo(ctx: click.Context, /, data_path: str, samples: str | None, as_json: 
     """
     from remem.bench import locomo as dataset
     from remem.bench.runner import run
-    from remem.config import Settings
     from remem.embedders import create_embedder
     from remem.tokens import TOKENIZER_NAME, count_tokens
 
-    options = ctx.find_root().obj
-    settings = Settings.resolve(config_file=options["config_file"], embedder=options["embedder"])
+    settings = settings_of(ctx)
     loaded = dataset.load(Path(data_path), samples.split(",") if samples else None)
     embedder = create_embedder(settings)
     total = sum(len(sample.questions) for sample in loaded)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import click
 
+from remem.cli.common import settings_of
 from remem.cli.output import shorten, when
 
 
@@ -24,14 +26,9 @@ def demo(ctx: click.Context, limit: int) -> None:
     from remem.memory import Memory
 
     script = json.loads(files("remem").joinpath("data/demo_conversation.json").read_text("utf-8"))
-    options = ctx.find_root().obj
     with tempfile.TemporaryDirectory(prefix="remem-demo-") as folder:
-        memory = Memory.from_config(
-            config_file=options["config_file"],
-            db=str(Path(folder) / "demo.db"),
-            embedder=options["embedder"],
-        )
-        with memory:
+        settings = replace(settings_of(ctx), db=str(Path(folder) / "demo.db"))
+        with Memory(settings=settings) as memory:
             user = script["user_id"]
             turns = _load(memory, script["sessions"], user)
             click.echo(

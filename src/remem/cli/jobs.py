@@ -6,7 +6,7 @@ import time
 
 import click
 
-from remem.cli.main import json_option, open_memory
+from remem.cli.common import json_option, open_memory
 from remem.cli.output import print_json, print_table, when
 from remem.serialize import to_data
 
@@ -96,7 +96,13 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     print_table(["what", "count"], list(counts.items()))
     if steps:
         click.echo()
-        total = ("total", *(sum(row[i] for row in steps) for i in range(1, 5)))
+        total = (
+            "total",
+            sum(row[1] for row in steps),
+            sum(row[2] for row in steps),
+            sum(row[3] for row in steps),
+            sum(row[4] for row in steps),
+        )
         print_table(
             ["llm step", "calls", "prompt tokens", "completion tokens", "seconds"],
             [(s, c, p, o, f"{ms / 1000:.1f}") for s, c, p, o, ms in [*steps, total]],

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from remem.errors import RememError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class MemoryGroup(click.Group):
@@ -55,44 +52,6 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: s
     offline embedding model. Start with `remem demo`.
     """
     ctx.obj = {"db": db, "embedder": embedder, "config_file": config_file}
-
-
-def settings_of(ctx: click.Context) -> Any:
-    """Settings from the config file, REMEM_* and the global options."""
-    from remem.config import Settings
-
-    options = ctx.find_root().obj
-    return Settings.resolve(
-        config_file=options["config_file"], db=options["db"], embedder=options["embedder"]
-    )
-
-
-def open_memory(ctx: click.Context, **options: Any) -> Any:
-    """The memory the global options and settings name; closed when the command ends."""
-    from remem.embedders import create_embedder
-    from remem.llms import create_llm
-    from remem.memory import Memory, open_store
-
-    settings = settings_of(ctx)
-    parts = {"llm": create_llm(settings), "jobs": settings.jobs, **options}
-    memory = Memory(store=open_store(settings.db), embedder=create_embedder(settings), **parts)
-    ctx.call_on_close(memory.close)
-    return memory
-
-
-def scope_options(function: F) -> F:
-    """--user, --agent, --session."""
-    for name, help_text in (
-        ("session", "Session id of the scope."),
-        ("agent", "Agent id of the scope."),
-        ("user", "User id of the scope."),
-    ):
-        function = click.option(f"--{name}", f"{name}_id", metavar="ID", help=help_text)(function)
-    return function
-
-
-def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)
 
 
 def _register() -> None:

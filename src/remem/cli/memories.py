@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Unpack
 
 import click
 
 from remem import ids
-from remem.cli.main import json_option, open_memory, scope_options
+from remem.cli.common import ScopeOptions, json_option, open_memory, scope_options
 from remem.cli.output import print_json, print_table, when
 
 
@@ -39,7 +39,7 @@ def add(
     occurred_at: str | None,
     metadata: str | None,
     as_json: bool,
-    **scope: str | None,
+    **scope: Unpack[ScopeOptions],
 ) -> None:
     """Remember TEXT (or stdin when TEXT is -), or a file of chat messages."""
     if messages_file is not None and text is not None:
@@ -86,7 +86,7 @@ def search(
     limit: int,
     filters: tuple[str, ...],
     as_json: bool,
-    **scope: str | None,
+    **scope: Unpack[ScopeOptions],
 ) -> None:
     """Find the memories most relevant to QUERY."""
     memory = open_memory(ctx)
@@ -110,7 +110,7 @@ def search(
 @json_option
 @click.pass_context
 def context(
-    ctx: click.Context, /, query: str, budget: int, as_json: bool, **scope: str | None
+    ctx: click.Context, /, query: str, budget: int, as_json: bool, **scope: Unpack[ScopeOptions]
 ) -> None:
     """Print the prompt block a model would get for QUERY: the session's recent turns,
     then the relevant memories, dated, within the token budget."""
@@ -129,7 +129,12 @@ def context(
 @json_option
 @click.pass_context
 def list_(
-    ctx: click.Context, /, limit: int, cursor: str | None, as_json: bool, **scope: str | None
+    ctx: click.Context,
+    /,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+    **scope: Unpack[ScopeOptions],
 ) -> None:
     """List memories, oldest first (all of them when no scope is given)."""
     page = open_memory(ctx).list(limit=limit, cursor=cursor, **scope)
@@ -197,7 +202,7 @@ def forget(
     item_ids: tuple[str, ...],
     everything: bool,
     yes: bool,
-    **scope: str | None,
+    **scope: Unpack[ScopeOptions],
 ) -> None:
     """Forget memories by ID, or a whole scope with --all."""
     memory = open_memory(ctx)
@@ -266,7 +271,7 @@ def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     return ""
 
 
-def _describe(scope: dict[str, str | None]) -> str:
+def _describe(scope: ScopeOptions) -> str:
     return ", ".join(f"{k}={v}" for k, v in scope.items() if v) or "(no scope)"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from remem.cli.main import json_option, open_memory, settings_of
+from remem.cli.common import json_option, open_memory, settings_of
 from remem.cli.output import print_json, print_table, when
 from remem.errors import ConfigError
 from remem.serialize import to_data

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from remem.cli.main import json_option, open_memory
+from remem.cli.common import json_option, open_memory
 from remem.cli.output import print_json
 
 
@@ -46,7 +46,7 @@ def migrate(source: str, target: str) -> None:
     history, links, jobs, vectors and API keys, ids kept. A SQLite path or a
     postgresql:// URL on either side; records already in the target are skipped, so an
     interrupted copy can simply be run again."""
-    from remem.memory import open_store
+    from remem.stores import open_store
     from remem.transfer import copy_store
 
     if source == target:

@@ -8,36 +8,37 @@ the resolved settings, added with `register_embedder(name, factory)` or through 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import ConfigError
+from remem.registry import Registry
 
 if TYPE_CHECKING:
     from remem.config import Settings
 
 EmbedderFactory = Callable[["Settings"], Embedder]
 
-__all__ = ["Embedder", "EmbedderFactory", "Vectors", "create_embedder", "register_embedder"]
+__all__ = [
+    "EMBEDDERS",
+    "Embedder",
+    "EmbedderFactory",
+    "Vectors",
+    "create_embedder",
+    "register_embedder",
+]
 
-_REGISTRY: dict[str, EmbedderFactory] = {}
+EMBEDDERS: Registry[EmbedderFactory] = Registry("embedder", "remem.embedders")
 
 
 def register_embedder(name: str, factory: EmbedderFactory) -> None:
     """Make `name` a valid value of the `embedder` setting."""
-    _REGISTRY[name] = factory
+    EMBEDDERS.register(name, factory)
 
 
 def create_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name."""
-    _load_plugins()
-    factory = _REGISTRY.get(settings.embedder)
-    if factory is None:
-        raise ConfigError(
-            f"unknown embedder {settings.embedder!r}; choose one of {', '.join(sorted(_REGISTRY))}"
-        )
-    return factory(settings)
+    return EMBEDDERS.get(settings.embedder)(settings)
 
 
 def _minilm(settings: Settings) -> Embedder:
@@ -60,21 +61,9 @@ def _openai(settings: Settings) -> Embedder:
 
 
 def _hash(settings: Settings) -> Embedder:
-    from remem.testing import HashEmbedder
+    from remem.embedders.hashing import HashEmbedder
 
     return HashEmbedder()
-
-
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for entry in entry_points(group="remem.embedders"):
-        register_embedder(entry.name, entry.load())
 
 
 register_embedder("minilm", _minilm)

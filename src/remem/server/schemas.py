@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from remem.memory import MAX_BUDGET, MAX_LIMIT, MIN_BUDGET
+from remem.inputs import MAX_BUDGET, MAX_LIMIT, MIN_BUDGET
 
 ScopeId = Annotated[str | None, Field(default=None, max_length=256)]
 Text = Annotated[str, Field(min_length=1, max_length=100_000)]

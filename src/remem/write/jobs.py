@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Literal
 
 from remem import clock
-from remem.stores.base import Store
-from remem.write.pipeline import Organiser, Outcome
+from remem.stores.base import Changes, Store
+from remem.write.pipeline import ORGANISE_JOB, Organiser, Outcome
 
 JobMode = Literal["inline", "background", "worker"]
 JOB_MODES: tuple[JobMode, ...] = ("inline", "background", "worker")
@@ -39,8 +39,12 @@ class JobRunner:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def after_add(self, job_id: str) -> Outcome | None:
-        """Run a new job now (inline), or hand it to the background thread."""
+    def after_add(self, changes: Changes) -> Outcome | None:
+        """Run the organising job an add just committed now (inline), or hand it to the
+        background thread; None when it has none or it runs later."""
+        job_id = next((job.id for job in changes.jobs if job.kind == ORGANISE_JOB), None)
+        if job_id is None:
+            return None
         if self.mode == "inline":
             return self.run_one(job_id)
         if self.mode == "background":

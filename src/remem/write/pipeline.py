@@ -26,8 +26,7 @@ from remem.read.search import search
 from remem.stores.base import Changes, LeaseLostError, LLMCall, Store
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
-from remem.write.embedding import embed_notes
-from remem.write.ingest import index_text
+from remem.write.indexing import index_notes
 from remem.write.versions import event, snapshot
 
 ORGANISE_JOB = "organise"
@@ -85,10 +84,17 @@ class Organiser:
         payload: dict[str, Any] = {**job.payload, "done": dict(job.payload.get("done", {}))}
         episodes = self._episodes(payload)
         spent = Usage()
+        steps = {
+            "extract": self._extract,
+            "reconcile": self._reconcile,
+            "enrich": self._enrich,
+            "link": self._link,
+            "evolve": self._evolve,
+        }
         try:
             for step in STEPS:
                 if step not in payload["done"]:
-                    answer, usage = getattr(self, f"_{step}")(payload, episodes)
+                    answer, usage = steps[step](payload, episodes)
                     payload["done"][step] = answer
                     spent += usage
                     self._checkpoint(job, payload, step, usage)
@@ -227,7 +233,35 @@ class Organiser:
             )
             for i, fact in kept
         }
+        revisions = self._revisions(done, created, moment)
+        versions = revisions.versions()
+        written = [*created.values(), *versions.values()]
+        sources = self.store.get_episodes([e for note in written for e in note.episode_ids])
+        changes = index_notes(written, sources, self.embedder, queue_failures=False)
+        changes.links = _links(done["link"]["links"], facts, created, moment)
+        changes.events = [event("add", n.id, n.scope, self.actor) for n in created.values()]
+        changes.events += [
+            event(
+                revisions.actions[i],
+                i,
+                note.scope,
+                self.actor,
+                snapshot(revisions.before[i]),
+                snapshot(note),
+            )
+            for i, note in versions.items()
+        ]
+        summary = {"facts": list(created), "changed": list(versions), "links": len(changes.links)}
+        changes.jobs = [_finished(job, {**payload, "result": summary})]
+        changes.lease = (job.id, job.lease or "")
+        return changes, list(created)
+
+    def _revisions(
+        self, done: dict[str, Any], created: dict[str, Note], moment: datetime
+    ) -> _Revisions:
+        """The new versions of existing notes that reconcile and evolve decided on."""
         revisions = _Revisions(self._note, moment)
+        facts = done["extract"]["facts"]
         for fact, decision in zip(facts, done["reconcile"]["decisions"], strict=True):
             if decision["action"] == "supersede" and fact["id"] in created:
                 new = created[fact["id"]]
@@ -247,46 +281,7 @@ class Organiser:
         for update in done["evolve"]["updates"]:
             tags = tuple(update["tags"]) if update["tags"] else None
             revisions.change(update["note_id"], "evolve", context=update["context"], tags=tags)
-        versions = revisions.versions()
-        written = [*created.values(), *versions.values()]
-        sources = self.store.get_episodes([e for note in written for e in note.episode_ids])
-        embedded = embed_notes(self.embedder, written)
-        links = [
-            Link(
-                ids.new_id(ids.LINK),
-                facts[link["fact"]]["id"],
-                link["target_id"],
-                link["relation"],
-                1.0,
-                link["reason"],
-                moment,
-            )
-            for link in done["link"]["links"]
-            if facts[link["fact"]]["id"] in created
-        ]
-        summary = {"facts": list(created), "changed": list(versions), "links": len(links)}
-        changes = Changes(
-            notes=written,
-            bodies={note.id: index_text(note, sources) for note in written},
-            vectors=embedded.vectors,
-            sentence_vectors=embedded.sentence_vectors,
-            links=links,
-            events=[event("add", n.id, n.scope, self.actor) for n in created.values()]
-            + [
-                event(
-                    revisions.actions[i],
-                    i,
-                    note.scope,
-                    self.actor,
-                    snapshot(revisions.before[i]),
-                    snapshot(note),
-                )
-                for i, note in versions.items()
-            ],
-            jobs=[_finished(job, {**payload, "result": summary})],
-            lease=(job.id, job.lease or ""),
-        )
-        return changes, list(created)
+        return revisions
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -418,6 +413,28 @@ def _fact_note(fact: dict[str, Any], scope: Scope, moment: datetime, extra: dict
         valid_from=occurred,
         kind="fact",
     )
+
+
+def _links(
+    answers: list[dict[str, Any]],
+    facts: list[dict[str, Any]],
+    created: dict[str, Note],
+    moment: datetime,
+) -> list[Link]:
+    """The links the model made from new facts (to notes it was shown)."""
+    return [
+        Link(
+            ids.new_id(ids.LINK),
+            facts[link["fact"]]["id"],
+            link["target_id"],
+            link["relation"],
+            1.0,
+            link["reason"],
+            moment,
+        )
+        for link in answers
+        if facts[link["fact"]]["id"] in created
+    ]
 
 
 def _finished(job: Job, payload: dict[str, Any]) -> Job:

@@ -1,0 +1,58 @@
+"""What every command shares: the settings and memory the global options name, and the
+scope and --json options. Below the command modules, which import it (never `main`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from remem.config import Settings
+    from remem.memory import Memory
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """Settings from the config file, REMEM_* and the global options."""
+    from remem.config import Settings
+
+    options = ctx.find_root().obj
+    return Settings.resolve(
+        config_file=options["config_file"], db=options["db"], embedder=options["embedder"]
+    )
+
+
+def open_memory(ctx: click.Context, **options: Any) -> Memory:
+    """The memory the global options and settings name (built the way `Memory()` builds
+    one); closed when the command ends."""
+    from remem.memory import Memory
+
+    memory = Memory(settings=settings_of(ctx), **options)
+    ctx.call_on_close(memory.close)
+    return memory
+
+
+class ScopeOptions(TypedDict):
+    """What `scope_options` passes a command: `**scope: Unpack[ScopeOptions]`."""
+
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+
+
+def scope_options(function: F) -> F:
+    """--user, --agent, --session."""
+    for name, help_text in (
+        ("session", "Session id of the scope."),
+        ("agent", "Agent id of the scope."),
+        ("user", "User id of the scope."),
+    ):
+        function = click.option(f"--{name}", f"{name}_id", metavar="ID", help=help_text)(function)
+    return function
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)

@@ -1,0 +1,192 @@
+"""The write path's one entry point: one function per operation, each returning the
+`Changes` that the store commits in one transaction (the mirror of `read/search.py`).
+
+    memory -> write/operations -> ingest, organise, indexing, pipeline -> store.apply
+
+Checks of caller input happen before (`remem.inputs`); running the organising job after
+(`write/jobs`). Nothing here writes: a function reads what it needs and says what to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from remem import clock
+from remem.embedders.base import Embedder
+from remem.errors import EmbedderError
+from remem.inputs import Message
+from remem.llms.base import Usage
+from remem.stores.base import Changes, NoteRecord, Store
+from remem.types import AddResult, Episode, Job, Note, Scope
+from remem.write.embedding import EMBED_JOB, embed_notes, failed_job, finished
+from remem.write.indexing import index_notes
+from remem.write.ingest import make_episodes, notes_from_episodes
+from remem.write.organise import enrich, similar_links
+from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
+from remem.write.versions import event, snapshot
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    """What a caller asked to remember, checked."""
+
+    messages: Sequence[Message]
+    scope: Scope
+    occurred_at: datetime
+    metadata: dict[str, Any]
+
+
+def add(
+    request: AddRequest, store: Store, embedder: Embedder, *, actor: str, organise: bool
+) -> Changes:
+    """An episode and a note per message, organised without a model (keywords, dates,
+    links); with `organise`, also the job that a language model will run."""
+    episodes = make_episodes(request.messages, request.scope, request.occurred_at, request.metadata)
+    notes = enrich(notes_from_episodes(episodes), store)
+    changes = index_notes(notes, {episode.id: episode for episode in episodes}, embedder)
+    changes.episodes = episodes
+    changes.links = similar_links(notes, changes.vectors, store)
+    changes.jobs += [organise_job(episodes)] if organise else []
+    changes.events = [event("add", e.id, e.scope, actor) for e in episodes]
+    changes.events += [event("add", n.id, n.scope, actor) for n in notes]
+    return changes
+
+
+def added(changes: Changes, outcome: Outcome | None) -> AddResult:
+    """What an add reports, once its changes are committed and its organising job ran (or
+    not: `outcome` None)."""
+    organising = [job.id for job in changes.jobs if job.kind == ORGANISE_JOB]
+    pending = [job.id for job in changes.jobs if job.kind != ORGANISE_JOB]
+    if outcome is None or not outcome.done:
+        pending += organising
+    usage = outcome.usage if outcome is not None else Usage()
+    return AddResult(
+        episode_ids=tuple(episode.id for episode in changes.episodes),
+        note_ids=tuple(note.id for note in changes.notes)
+        + tuple(outcome.fact_ids if outcome else ()),
+        pending_jobs=tuple(pending),
+        llm_calls=usage.calls,
+        llm_tokens=usage.tokens,
+    )
+
+
+def update(
+    note: Note,
+    text: str | None,
+    metadata: dict[str, Any] | None,
+    store: Store,
+    embedder: Embedder,
+    *,
+    actor: str,
+) -> Changes:
+    """A new version of `note` with a new text and/or new metadata (re-embedded when the
+    text changed)."""
+    updated = replace(
+        note,
+        text=note.text if text is None else text,
+        metadata=note.metadata if metadata is None else metadata,
+        version=note.version + 1,
+        updated_at=clock.now(),
+    )
+    changed_text = updated.text != note.text
+    changes = index_notes(
+        [updated],
+        store.get_episodes(updated.episode_ids),
+        embedder,
+        embed=[updated] if changed_text else [],
+    )
+    changes.events = [
+        event("update", note.id, note.scope, actor, snapshot(note), snapshot(updated))
+    ]
+    return changes
+
+
+def forget_note(note: Note, store: Store, *, actor: str) -> Changes:
+    """Delete a note and the live episodes no other live note was made from."""
+    shared = {
+        episode_id
+        for other in store.notes_of_episodes(note.episode_ids)
+        if other.id != note.id
+        for episode_id in other.episode_ids
+    }
+    episodes = store.get_episodes([e for e in note.episode_ids if e not in shared])
+    alone = [episode for episode in episodes.values() if episode.deleted_at is None]
+    return _deletion(alone, [note], actor)
+
+
+def forget_episode(episode: Episode, store: Store, *, actor: str) -> Changes:
+    """Delete an episode and the live notes made from it."""
+    return _deletion([episode], store.notes_of_episodes([episode.id]), actor)
+
+
+def forget_scope(scope: Scope, store: Store, *, actor: str) -> Changes:
+    """Delete every live episode and note of a scope."""
+    episode_ids, note_ids = store.live_ids(scope)
+    episodes = list(store.get_episodes(episode_ids).values())
+    return _deletion(episodes, list(store.get_notes(note_ids).values()), actor)
+
+
+def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) -> Changes:
+    moment = clock.now()
+    return Changes(
+        episodes=[replace(e, deleted_at=moment) for e in episodes],
+        notes=[replace(n, deleted_at=moment) for n in notes],
+        events=[event("delete", e.id, e.scope, actor) for e in episodes]
+        + [event("delete", n.id, n.scope, actor, snapshot(n)) for n in notes],
+    )
+
+
+def retry_embedding(store: Store, embedder: Embedder, *, actor: str) -> tuple[Changes, int]:
+    """Embed the notes whose embedding failed; the changes, and how many jobs finish (none
+    when the embedder fails again: each job then counts one more attempt)."""
+    pending = [job for job in store.jobs("pending") if job.kind == EMBED_JOB]
+    notes = store.get_notes([job.target_id for job in pending])
+    live = [note for note in notes.values() if note.deleted_at is None]
+    try:
+        made = embed_notes(embedder, live)
+    except EmbedderError as error:
+        return Changes(jobs=[failed_job(job.target_id, str(error), job) for job in pending]), 0
+    changes = Changes(
+        vectors=dict(made.vectors),
+        sentence_vectors=dict(made.sentence_vectors),
+        jobs=[finished(job) for job in pending],
+        events=[event("embed", note.id, note.scope, actor) for note in live],
+    )
+    return changes, len(pending)
+
+
+def revive_failed_jobs(store: Store) -> Changes:
+    """Make every job that failed too often pending again, with its attempts reset."""
+    revived: list[Job] = [
+        replace(job, status="pending", attempts=0, updated_at=clock.now())
+        for job in store.jobs("failed")
+    ]
+    return Changes(jobs=revived)
+
+
+def import_batch(
+    records: Changes, given: Mapping[str, NoteRecord], store: Store, embedder: Embedder | None
+) -> Changes:
+    """New records from an export or another store, indexed: the vectors `given` are kept,
+    other live notes are embedded when an `embedder` is passed (a copy without one leaves
+    them to the embedding jobs it copies)."""
+    sources = {episode.id: episode for episode in records.episodes}
+    wanted = [e for note in records.notes for e in note.episode_ids if e not in sources]
+    sources.update(store.get_episodes(wanted))
+    vectors = {i: stored.vector for i, stored in given.items() if stored.vector is not None}
+    sentences = {
+        i: stored.sentences
+        for i, stored in given.items()
+        if stored.vector is not None and stored.sentences is not None
+    }
+    missing = [n for n in records.notes if n.id not in vectors and n.deleted_at is None]
+    changes = index_notes(records.notes, sources, embedder, embed=missing, queue_failures=False)
+    return replace(
+        records,
+        bodies=changes.bodies,
+        vectors={**changes.vectors, **vectors},
+        sentence_vectors={**changes.sentence_vectors, **sentences},
+    )
