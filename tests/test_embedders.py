@@ -1,6 +1,9 @@
-"""Embedders: the bundled MiniLM model, and the OpenAI-compatible backend over real HTTP."""
+"""Embedders: the bundled MiniLM model, and the OpenAI-compatible backend (over real HTTP
+once, then in-process on `ScriptedTransport`)."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ import pytest
 from remem import EmbedderError, Memory
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.embedders.openai import OpenAIEmbedder
-from remem.testing import FailingEmbedder, HashEmbedder, ScriptedOpenAIServer
+from remem.testing import FailingEmbedder, HashEmbedder, ScriptedOpenAIServer, ScriptedTransport
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,9 @@ def test_minilm_truncates_long_texts(minilm: MiniLMEmbedder) -> None:
 def test_openai_embedder_speaks_the_protocol_and_retries() -> None:
     with ScriptedOpenAIServer() as server:
         server.fail_next(503, times=2)
-        embedder = OpenAIEmbedder(server.base_url, "test-model", "sk-test", batch_size=2)
+        embedder = OpenAIEmbedder(
+            server.base_url, "test-model", "sk-test", batch_size=2, backoff=0.01
+        )
         vectors = embedder.embed_batch(["one", "two", "three"])
         expected = HashEmbedder().embed_batch(["one", "two", "three"])
         assert np.allclose(vectors, expected, atol=1e-6)
@@ -57,15 +62,52 @@ def test_openai_embedder_speaks_the_protocol_and_retries() -> None:
         embedder.close()
 
 
+def _embedder(model: ScriptedTransport, attempts: int = 3, timeout: float = 2.0) -> OpenAIEmbedder:
+    return OpenAIEmbedder(
+        model.base_url, "m", attempts=attempts, timeout=timeout, backoff=0, transport=model
+    )
+
+
+def test_openai_embedder_retries_each_batch_on_its_own() -> None:
+    model = ScriptedTransport()
+    embedder = _embedder(model)
+    model.fail_next(429)
+    first = embedder.embed("one")
+    model.fail_next(500, times=2)
+    second = embedder.embed("two")
+    assert np.allclose([first, second], HashEmbedder().embed_batch(["one", "two"]), atol=1e-6)
+    assert [r["body"]["input"] for r in model.requests] == [["one"]] * 2 + [["two"]] * 3
+
+
+def test_openai_embedder_retries_a_timeout() -> None:
+    model = ScriptedTransport()
+    model.slow_next(5.0)  # longer than the client waits
+    vector = _embedder(model, timeout=0.05).embed("text")
+    assert np.allclose(vector, HashEmbedder().embed("text"), atol=1e-6)
+    assert len(model.requests) == 2
+
+
 def test_openai_embedder_reports_a_server_that_stays_down() -> None:
-    with ScriptedOpenAIServer() as server:
-        server.fail_next(500, times=2)
-        embedder = OpenAIEmbedder(server.base_url, "m", attempts=2)
-        with pytest.raises(EmbedderError, match="failed 2 times.*HTTP 500"):
-            embedder.embed("text")
-        server.fail_next(401)
-        with pytest.raises(EmbedderError, match="HTTP 401"):
-            embedder.embed("text")
+    model = ScriptedTransport()
+    model.fail_next(500, times=2)
+    embedder = _embedder(model, attempts=2)
+    with pytest.raises(EmbedderError, match="failed 2 times; last: HTTP 500"):
+        embedder.embed("text")
+    assert len(model.requests) == 2
+    model.fail_next(401)
+    with pytest.raises(EmbedderError, match="answered HTTP 401"):
+        embedder.embed("text")
+    assert len(model.requests) == 3  # a client error is not retried
+
+
+def test_openai_embedder_waits_longer_before_each_retry() -> None:
+    model = ScriptedTransport()
+    model.fail_next(503, times=3)
+    embedder = OpenAIEmbedder(model.base_url, "m", backoff=0.05, transport=model)
+    started = time.perf_counter()
+    with pytest.raises(EmbedderError, match="failed 3 times"):
+        embedder.embed("text")
+    assert time.perf_counter() - started >= 0.05 + 0.1  # 0.05 s, then twice that
 
 
 def test_a_failing_embedder_never_loses_an_add(memory: Memory) -> None:

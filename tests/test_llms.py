@@ -1,4 +1,5 @@
-"""The OpenAI-compatible LLM backend over real HTTP: structured output, fallback, retries."""
+"""The OpenAI-compatible LLM backend: structured output, fallback, retries. One test talks
+real HTTP to `ScriptedOpenAIServer`; the rest run in-process on `ScriptedTransport`."""
 
 from __future__ import annotations
 
@@ -8,66 +9,97 @@ from pydantic import BaseModel
 from remem import ConfigError, LLMError
 from remem.config import Settings
 from remem.llms import OpenAICompatibleLLM, create_llm
-from remem.testing import ScriptedOpenAIServer
+from remem.testing import ScriptedOpenAIServer, ScriptedTransport
 
 
 class Answer(BaseModel):
     city: str
 
 
-def _llm(server: ScriptedOpenAIServer) -> OpenAICompatibleLLM:
-    return OpenAICompatibleLLM(server.base_url, "m", backoff=0.01, timeout=2)
+def _llm(model: ScriptedTransport, timeout: float = 2.0, attempts: int = 3) -> OpenAICompatibleLLM:
+    return OpenAICompatibleLLM(
+        model.base_url, "m", transport=model, backoff=0, timeout=timeout, attempts=attempts
+    )
 
 
-def test_asks_with_a_json_schema_and_validates_the_answer() -> None:
+def _formats(model: ScriptedTransport) -> list[str]:
+    """The response_format type of each chat request, in order."""
+    return [body["response_format"]["type"] for body in model.chat_requests()]
+
+
+def test_asks_with_a_json_schema_and_validates_the_answer_over_http() -> None:
     with ScriptedOpenAIServer() as server:
         server.reply('{"city": "Lisbon"}')
-        answer = _llm(server).generate("where", "system text", "user text", Answer)
+        llm = OpenAICompatibleLLM(server.base_url, "m", "sk-test", backoff=0.01, timeout=2)
+        answer = llm.generate("where", "system text", "user text", Answer)
         sent = server.chat_requests()[0]
     assert answer.value == Answer(city="Lisbon")
     assert answer.usage.calls == 1 and answer.usage.tokens > 0
+    assert sent["model"] == "m" and sent["temperature"] == 0
+    assert [m["content"] for m in sent["messages"]] == ["system text", "user text"]
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["name"] == "where"
     assert sent["response_format"]["json_schema"]["schema"]["properties"]["city"]
 
 
 def test_falls_back_to_json_object_when_json_schema_is_refused() -> None:
-    with ScriptedOpenAIServer(json_schema=False) as server:
-        server.reply('{"city": "Porto"}', '{"city": "Faro"}')
-        llm = _llm(server)
-        assert llm.generate("where", "system text", "u", Answer).value.city == "Porto"
-        assert llm.generate("where", "system text", "u", Answer).value.city == "Faro"
-        sent = server.chat_requests()
-    assert [r["response_format"]["type"] for r in sent] == [
-        "json_schema",
-        "json_object",
-        "json_object",
-    ]
+    model = ScriptedTransport(json_schema=False)
+    model.reply('{"city": "Porto"}', '{"city": "Faro"}')
+    llm = _llm(model)
+    first = llm.generate("where", "system text", "u", Answer)
+    second = llm.generate("where", "system text", "u", Answer)
+    assert (first.value.city, second.value.city) == ("Porto", "Faro")
+    assert _formats(model) == ["json_schema", "json_object", "json_object"]
+    assert first.usage.calls == 1  # the refused request and its retry count as one call
+    sent = model.chat_requests()
     assert '"city"' in sent[1]["messages"][0]["content"]  # the schema travels in the prompt
+    assert '"city"' not in sent[0]["messages"][0]["content"]
 
 
 def test_retries_transient_errors_and_invalid_answers() -> None:
-    with ScriptedOpenAIServer() as server:
-        server.fail_next(503)
-        server.reply('{"town": "x"}', '{"city": "Braga"}')  # the first does not validate
-        answer = _llm(server).generate("where", "s", "u", Answer)
+    model = ScriptedTransport()
+    model.fail_next(503)
+    model.reply('{"town": "x"}', '{"city": "Braga"}')  # the first does not validate
+    answer = _llm(model).generate("where", "s", "u", Answer)
     assert answer.value.city == "Braga" and answer.usage.calls == 3
+    assert len(model.requests) == 3
+
+
+def test_a_timeout_is_retried_and_its_time_counted() -> None:
+    model = ScriptedTransport()
+    model.slow_next(5.0)  # longer than the client waits
+    model.reply('{"city": "Faro"}')
+    answer = _llm(model, timeout=0.05).generate("where", "s", "u", Answer)
+    assert answer.value.city == "Faro"
+    assert answer.usage.calls == 2 and answer.usage.latency_ms >= 50
+    assert len(model.requests) == 2
 
 
 def test_gives_up_with_the_last_error() -> None:
-    with ScriptedOpenAIServer() as server:
-        server.reply("still not json", times=None)
-        with pytest.raises(LLMError, match="no valid answer after 3 attempts") as failure:
-            _llm(server).generate("where", "s", "u", Answer)
-    assert failure.value.usage is not None and failure.value.usage.calls == 3
+    model = ScriptedTransport()
+    model.reply("still not json", times=None)
+    with pytest.raises(LLMError, match="no valid answer after 3 attempts.*invalid answer"):
+        _llm(model).generate("where", "s", "u", Answer)
+    assert len(model.requests) == 3
+
+
+def test_a_model_that_stays_down_costs_every_attempt() -> None:
+    model = ScriptedTransport()
+    model.fail_next(502, times=4)
+    with pytest.raises(LLMError, match="after 4 attempts; last: HTTP 502") as failure:
+        _llm(model, attempts=4).generate("where", "s", "u", Answer)
+    usage = failure.value.usage
+    assert usage is not None and usage.calls == 4 and usage.tokens == 0
+    assert len(model.requests) == 4
 
 
 def test_client_errors_are_not_retried() -> None:
-    with ScriptedOpenAIServer() as server:
-        server.fail_next(401)
-        with pytest.raises(LLMError, match="HTTP 401"):
-            _llm(server).generate("where", "s", "u", Answer)
-        assert len(server.chat_requests()) == 1
+    model = ScriptedTransport()
+    model.fail_next(401)
+    with pytest.raises(LLMError, match="where: the model answered HTTP 401") as failure:
+        _llm(model).generate("where", "s", "u", Answer)
+    assert len(model.requests) == 1
+    assert failure.value.usage is not None and failure.value.usage.calls == 1
 
 
 def test_settings_make_a_model_or_none() -> None:

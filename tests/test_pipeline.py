@@ -1,4 +1,5 @@
-"""The organising pipeline against a scripted OpenAI-compatible model over real HTTP."""
+"""The organising pipeline against a scripted OpenAI-compatible model over real HTTP (a
+failing model in-process, on `ScriptedTransport`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from remem import Memory
 from remem.llms import OpenAICompatibleLLM
-from remem.testing import HashEmbedder, ScriptedOpenAIServer
+from remem.testing import HashEmbedder, OpenAIScript, ScriptedOpenAIServer, ScriptedTransport
 
 
 def step(name: str) -> str:
@@ -27,14 +28,19 @@ def facts(*texts: str) -> str:
     return json.dumps({"facts": [{"text": text, "occurred_on": None} for text in texts]})
 
 
+def _standing_answers(script: OpenAIScript) -> None:
+    """A step a test does not script answers with nothing."""
+    script.reply(facts(), when=step("extract"), times=None)
+    script.reply('{"decisions": []}', when=step("reconcile"), times=None)
+    script.reply('{"notes": []}', when=step("enrich"), times=None)
+    script.reply('{"links": []}', when=step("link"), times=None)
+    script.reply('{"updates": []}', when=step("evolve"), times=None)
+
+
 @pytest.fixture
 def model() -> Iterator[ScriptedOpenAIServer]:
     with ScriptedOpenAIServer() as server:
-        server.reply(facts(), when=step("extract"), times=None)  # standing answers:
-        server.reply('{"decisions": []}', when=step("reconcile"), times=None)  # a step a
-        server.reply('{"notes": []}', when=step("enrich"), times=None)  # test does not
-        server.reply('{"links": []}', when=step("link"), times=None)  # script answers
-        server.reply('{"updates": []}', when=step("evolve"), times=None)  # with nothing
+        _standing_answers(server)
         yield server
 
 
@@ -112,15 +118,18 @@ def test_an_evolved_neighbour_is_re_embedded_and_found_by_its_new_context(
 
 @pytest.mark.parametrize("trouble", ["down", "garbage", "slow"])
 def test_add_survives_a_failing_model_and_the_job_completes_later(
-    location: str, model: ScriptedOpenAIServer, trouble: str
+    location: str, trouble: str
 ) -> None:
+    model = ScriptedTransport()
+    _standing_answers(model)
     if trouble == "down":
         model.fail_next(503, times=3)
     elif trouble == "garbage":
         model.reply("this is not JSON", when=step("extract"), times=3)
     else:
         model.slow_next(1.0, times=3, when=step("extract"))
-    with Memory(location, embedder=HashEmbedder(), llm=_llm(model, timeout=0.3)) as memory:
+    llm = OpenAICompatibleLLM(model.base_url, "m", timeout=0.1, backoff=0.01, transport=model)
+    with Memory(location, embedder=HashEmbedder(), llm=llm) as memory:
         added = memory.add("I adopted a cat named Miso.", user_id="ana")
         assert len(added.pending_jobs) == 1 and len(added.note_ids) == 1  # the turn only
         assert memory.search("cat Miso", user_id="ana")[0].id == added.note_ids[0]

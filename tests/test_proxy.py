@@ -1,9 +1,13 @@
 """The chat proxy, driven by the official `openai` client over real HTTP: the upstream gets
-the remembered facts in its system prompt and the turns are remembered."""
+the remembered facts in its system prompt and the turns are remembered. The last tests run
+the app in-process with the upstream on `ScriptedTransport`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -13,7 +17,7 @@ from remem import Memory
 from remem.keys import create_key
 from remem.server.app import create_app
 from remem.server.proxy import Upstream
-from remem.testing import ScriptedOpenAIServer
+from remem.testing import ScriptedOpenAIServer, ScriptedTransport
 from remem.testing.http import running
 
 
@@ -115,3 +119,54 @@ def test_upstream_errors_are_passed_through(upstream: ScriptedOpenAIServer, prox
         _client(proxy).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "hi"}], user="ana"
         )
+
+
+def _ask(memory: Memory, upstream: Upstream, body: dict[str, Any]) -> httpx.Response:
+    """One request to the proxy, in-process (no socket)."""
+    app = create_app(memory, upstream=upstream)
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://remem.test") as client:
+            return await client.post("/v1/chat/completions", json=body)
+
+    return asyncio.run(send())
+
+
+def _question(text: str, **fields: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], "user": "ana", **fields}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_proxy_forwards_to_a_scripted_transport(memory: Memory, stream: bool) -> None:
+    memory.add("Ana's bike is a green Brompton.", user_id="ana")
+    model = ScriptedTransport()
+    model.reply("Your green Brompton folds.")
+    answer = _ask(
+        memory, Upstream(model.base_url, transport=model), _question("my bike?", stream=stream)
+    )
+    assert answer.status_code == 200
+    if stream:
+        events = [line[5:] for line in answer.text.splitlines() if line.startswith("data:")]
+        assert events[-1].strip() == "[DONE]"
+        text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    else:
+        text = answer.json()["choices"][0]["message"]["content"]
+    assert text == "Your green Brompton folds."
+    (sent,) = model.chat_requests()
+    assert "green Brompton" in sent["messages"][0]["content"] and sent["stream"] is stream
+    kept = [note.text for note in memory.list(user_id="ana").items]
+    assert kept[-2:] == ["my bike?", "Your green Brompton folds."]
+
+
+def test_an_upstream_that_fails_or_times_out_leaves_nothing_remembered(memory: Memory) -> None:
+    model = ScriptedTransport()
+    model.fail_next(503)
+    failed = _ask(memory, Upstream(model.base_url, transport=model), _question("hello?"))
+    model.slow_next(5.0)
+    late = _ask(memory, Upstream(model.base_url, timeout=0.05, transport=model), _question("hi?"))
+    assert failed.status_code == 503  # the upstream's own error, passed through
+    assert failed.json()["error"]["message"] == "scripted failure 503"
+    assert late.status_code == 502 and "upstream" in late.json()["error"]["message"]
+    assert len(model.chat_requests()) == 2  # the proxy does not retry
+    assert memory.list(user_id="ana").items == ()

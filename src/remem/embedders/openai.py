@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
+from functools import partial
 
 import httpx
 import numpy as np
 
 from remem.embedders.base import Embedder, Vectors, normalise
 from remem.errors import EmbedderError
-
-# Transient answers worth another try; anything else is the caller's mistake.
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+from remem.http_retry import GaveUp, Refused, send_with_retries
 
 
 class OpenAIEmbedder(Embedder):
@@ -27,12 +25,14 @@ class OpenAIEmbedder(Embedder):
         batch_size: int = 128,
         attempts: int = 3,
         timeout: float = 30.0,
+        backoff: float = 1.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model_id = f"openai:{model}"
         self._model = model
         self._batch_size = batch_size
         self._attempts = attempts
+        self._backoff = backoff  # seconds before the first retry, doubling after
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -49,25 +49,18 @@ class OpenAIEmbedder(Embedder):
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def _request(self, texts: list[str]) -> Vectors:
-        error = "no attempt made"
-        for attempt in range(self._attempts):
-            if attempt:
-                time.sleep(0.5 * 2**attempt)
-            try:
-                response = self._client.post(
-                    "embeddings", json={"model": self._model, "input": texts}
-                )
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-                continue
-            if response.status_code in RETRYABLE_STATUS:
-                error = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code != 200:
-                status, body = response.status_code, response.text[:200]
-                raise EmbedderError(f"embeddings endpoint answered HTTP {status}: {body}")
-            return _parse(response, len(texts))
-        raise EmbedderError(f"embeddings endpoint failed {self._attempts} times; last: {error}")
+        send = partial(self._client.post, "embeddings", json={"model": self._model, "input": texts})
+        try:
+            return send_with_retries(
+                send,
+                partial(_parse, count=len(texts)),
+                attempts=self._attempts,
+                backoff=self._backoff,
+            )
+        except Refused as refused:
+            raise EmbedderError(f"embeddings endpoint answered {refused}") from None
+        except GaveUp as failure:
+            raise EmbedderError(f"embeddings endpoint {failure}") from None
 
     def close(self) -> None:
         self._client.close()

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from remem.errors import LLMError
+from remem.http_retry import GaveUp, Refused, send_with_retries
 from remem.llms.base import Generation, M, Usage
 
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 log = logging.getLogger("remem.llm")
 
 
@@ -34,6 +34,7 @@ class OpenAICompatibleLLM:
         attempts: int = 3,
         timeout: float = 60.0,
         backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model_id = model
         self._attempts = attempts
@@ -41,55 +42,58 @@ class OpenAICompatibleLLM:
         self._json_schema = True  # until the server says it cannot
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout
+            base_url=base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
         )
 
     def generate(self, name: str, system: str, user: str, schema: type[M]) -> Generation[M]:
-        usage, error = Usage(), "no attempt made"
-        for attempt in range(self._attempts):
-            if attempt:
-                time.sleep(self._backoff * 2 ** (attempt - 1))
-            started = time.perf_counter()
-            try:
-                answer = self._client.post(
-                    "chat/completions", json=self._request(name, system, user, schema)
-                )
-            except httpx.HTTPError as failure:
-                usage += Usage(calls=1, latency_ms=_ms(started))
-                error = f"{type(failure).__name__}: {failure}"
-                continue
-            if answer.status_code == 400 and self._json_schema and "response_format" in answer.text:
-                self._json_schema = False  # retry at once in json_object mode
-                log.info("%s: server refused json_schema; using json_object", self.model_id)
-                answer = self._client.post(
-                    "chat/completions", json=self._request(name, system, user, schema)
-                )
-            call = _usage(answer, started)
-            usage += call
-            log.info(
-                "llm %s step=%s status=%d tokens=%d+%d ms=%.0f",
-                self.model_id,
-                name,
-                answer.status_code,
-                call.prompt_tokens,
-                call.completion_tokens,
-                call.latency_ms,
+        calls: list[Usage] = []  # one per call made, failed ones included
+        send = partial(self._send, name, system, user, schema, calls)
+        try:
+            value = send_with_retries(
+                send, partial(_validated, schema), attempts=self._attempts, backoff=self._backoff
             )
-            if answer.status_code in RETRYABLE_STATUS:
-                error = f"HTTP {answer.status_code}: {answer.text[:200]}"
-                continue
-            if answer.status_code != 200:
-                raise LLMError(
-                    f"{name}: the model answered HTTP {answer.status_code}: {answer.text[:200]}",
-                    usage,
-                )
-            try:
-                return Generation(schema.model_validate_json(_content(answer)), usage)
-            except (ValueError, ValidationError) as invalid:
-                error = f"invalid answer: {str(invalid)[:300]}"
-        raise LLMError(
-            f"{name}: no valid answer after {self._attempts} attempts; last: {error}", usage
+        except Refused as refused:
+            raise LLMError(f"{name}: the model answered {refused}", _total(calls)) from None
+        except GaveUp as failure:
+            raise LLMError(
+                f"{name}: no valid answer after {self._attempts} attempts; last: {failure.last}",
+                _total(calls),
+            ) from None
+        return Generation(value, _total(calls))
+
+    def _send(
+        self, name: str, system: str, user: str, schema: type[M], calls: list[Usage]
+    ) -> httpx.Response:
+        """One call, counted in `calls`; a refused json_schema is asked again at once as
+        json_object, within the same call."""
+        started = time.perf_counter()
+        try:
+            answer = self._post(name, system, user, schema)
+            if answer.status_code == 400 and self._json_schema and "response_format" in answer.text:
+                self._json_schema = False
+                log.info("%s: server refused json_schema; using json_object", self.model_id)
+                answer = self._post(name, system, user, schema)
+        except httpx.HTTPError:
+            calls.append(Usage(calls=1, latency_ms=_ms(started)))
+            raise
+        call = _usage(answer, started)
+        calls.append(call)
+        log.info(
+            "llm %s step=%s status=%d tokens=%d+%d ms=%.0f",
+            self.model_id,
+            name,
+            answer.status_code,
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.latency_ms,
         )
+        return answer
+
+    def _post(self, name: str, system: str, user: str, schema: type[M]) -> httpx.Response:
+        return self._client.post("chat/completions", json=self._request(name, system, user, schema))
 
     def _request(self, name: str, system: str, user: str, schema: type[M]) -> dict[str, Any]:
         json_schema = schema.model_json_schema()
@@ -112,6 +116,15 @@ class OpenAICompatibleLLM:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _validated(schema: type[M], answer: httpx.Response) -> M:
+    """The answer's content as `schema`; a ValueError (ValidationError is one) asks again."""
+    return schema.model_validate_json(_content(answer))
+
+
+def _total(calls: list[Usage]) -> Usage:
+    return sum(calls, Usage())
 
 
 def _content(answer: httpx.Response) -> str:

@@ -17,7 +17,8 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 import remem
-from remem.memory import MAX_LIMIT, Memory
+from remem.inputs import MAX_LIMIT
+from remem.memory import Memory
 from remem.server import errors
 from remem.server.auth import Caller
 from remem.server.limits import BodyLimit
@@ -54,7 +55,10 @@ def create_app(
     app.state.open_without_keys = open_without_keys
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     errors.install(app)
-    _routes(app)
+    _service_routes(app)
+    _remember_and_recall_routes(app)
+    _memory_routes(app)
+    _record_routes(app)
     if upstream is not None:
         install_proxy(app, upstream)
     return app
@@ -63,11 +67,17 @@ def create_app(
 ScopeQuery = Annotated[str | None, Query(max_length=256)]
 
 
-def _routes(app: FastAPI) -> None:
+def _service_routes(app: FastAPI) -> None:
+    """What a load balancer or supervisor asks."""
+
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """The server is up."""
         return {"status": "ok"}
+
+
+def _remember_and_recall_routes(app: FastAPI) -> None:
+    """Adding memories, and finding the ones a query needs."""
 
     @app.post("/v1/memories", status_code=201, tags=["memories"])
     def add(body: AddRequest, memory: Caller) -> AddResult:
@@ -100,6 +110,10 @@ def _routes(app: FastAPI) -> None:
             memories=body.memories,
             **body.scope(),
         )
+
+
+def _memory_routes(app: FastAPI) -> None:
+    """Listing, reading, correcting and forgetting memories, by scope or by id."""
 
     @app.get("/v1/memories", tags=["memories"])
     def list_memories(
@@ -141,6 +155,10 @@ def _routes(app: FastAPI) -> None:
         """Forget one memory (or, given an episode id, an episode and its memories)."""
         memory.delete(memory_id)
         return Response(status_code=204)
+
+
+def _record_routes(app: FastAPI) -> None:
+    """What remem keeps beside the memories: their history, the episodes, the export."""
 
     @app.get("/v1/memories/{item_id}/history", tags=["memories"])
     def history(item_id: str, memory: Caller) -> list[Event]:

@@ -36,6 +36,9 @@ AgentId = Annotated[str | None, Field(description="the agent the memory belongs 
 SessionId = Annotated[str | None, Field(description="a conversation or session id")]
 MemoryId = Annotated[str, Field(description="a memory id (nt_...) or an episode id (ep_...)")]
 
+# (user_id, agent_id, session_id) as a call gives them -> the scope keyword arguments
+ScopeOf = Callable[[str | None, str | None, str | None], dict[str, Any]]
+
 
 def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
     """An MCP server whose tools act on `memory`, for `user_id` unless a call says otherwise."""
@@ -45,6 +48,15 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
 
     def scope(user: str | None, agent: str | None, session: str | None) -> dict[str, Any]:
         return {"user_id": user or user_id, "agent_id": agent, "session_id": session}
+
+    _add_tool(server, memory, scope)
+    _recall_tools(server, memory, scope)
+    _memory_tools(server, memory, scope)
+    return server
+
+
+def _add_tool(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
+    """Remembering what the user said."""
 
     @server.tool()
     async def add_memory(
@@ -68,6 +80,10 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
             **scope(user_id, agent_id, session_id),
         )
         return to_data(await _run(call))
+
+
+def _recall_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
+    """Finding what a query needs."""
 
     @server.tool()
     async def search_memory(
@@ -108,6 +124,10 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
         )
         return to_data(await _run(call))
 
+
+def _memory_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
+    """Reading, listing, correcting and forgetting memories, and their history."""
+
     @server.tool()
     async def get_memory(memory_id: MemoryId) -> dict[str, Any]:
         """One memory by id, with its sources, version and dates."""
@@ -146,8 +166,6 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
     async def memory_history(memory_id: MemoryId) -> list[dict[str, Any]]:
         """Every change to a memory, oldest first: added, updated, deleted, by whom, when."""
         return [to_data(event) for event in await _run(partial(memory.history, memory_id))]
-
-    return server
 
 
 async def _run(call: Callable[[], T]) -> T:

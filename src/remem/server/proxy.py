@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -40,6 +40,8 @@ class Upstream:
     api_key: str | None = None
     model: str | None = None  # used when a request names none
     timeout: float = 120.0
+    # how requests reach it; None: the network (tests pass remem.testing.ScriptedTransport)
+    transport: httpx.AsyncBaseTransport | None = field(default=None, compare=False)
 
 
 class ChatRequest(BaseModel):
@@ -55,7 +57,11 @@ class ChatRequest(BaseModel):
 
 def install_proxy(app: FastAPI, upstream: Upstream) -> None:
     """Add `POST /v1/chat/completions`, forwarding to `upstream`."""
-    client = httpx.AsyncClient(base_url=upstream.base_url.rstrip("/"), timeout=upstream.timeout)
+    client = httpx.AsyncClient(
+        base_url=upstream.base_url.rstrip("/"),
+        timeout=upstream.timeout,
+        transport=upstream.transport,
+    )
     app.router.on_shutdown.append(client.aclose)
     headers = {"Authorization": f"Bearer {upstream.api_key}"} if upstream.api_key else {}
 
