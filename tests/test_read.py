@@ -192,7 +192,7 @@ def test_asks_when() -> None:
 
 
 def test_long_sessions_split_into_passages(memory: Memory) -> None:
-    from remem.stores.sqlite_writes import PASSAGE_NOTES
+    from remem.stores.base import PASSAGE_NOTES
 
     first = _conversation(
         memory, [("Ana", f"line {i} alpha") for i in range(PASSAGE_NOTES - 2)], "s1"

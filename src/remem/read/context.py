@@ -19,7 +19,7 @@ from typing import Literal
 from remem.embedders.base import Embedder
 from remem.read import rank
 from remem.read.search import search
-from remem.stores.base import Store
+from remem.stores.base import ContextStore
 from remem.types import Context, ContextItem, Episode, Hit, Scope
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -47,7 +47,7 @@ class Candidate:
 
 
 def build_context(
-    store: Store,
+    store: ContextStore,
     embedder: Embedder,
     weights: rank.Weights,
     query: str,

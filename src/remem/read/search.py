@@ -19,7 +19,7 @@ from remem.errors import EmbedderError
 from remem.read import rank
 from remem.read.query import as_said_by, search_terms
 from remem.read.timespan import find_span
-from remem.stores.base import NoteFacts, Store
+from remem.stores.base import NoteFacts, Retrieval, SearchStore
 from remem.types import Hit, Note, Scope
 
 # Each retriever proposes this many candidates at least (more for large limits), so the
@@ -30,7 +30,7 @@ log = logging.getLogger("remem")
 
 
 def search(
-    store: Store,
+    store: SearchStore,
     embedder: Embedder,
     query: str,
     scope: Scope,
@@ -76,7 +76,7 @@ def _embed(embedder: Embedder, query: str) -> Vectors | None:
         return None
 
 
-def _facts_with_neighbours(store: Store, scores: Mapping[str, float]) -> dict[str, NoteFacts]:
+def _facts_with_neighbours(store: Retrieval, scores: Mapping[str, float]) -> dict[str, NoteFacts]:
     """Facts of every candidate and of the notes just before and after each."""
     facts = store.describe(list(scores))
     neighbours = {
@@ -96,7 +96,7 @@ def _newest(facts: Mapping[str, NoteFacts]) -> datetime | None:
 
 
 def _hits(
-    store: Store,
+    store: SearchStore,
     ranked: list[tuple[str, float]],
     limit: int,
     filters: Mapping[str, Any] | None,

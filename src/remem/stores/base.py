@@ -1,4 +1,8 @@
-"""The store protocol: what every backend (SQLite, PostgreSQL) must do, and nothing more.
+"""The store protocols: what every backend (SQLite, PostgreSQL) must do, and nothing more.
+
+`Store` is every role at once. A caller takes the narrowest role it uses (`Records`,
+`Retrieval`, `JobQueue`, `KeyStore`, `Accounting`, or a named combination of them), so its
+type says what it touches and a test double needs only that.
 
 Writes go through one method, `apply`, which commits a `Changes` batch atomically, so the
 write path never depends on a backend's transaction style. Reads are small and typed.
@@ -15,6 +19,10 @@ from remem.embedders.base import Vectors
 from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 ScoredIds = list[tuple[str, float]]
+# Notes per passage (a run of consecutive notes of a session, searched as one text): a
+# conversation session is usually shorter; a longer one is split so that appending a note
+# never rewrites an unbounded text.
+PASSAGE_NOTES = 64
 
 
 @dataclass
@@ -100,8 +108,8 @@ class LeaseLostError(Exception):
     """A job's lease was taken over (or the job finished) before this worker committed."""
 
 
-class Store(Protocol):
-    """A durable home for episodes, notes, links, events and jobs, with two retrievers."""
+class Records(Protocol):
+    """Where episodes, notes, links, events and jobs are kept: one atomic write, typed reads."""
 
     def apply(self, changes: Changes) -> None:
         """Commit every change in one transaction, or none of them."""
@@ -131,23 +139,11 @@ class Store(Protocol):
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids (of any kind) the store already holds."""
 
-    def jobs(self, status: str | None = None) -> list[Job]: ...
+    def dump(self) -> Dump: ...
 
-    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
-        """Lease the oldest pending organising job (not `embed`: `Memory.run_jobs` retries
-        those in bulk) whose lease is free or expired, or job `job_id` if it is: set its
-        lease to `token` until `until` and return it; None when there is none."""
 
-    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
-        """In how many notes each term occurs, counted up to `cap` (so a common word costs
-        no more than a rare one)."""
-
-    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
-        """Per step: calls, prompt tokens, completion tokens, total latency in ms."""
-
-    def counts(self) -> dict[str, int]:
-        """How many live episodes, turn and fact notes, superseded notes, links and jobs by
-        status the store holds (all tenants)."""
+class Retrieval(Protocol):
+    """The retrievers and what ranking asks of the notes they find."""
 
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         """Live notes matching any term (BM25), ranked two ways: by their own text, and by
@@ -175,6 +171,25 @@ class Store(Protocol):
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""
 
+    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
+        """In how many notes each term occurs, counted up to `cap` (so a common word costs
+        no more than a rare one)."""
+
+
+class JobQueue(Protocol):
+    """The jobs kept in the store, and the lease a worker takes on one."""
+
+    def jobs(self, status: str | None = None) -> list[Job]: ...
+
+    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
+        """Lease the oldest pending organising job (not `embed`: `Memory.run_jobs` retries
+        those in bulk) whose lease is free or expired, or job `job_id` if it is: set its
+        lease to `token` until `until` and return it; None when there is none."""
+
+
+class KeyStore(Protocol):
+    """The server's API keys (kept as digests)."""
+
     def save_key(self, key: ApiKey) -> None:
         """Store an API key, or replace the one with its id."""
 
@@ -184,6 +199,46 @@ class Store(Protocol):
     def list_keys(self) -> list[ApiKey]:
         """Every API key, oldest first."""
 
-    def dump(self) -> Dump: ...
+
+class Accounting(Protocol):
+    """What the store holds and what model calls cost, for reports."""
+
+    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
+        """Per step: calls, prompt tokens, completion tokens, total latency in ms."""
+
+    def counts(self) -> dict[str, int]:
+        """How many live episodes, turn and fact notes, superseded notes, links and jobs by
+        status the store holds (all tenants)."""
+
+
+class SearchStore(Retrieval, Protocol):
+    """What `read.search` needs: the retrievers, and the notes they found."""
+
+    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
+        """The notes with these ids, deleted ones included."""
+
+
+class ContextStore(SearchStore, Protocol):
+    """What `read.context` needs: search, and the episodes its lines quote."""
+
+    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
+        """The episodes with these ids, deleted ones included."""
+
+
+class RecordsWithRetrieval(Records, Retrieval, Protocol):
+    """Records and search over them: what the organising pipeline reads and writes."""
+
+
+class RecordsWithJobs(Records, JobQueue, Protocol):
+    """Records and the job queue: what retrying failed embeddings reads."""
+
+
+class RecordsWithKeys(Records, KeyStore, Protocol):
+    """Records and API keys: everything a copy between stores moves."""
+
+
+class Store(Records, Retrieval, JobQueue, KeyStore, Accounting, Protocol):
+    """A durable home for episodes, notes, links, events and jobs, with two retrievers:
+    every role at once, as `Memory` uses it."""
 
     def close(self) -> None: ...

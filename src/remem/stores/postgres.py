@@ -25,33 +25,12 @@ from psycopg_pool import ConnectionPool
 
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
-from remem.stores.base import (
-    Changes,
-    Dump,
-    LeaseLostError,
-    NoteFacts,
-    NoteRecord,
-    ScoredIds,
-    TextMatches,
-)
+from remem.stores.base import Changes, LeaseLostError, NoteRecord, ScoredIds, TextMatches
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, vector_text
-from remem.stores.rows import (
-    COUNT_QUERIES,
-    JOB_COUNTS,
-    best_of_notes,
-    episode_from_row,
-    event_from_row,
-    job_from_row,
-    key_from_row,
-    key_row,
-    link_from_row,
-    note_from_row,
-    read_time,
-    scope_sql,
-    vectors_from_blob,
-)
-from remem.types import ApiKey, Episode, Event, Job, Note, Scope
+from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
+from remem.stores.sql import Dialect, SharedReads, note_record
+from remem.types import ApiKey, Job, Scope
 
 WRITE_ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again
 FETCH_CHUNK = 1000
@@ -65,10 +44,14 @@ HNSW_EF_SEARCH = 100  # candidates per HNSW search
 # third of a search; a scope found bigger than EXACT_SCAN_LIMIT is taken to stay big for this
 # long (or until this process deletes notes), so a busy user pays the count once a minute.
 LARGE_SCOPE_SECONDS = 60.0
+POSTGRES = Dialect(mark="%s", order="seq", same="IS NOT DISTINCT FROM", id_chunk=None)
 
 
-class PostgresStore:
-    """The `Store` protocol on a PostgreSQL database with the pgvector extension."""
+class PostgresStore(SharedReads):
+    """The `Store` protocol on a PostgreSQL database with the pgvector extension. Reads
+    that are the same SQL on SQLite come from `SharedReads`."""
+
+    dialect = POSTGRES
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.path = _redacted(url)
@@ -163,114 +146,6 @@ class PostgresStore:
                 key_row(key),
             )
 
-    # -- reads -----------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._rows("SELECT value FROM meta WHERE key = %s", (key,))
-        return rows[0]["value"] if rows else None
-
-    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
-        rows = self._rows("SELECT * FROM episodes WHERE id = ANY(%s)", (list(ids),))
-        return {row["id"]: episode_from_row(row) for row in rows}
-
-    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
-        rows = self._rows("SELECT * FROM notes WHERE id = ANY(%s)", (list(ids),))
-        return {note.id: note for note in self._notes(rows)}
-
-    def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None
-    ) -> tuple[list[Note], str | None]:
-        where, params = scope_sql(scope, "", "%s")
-        rows = self._rows(
-            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND seq > %s"
-            " ORDER BY seq LIMIT %s",
-            (*params, int(cursor or 0), limit + 1),
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return self._notes(rows), (str(rows[-1]["seq"]) if more else None)
-
-    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
-        where, params = scope_sql(scope, "", "%s")
-        episodes = self._rows(
-            f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
-        )
-        notes = self._rows(f"SELECT id FROM notes WHERE deleted_at IS NULL AND {where}", params)
-        return [r["id"] for r in episodes], [r["id"] for r in notes]
-
-    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
-        rows = self._rows(
-            "SELECT * FROM notes WHERE deleted_at IS NULL AND id IN"
-            " (SELECT note_id FROM note_sources WHERE episode_id = ANY(%s))",
-            (list(episode_ids),),
-        )
-        return self._notes(rows)
-
-    def events(self, target_id: str) -> list[Event]:
-        rows = self._rows("SELECT * FROM events WHERE target_id = %s ORDER BY seq", (target_id,))
-        return [event_from_row(row) for row in rows]
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for table in ("episodes", "notes", "links", "events", "jobs"):
-            rows = self._rows(f"SELECT id FROM {table} WHERE id = ANY(%s)", (list(ids),))
-            found.update(row["id"] for row in rows)
-        return found
-
-    def jobs(self, status: str | None = None) -> list[Job]:
-        if status is None:
-            rows = self._rows("SELECT * FROM jobs ORDER BY created_at, id")
-        else:
-            rows = self._rows(
-                "SELECT * FROM jobs WHERE status = %s ORDER BY created_at, id", (status,)
-            )
-        return [job_from_row(row) for row in rows]
-
-    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
-        counts = {}
-        for term in dict.fromkeys(terms):
-            rows = self._rows(
-                "SELECT count(*) AS n FROM (SELECT 1 FROM notes"
-                " WHERE body_tsv @@ plainto_tsquery('english', %s) LIMIT %s) s",
-                (term, cap),
-            )
-            counts[term] = int(rows[0]["n"])
-        return counts
-
-    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
-        rows = self._rows(
-            "SELECT step, sum(calls) AS c, sum(prompt_tokens) AS p, sum(completion_tokens) AS o,"
-            " sum(latency_ms) AS ms FROM llm_calls GROUP BY step ORDER BY min(pk)"
-        )
-        return [(r["step"], int(r["c"]), int(r["p"]), int(r["o"]), float(r["ms"])) for r in rows]
-
-    def counts(self) -> dict[str, int]:
-        counts = {
-            name: int(next(iter(self._rows(sql)[0].values())))  # one unnamed column
-            for name, sql in COUNT_QUERIES.items()
-        }
-        for row in self._rows(JOB_COUNTS):
-            counts[f"jobs {row['status']}"] = int(row["count"])
-        return counts
-
-    def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
-        where, params = scope_sql(scope, "", "%s")
-        rows = self._rows(
-            f"SELECT * FROM episodes WHERE deleted_at IS NULL AND {where}"
-            " ORDER BY occurred_at DESC, seq DESC LIMIT %s",
-            (*params, limit),
-        )
-        return [episode_from_row(row) for row in rows]
-
-    def find_key(self, digest: str) -> ApiKey | None:
-        rows = self._rows("SELECT * FROM api_keys WHERE digest = %s", (digest,))
-        return key_from_row(rows[0]) if rows else None
-
-    def list_keys(self) -> list[ApiKey]:
-        return [
-            key_from_row(r) for r in self._rows("SELECT * FROM api_keys ORDER BY created_at, id")
-        ]
-
     # -- retrieval -------------------------------------------------------------------------
 
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
@@ -314,28 +189,6 @@ class PostgresStore:
             (words, *params),
         )
         return [row["w"] for row in rows]
-
-    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
-        around = _PG_NEIGHBOURS if neighbours else "NULL AS previous, NULL AS following"
-        rows = self._rows(
-            f"SELECT n.id, n.passage, n.occurred_at, n.text, e.name, {around}"
-            " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
-            " LEFT JOIN episodes e ON e.id = s.episode_id"
-            " WHERE n.deleted_at IS NULL AND n.id = ANY(%s)",
-            (list(ids),),
-        )
-        return {
-            r["id"]: NoteFacts(
-                id=r["id"],
-                text=r["text"],
-                speaker=r["name"],
-                occurred_at=read_time(r["occurred_at"]),
-                passage=r["passage"],
-                previous=r["previous"],
-                following=r["following"],
-            )
-            for r in rows
-        }
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         dimensions = self._embedding_size()
@@ -399,33 +252,27 @@ class PostgresStore:
         }
         return best_of_notes(own, split, vector)
 
-    def dump(self) -> Dump:
-        def notes() -> Iterator[NoteRecord]:
-            for rows in self._chunks("SELECT * FROM notes ORDER BY seq"):
-                for note, row in zip(self._notes(rows), rows, strict=True):
-                    vector = _vector_of(row["embedding"])
-                    if vector is None:
-                        yield NoteRecord(note)
-                        continue
-                    sentences = vectors_from_blob(row["sentence_embeddings"], len(vector))
-                    yield NoteRecord(note, vector, sentences)
-
-        return Dump(
-            episodes=self._records("SELECT * FROM episodes ORDER BY seq", episode_from_row),
-            notes=notes(),
-            links=self._records("SELECT * FROM links ORDER BY id", link_from_row),
-            events=self._records("SELECT * FROM events ORDER BY seq", event_from_row),
-            jobs=self._records("SELECT * FROM jobs ORDER BY id", job_from_row),
-        )
+    def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
+        counts = {}
+        for term in dict.fromkeys(terms):
+            rows = self._rows(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM notes"
+                " WHERE body_tsv @@ plainto_tsquery('english', %s) LIMIT %s) s",
+                (term, cap),
+            )
+            counts[term] = int(rows[0]["n"])
+        return counts
 
     def close(self) -> None:
         self._pool.close()
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _records(self, sql: str, convert: Any) -> Iterator[Any]:
-        for rows in self._chunks(sql):
-            yield from (convert(row) for row in rows)
+    def _note_records(self) -> Iterator[NoteRecord]:
+        for rows in self._chunks("SELECT * FROM notes ORDER BY seq"):
+            for note, row in zip(self._notes(rows), rows, strict=True):
+                vector = _vector_of(row["embedding"])
+                yield note_record(note, vector, row["sentence_embeddings"])
 
     def _chunks(self, sql: str) -> Iterator[list[dict[str, Any]]]:
         """Rows of one query in chunks, through a server-side cursor."""
@@ -433,15 +280,6 @@ class PostgresStore:
             cursor.execute(sql)
             while chunk := cursor.fetchmany(FETCH_CHUNK):
                 yield chunk
-
-    def _notes(self, rows: Sequence[dict[str, Any]]) -> list[Note]:
-        sources: dict[str, list[str]] = {}
-        for row in self._rows(
-            "SELECT note_id, episode_id FROM note_sources WHERE note_id = ANY(%s) ORDER BY rank",
-            ([row["id"] for row in rows],),
-        ):
-            sources.setdefault(row["note_id"], []).append(row["episode_id"])
-        return [note_from_row(row, tuple(sources.get(row["id"], ()))) for row in rows]
 
     def _embedding_size(self) -> int | None:
         if self._dimensions is None:
@@ -454,23 +292,6 @@ def _or_query(terms: Sequence[str]) -> str:
     """A tsquery matching any of the terms (each quoted, so nothing in it is syntax)."""
     quoted = ["'" + t.replace("\\", "").replace("'", "") + "'" for t in terms if t.strip("'\\")]
     return " | ".join(quoted)
-
-
-# The live turns just before and after a note in its session (for `describe`).
-_PG_NEIGHBOURS = (
-    "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-    "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
-    "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
-    "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq < n.seq"
-    "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq DESC LIMIT 1) END"
-    "  AS previous,"
-    " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-    "  WHERE p.tenant = n.tenant AND p.session_id = n.session_id"
-    "  AND p.user_id IS NOT DISTINCT FROM n.user_id"
-    "  AND p.agent_id IS NOT DISTINCT FROM n.agent_id AND p.seq > n.seq"
-    "  AND p.deleted_at IS NULL AND p.kind = 'turn' ORDER BY p.seq LIMIT 1) END"
-    "  AS following"
-)
 
 
 def _vector_of(value: Any) -> Vectors | None:

@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 
 from remem.embedders.base import Vectors
-from remem.stores.base import Changes
+from remem.stores.base import PASSAGE_NOTES, Changes
 from remem.stores.rows import (
     episode_row,
     event_row,
@@ -20,7 +20,24 @@ from remem.stores.rows import (
 )
 from remem.types import Note, Scope
 
-PASSAGE_NOTES = 64  # as in the SQLite store
+# A note's row: a new vector replaces the old one and its sentences; none keeps both.
+NOTE_UPSERT = (
+    "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
+    " metadata, keywords, tags, context, importance, occurred_at, created_at,"
+    " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
+    " body, embedding, sentence_embeddings) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,"
+    "%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s)"
+    " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
+    " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
+    " context = excluded.context, importance = excluded.importance,"
+    " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
+    " version = excluded.version, valid_from = excluded.valid_from,"
+    " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
+    " deleted_at = excluded.deleted_at, body = excluded.body,"
+    " embedding = coalesce(excluded.embedding, notes.embedding),"
+    " sentence_embeddings = CASE WHEN excluded.embedding IS NULL"
+    " THEN notes.sentence_embeddings ELSE excluded.sentence_embeddings END"
+)
 
 
 def owner_of(scope: Scope) -> str:
@@ -31,6 +48,17 @@ def owner_of(scope: Scope) -> str:
 def vector_text(vector: Vectors) -> str:
     """pgvector's text form; 9 significant digits carry a float32 through unchanged."""
     return "[" + ",".join(f"{float(x):.9g}" for x in np.asarray(vector).ravel()) + "]"
+
+
+def _body_of(note: Note, bodies: dict[str, str], existing: dict[str, Any]) -> str | None:
+    """What full-text search indexes for a note: nothing once it is deleted; its stored
+    body when this change does not touch what search reads."""
+    if note.deleted_at is not None:
+        return None
+    body = bodies.get(note.id)
+    if body is None and note.id in existing:
+        body = existing[note.id]["body"]
+    return body
 
 
 class Writer:
@@ -101,50 +129,43 @@ class Writer:
         """Insert or update notes in a few batched statements (psycopg pipelines them)."""
         if not notes:
             return
-        conn = self.conn
         existing = {
             row["id"]: row
-            for row in conn.execute(
+            for row in self.conn.execute(
                 "SELECT id, passage, body FROM notes WHERE id = ANY(%s)", ([n.id for n in notes],)
             ).fetchall()
         }
-        rows, stored_bodies = [], []
-        for note in notes:
-            body = None if note.deleted_at is not None else bodies.get(note.id)
-            if body is None and note.deleted_at is None and note.id in existing:
-                body = existing[note.id]["body"]  # a change that does not touch what search reads
-            vector = vectors.get(note.id)
-            text = None if vector is None else vector_text(vector)
-            stored_bodies.append(body)
-            rows.append(
-                (
-                    owner_of(note.scope),
-                    *note_row(note),
-                    body,
-                    text,
-                    optional_blob(sentences.get(note.id)),
-                )
+        stored_bodies = [_body_of(note, bodies, existing) for note in notes]
+        self._upsert_notes(notes, stored_bodies, vectors, sentences)
+        for note, body in zip(notes, stored_bodies, strict=True):
+            before = existing.get(note.id)
+            if before is None:
+                if body is not None and note.kind == "turn" and note.scope.session_id:
+                    self._join_session(note, body)
+            elif before["passage"] is not None:
+                self._rebuild_passage(before["passage"])
+
+    def _upsert_notes(
+        self,
+        notes: list[Note],
+        bodies: list[str | None],
+        vectors: dict[str, Vectors],
+        sentences: dict[str, Vectors],
+    ) -> None:
+        """The notes' rows (with their bodies and vectors) and the episodes they came from."""
+        rows = [
+            (
+                owner_of(note.scope),
+                *note_row(note),
+                body,
+                None if (vector := vectors.get(note.id)) is None else vector_text(vector),
+                optional_blob(sentences.get(note.id)),
             )
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
-                " metadata, keywords, tags, context, importance, occurred_at, created_at,"
-                " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
-                " body, embedding, sentence_embeddings) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,"
-                "%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s)"
-                " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
-                " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
-                " context = excluded.context, importance = excluded.importance,"
-                " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
-                " version = excluded.version, valid_from = excluded.valid_from,"
-                " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
-                " deleted_at = excluded.deleted_at, body = excluded.body,"
-                " embedding = coalesce(excluded.embedding, notes.embedding),"
-                " sentence_embeddings = CASE WHEN excluded.embedding IS NULL"
-                " THEN notes.sentence_embeddings ELSE excluded.sentence_embeddings END",
-                rows,
-            )
-            conn.execute(
+            for note, body in zip(notes, bodies, strict=True)
+        ]
+        with self.conn.cursor() as cursor:
+            cursor.executemany(NOTE_UPSERT, rows)
+            self.conn.execute(
                 "DELETE FROM note_sources WHERE note_id = ANY(%s)", ([n.id for n in notes],)
             )
             cursor.executemany(
@@ -155,13 +176,6 @@ class Writer:
                     for rank, episode_id in enumerate(note.episode_ids)
                 ],
             )
-        for note, body in zip(notes, stored_bodies, strict=True):
-            before = existing.get(note.id)
-            if before is None:
-                if body is not None and note.kind == "turn" and note.scope.session_id:
-                    self._join_session(note, body)
-            elif before["passage"] is not None:
-                self._rebuild_passage(before["passage"])
 
     def _join_session(self, note: Note, body: str) -> None:
         """Give a new turn the turn before it as context, and add it to its passage."""

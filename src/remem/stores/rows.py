@@ -20,23 +20,6 @@ from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both are read by column name
 
-# every record a dump holds: what a copy between stores has to move
-RECORD_COUNT = (
-    "SELECT (SELECT count(*) FROM episodes) + (SELECT count(*) FROM notes)"
-    " + (SELECT count(*) FROM links) + (SELECT count(*) FROM events)"
-    " + (SELECT count(*) FROM jobs)"
-)
-# What `Store.counts` reports, in SQL both stores run.
-COUNT_QUERIES = {
-    "records": RECORD_COUNT,
-    "episodes": "SELECT count(*) FROM episodes WHERE deleted_at IS NULL",
-    "turn notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'turn'",
-    "fact notes": "SELECT count(*) FROM notes WHERE deleted_at IS NULL AND kind = 'fact'",
-    "superseded": "SELECT count(*) FROM notes WHERE superseded_by IS NOT NULL",
-    "links": "SELECT count(*) FROM links",
-}
-JOB_COUNTS = "SELECT status, count(*) FROM jobs GROUP BY status"
-
 
 def scope_sql(scope: Scope, prefix: str, mark: str = "?") -> tuple[str, list[str]]:
     """A WHERE condition for the scope (`mark` is the driver's placeholder)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -22,33 +22,13 @@ from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
-from remem.stores.base import (
-    Changes,
-    Dump,
-    NoteFacts,
-    NoteRecord,
-    ScoredIds,
-    TextMatches,
-)
-from remem.stores.rows import (
-    COUNT_QUERIES,
-    JOB_COUNTS,
-    best_of_notes,
-    episode_from_row,
-    event_from_row,
-    job_from_row,
-    key_from_row,
-    key_row,
-    link_from_row,
-    note_from_row,
-    scope_sql,
-    vectors_from_blob,
-)
+from remem.stores.base import Changes, NoteRecord, ScoredIds, TextMatches
+from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
+from remem.stores.sql import IDS, Dialect, SharedReads, note_record
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
-from remem.types import ApiKey, Episode, Event, Job, Note, Scope
+from remem.types import ApiKey, Job, Scope
 
-T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 FETCH_CHUNK = 1000
 # Sentence vectors kept in memory between searches (reading them costs ~1 ms a search).
@@ -57,11 +37,15 @@ SENTENCE_CACHE_BYTES = 64 * 2**20
 IN_CHUNK = 900
 # Full-text search ranks this many times `limit` before filtering by scope (see search_text).
 FTS_OVERFETCH = 4
+SQLITE = Dialect(mark="?", order="pk", same="IS", id_chunk=IN_CHUNK)
 
 
-class SQLiteStore:
+class SQLiteStore(SharedReads):
     """The `Store` protocol on one SQLite file (or ":memory:"). Vector search is exact up
-    to `ann_threshold` notes, then through an HNSW graph saved beside the file."""
+    to `ann_threshold` notes, then through an HNSW graph saved beside the file. Reads that
+    are the same SQL on PostgreSQL come from `SharedReads`."""
+
+    dialect = SQLITE
 
     def __init__(self, path: str | Path, *, ann_threshold: int = ANN_THRESHOLD) -> None:
         self.path = str(path)
@@ -114,6 +98,36 @@ class SQLiteStore:
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"{doing} {self.path} failed: {error}") from error
 
+    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
+        now = clock.to_text(clock.now())
+        which, params = ("AND id = ?", [job_id]) if job_id else ("", [])
+        with self._transaction("claiming a job in"):
+            cursor = self._db.execute(
+                "SELECT * FROM jobs WHERE status = 'pending' AND kind != 'embed'"
+                f" AND (leased_until IS NULL OR leased_until < ?) {which}"
+                " ORDER BY created_at, id LIMIT 1",
+                [now, *params],
+            )
+            cursor.row_factory = sqlite3.Row
+            row = cursor.fetchone()
+            if row is not None:
+                self._db.execute(
+                    "UPDATE jobs SET lease = ?, leased_until = ? WHERE id = ?",
+                    (token, clock.to_text(until), row["id"]),
+                )
+        if row is None:
+            return None
+        return replace(job_from_row(row), lease=token, leased_until=until)
+
+    def save_key(self, key: ApiKey) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO api_keys VALUES (?,?,?,?,?,?)", key_row(key)
+                )
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"write to {self.path} failed: {error}") from error
+
     # -- the vector index ------------------------------------------------------------------
 
     def _sync_index(self) -> None:
@@ -165,71 +179,7 @@ class SQLiteStore:
         if data_version != self._data_version:
             self._sync_index()
 
-    # -- reads -----------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return row[0][0] if row else None
-
-    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
-        rows = self._in_query("SELECT * FROM episodes WHERE id IN ({})", ids)
-        return {row["id"]: episode_from_row(row) for row in rows}
-
-    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
-        return {
-            note.id: note
-            for note in self._notes(self._in_query("SELECT * FROM notes WHERE id IN ({})", ids))
-        }
-
-    def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None
-    ) -> tuple[list[Note], str | None]:
-        where, params = scope_sql(scope, "")
-        after = int(cursor) if cursor else 0
-        rows = self._query(
-            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND pk > ?"
-            " ORDER BY pk LIMIT ?",
-            (*params, after, limit + 1),
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return self._notes(rows), (str(rows[-1]["pk"]) if more else None)
-
-    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
-        where, params = scope_sql(scope, "")
-        episodes = self._query(
-            f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
-        )
-        notes = self._query(f"SELECT id FROM notes WHERE deleted_at IS NULL AND {where}", params)
-        return [r[0] for r in episodes], [r[0] for r in notes]
-
-    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
-        rows = self._in_query(
-            "SELECT * FROM notes WHERE deleted_at IS NULL AND id IN"
-            " (SELECT note_id FROM note_sources WHERE episode_id IN ({}))",
-            episode_ids,
-        )
-        return self._notes(rows)
-
-    def events(self, target_id: str) -> list[Event]:
-        rows = self._query("SELECT * FROM events WHERE target_id = ? ORDER BY seq", (target_id,))
-        return [event_from_row(row) for row in rows]
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for table in ("episodes", "notes", "links", "events", "jobs"):
-            rows = self._in_query(f"SELECT id FROM {table} WHERE id IN ({{}})", ids)
-            found.update(row[0] for row in rows)
-        return found
-
-    def jobs(self, status: str | None = None) -> list[Job]:
-        if status is None:
-            rows = self._query("SELECT * FROM jobs ORDER BY created_at, id", ())
-        else:
-            rows = self._query(
-                "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id", (status,)
-            )
-        return [job_from_row(row) for row in rows]
+    # -- retrieval -------------------------------------------------------------------------
 
     def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
         if not terms:
@@ -240,7 +190,7 @@ class SQLiteStore:
         # `notes` costs more than the ranking), then keep the best rows of the scope; when
         # the scope holds too few of them, rank again with the scope joined in (exact).
         wide = limit * FTS_OVERFETCH
-        ranked = self._query(
+        ranked = self._rows(
             "SELECT rowid, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
             " FROM notes_fts WHERE notes_fts MATCH ? ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
             (match, wide),
@@ -248,8 +198,8 @@ class SQLiteStore:
         where, params = scope_sql(scope, "")
         in_scope = {
             row[0]: row[1]
-            for row in self._in_query(
-                f"SELECT pk, id FROM notes WHERE {where} AND pk IN ({{}})",
+            for row in self._read_among(
+                f"SELECT pk, id FROM notes WHERE {where} AND pk {IDS}",
                 [row[0] for row in ranked],
                 params,
             )
@@ -259,7 +209,7 @@ class SQLiteStore:
         ]
         if len(rows) < limit and len(ranked) == wide:
             where, params = scope_sql(scope, "n.")
-            rows = self._query(
+            rows = self._rows(
                 "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
                 " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
                 f" WHERE notes_fts MATCH ? AND {where} ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
@@ -279,7 +229,7 @@ class SQLiteStore:
             return []
         where, params = scope_sql(scope, "p.")
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        rows = self._query(
+        rows = self._rows(
             "SELECT p.pk, -bm25(passages_fts) FROM passages_fts"
             " JOIN passages p ON p.pk = passages_fts.rowid"
             f" WHERE passages_fts MATCH ? AND {where} ORDER BY bm25(passages_fts) LIMIT ?",
@@ -293,118 +243,35 @@ class SQLiteStore:
             return []
         where, params = scope_sql(scope, "e.")
         candidates = " UNION ALL ".join("SELECT ? AS word" for _ in words)
-        rows = self._query(
+        rows = self._rows(
             f"SELECT t.word FROM ({candidates}) t WHERE EXISTS (SELECT 1 FROM episodes e"
             f" WHERE lower(e.name) = t.word AND e.deleted_at IS NULL AND {where} LIMIT 1)",
             (*words, *params),
         )
         return [row[0] for row in rows]
 
-    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
-        around = _SQLITE_NEIGHBOURS if neighbours else "NULL AS previous, NULL AS following"
-        rows = self._in_query(
-            f"SELECT n.id, n.session_id, n.passage, n.occurred_at, n.text, e.name, {around}"
-            " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
-            " LEFT JOIN episodes e ON e.id = s.episode_id"
-            " WHERE n.deleted_at IS NULL AND n.id IN ({})",
-            ids,
-        )
-        return {
-            row["id"]: NoteFacts(
-                id=row["id"],
-                text=row["text"],
-                speaker=row["name"],
-                occurred_at=clock.from_text(row["occurred_at"]),
-                passage=row["passage"],
-                previous=row["previous"],
-                following=row["following"],
-            )
-            for row in rows
-        }
-
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         with self._lock:
             self._catch_up()
             return self._index.search(vector, scope, limit)
 
-    def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
-        now = clock.to_text(clock.now())
-        which, params = ("AND id = ?", [job_id]) if job_id else ("", [])
-        with self._transaction("claiming a job in"):
-            cursor = self._db.execute(
-                "SELECT * FROM jobs WHERE status = 'pending' AND kind != 'embed'"
-                f" AND (leased_until IS NULL OR leased_until < ?) {which}"
-                " ORDER BY created_at, id LIMIT 1",
-                [now, *params],
-            )
-            cursor.row_factory = sqlite3.Row
-            row = cursor.fetchone()
-            if row is not None:
-                self._db.execute(
-                    "UPDATE jobs SET lease = ?, leased_until = ? WHERE id = ?",
-                    (token, clock.to_text(until), row["id"]),
-                )
-        if row is None:
-            return None
-        return replace(job_from_row(row), lease=token, leased_until=until)
-
     def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         counts = {}
         for term in dict.fromkeys(terms):
-            (count,) = self._query(
+            (count,) = self._rows(
                 "SELECT count(*) FROM (SELECT 1 FROM notes_fts WHERE notes_fts MATCH ? LIMIT ?)",
                 ('body : "' + term.replace('"', '""') + '"', cap),
             )[0]
             counts[term] = int(count)
         return counts
 
-    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
-        rows = self._query(
-            "SELECT step, sum(calls), sum(prompt_tokens), sum(completion_tokens),"
-            " sum(latency_ms) FROM llm_calls GROUP BY step ORDER BY min(pk)",
-            (),
-        )
-        return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
-
-    def counts(self) -> dict[str, int]:
-        counts = {name: int(self._query(sql, ())[0][0]) for name, sql in COUNT_QUERIES.items()}
-        for status, count in self._query(JOB_COUNTS, ()):
-            counts[f"jobs {status}"] = int(count)
-        return counts
-
-    def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
-        where, params = scope_sql(scope, "")
-        rows = self._query(
-            f"SELECT * FROM episodes WHERE deleted_at IS NULL AND {where}"
-            " ORDER BY occurred_at DESC, pk DESC LIMIT ?",
-            (*params, limit),
-        )
-        return [episode_from_row(row) for row in rows]
-
-    def save_key(self, key: ApiKey) -> None:
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO api_keys VALUES (?,?,?,?,?,?)", key_row(key)
-                )
-            except sqlite3.DatabaseError as error:
-                raise StoreError(f"write to {self.path} failed: {error}") from error
-
-    def find_key(self, digest: str) -> ApiKey | None:
-        rows = self._query("SELECT * FROM api_keys WHERE digest = ?", (digest,))
-        return key_from_row(rows[0]) if rows else None
-
-    def list_keys(self) -> list[ApiKey]:
-        rows = self._query("SELECT * FROM api_keys ORDER BY created_at, id", ())
-        return [key_from_row(row) for row in rows]
-
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         with self._lock:
             self._catch_up()
             own = self._index.scores(vector, ids)
             missing = [item_id for item_id in own if item_id not in self._sentences]
-            rows = self._in_query(
-                "SELECT note_id, sentences FROM vectors WHERE note_id IN ({})", missing
+            rows = self._read_among(
+                f"SELECT note_id, sentences FROM vectors WHERE note_id {IDS}", missing
             )
             self._remember_sentences({row["note_id"]: row["sentences"] for row in rows})
             split = {i: blob for i in own if (blob := self._sentences.get(i)) is not None}
@@ -418,32 +285,6 @@ class SQLiteStore:
         self._sentences.update(blobs)
         self._sentence_bytes += size
 
-    def dump(self) -> Dump:
-        def notes() -> Iterator[NoteRecord]:
-            for rows in self._chunks(
-                "SELECT n.*, v.vector, v.sentences FROM notes n"
-                " LEFT JOIN vectors v ON v.note_id = n.id ORDER BY n.pk"
-            ):
-                for note, row in zip(self._notes(rows), rows, strict=True):
-                    if row["vector"] is None:
-                        yield NoteRecord(note)
-                        continue
-                    vector = np.frombuffer(row["vector"], dtype="<f4").copy()
-                    sentences = vectors_from_blob(row["sentences"], len(vector))
-                    yield NoteRecord(note, vector, sentences)
-
-        return Dump(
-            episodes=self._records("SELECT * FROM episodes ORDER BY pk", episode_from_row),
-            notes=notes(),
-            links=self._records("SELECT * FROM links ORDER BY id", link_from_row),
-            events=self._records("SELECT * FROM events ORDER BY seq", event_from_row),
-            jobs=self._records("SELECT * FROM jobs ORDER BY id", job_from_row),
-        )
-
-    def _records(self, sql: str, convert: Callable[[sqlite3.Row], T]) -> Iterator[T]:
-        for rows in self._chunks(sql):
-            yield from (convert(row) for row in rows)
-
     def close(self) -> None:
         with self._lock:
             self._index.save()
@@ -451,7 +292,7 @@ class SQLiteStore:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 cursor = self._db.execute(sql, params)
@@ -460,16 +301,15 @@ class SQLiteStore:
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"read from {self.path} failed: {error}") from error
 
-    def _in_query(
-        self, sql: str, keys: Sequence[Any], params: Sequence[Any] = ()
-    ) -> list[sqlite3.Row]:
-        """Run `sql` with `params`, then its `IN ({})` filled by `keys`, in chunks."""
-        rows: list[sqlite3.Row] = []
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), IN_CHUNK):
-            chunk = unique[start : start + IN_CHUNK]
-            rows += self._query(sql.format(",".join("?" * len(chunk))), [*params, *chunk])
-        return rows
+    def _note_records(self) -> Iterator[NoteRecord]:
+        for rows in self._chunks(
+            "SELECT n.*, v.vector, v.sentences FROM notes n"
+            " LEFT JOIN vectors v ON v.note_id = n.id ORDER BY n.pk"
+        ):
+            for note, row in zip(self._notes(rows), rows, strict=True):
+                blob = row["vector"]
+                vector = None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
+                yield note_record(note, vector, row["sentences"])
 
     def _chunks(self, sql: str) -> Iterator[list[sqlite3.Row]]:
         """Rows of one query in chunks, so a large table never sits in memory at once."""
@@ -481,27 +321,3 @@ class SQLiteStore:
             yield chunk
             with self._lock:
                 chunk = cursor.fetchmany(FETCH_CHUNK)
-
-    def _notes(self, rows: Sequence[sqlite3.Row]) -> list[Note]:
-        sources: dict[str, list[str]] = {}
-        for note_id, episode_id in self._in_query(
-            "SELECT note_id, episode_id FROM note_sources WHERE note_id IN ({}) ORDER BY rank",
-            [row["id"] for row in rows],
-        ):
-            sources.setdefault(note_id, []).append(episode_id)
-        return [note_from_row(row, tuple(sources.get(row["id"], ()))) for row in rows]
-
-
-# The live turns just before and after a note in its session (for `describe`).
-_SQLITE_NEIGHBOURS = (
-    "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-    "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-    "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk < n.pk"
-    "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
-    "  ORDER BY p.pk DESC LIMIT 1) END AS previous,"
-    " CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-    "  WHERE p.session_id = n.session_id AND p.user_id IS n.user_id"
-    "  AND p.agent_id IS n.agent_id AND p.tenant = n.tenant AND p.pk > n.pk"
-    "  AND p.deleted_at IS NULL AND p.kind = 'turn'"
-    "  ORDER BY p.pk LIMIT 1) END AS following"
-)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from remem.stores.base import Changes, LeaseLostError
+from remem.stores.base import PASSAGE_NOTES, Changes, LeaseLostError
 from remem.stores.rows import (
     episode_row,
     event_row,
@@ -16,10 +16,6 @@ from remem.stores.rows import (
     vector_blob,
 )
 from remem.types import Note, Scope
-
-# Notes per passage: a conversation session is usually shorter; a longer one is split so
-# that appending a note never rewrites an unbounded text.
-PASSAGE_NOTES = 64
 
 
 class Writer:

@@ -1,0 +1,277 @@
+"""The reads both stores run as the same SQL, written once and rendered for each dialect.
+
+Shared SQL uses `?` for every parameter and `{ids}` (`IDS`) for "is one of a list of ids",
+which is always the last parameter. A `Dialect` renders both: SQLite binds the list as
+`IN (?,?,...)` in chunks, PostgreSQL as one array (`= ANY(%s)`). Each store supplies how a
+statement is run (`_rows`, `_chunks`) and what truly differs: full-text and vector search,
+claiming a job, transactions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from remem.embedders.base import Vectors
+from remem.stores.base import Dump, NoteFacts, NoteRecord
+from remem.stores.rows import (
+    Row,
+    episode_from_row,
+    event_from_row,
+    job_from_row,
+    key_from_row,
+    link_from_row,
+    note_from_row,
+    read_time,
+    scope_sql,
+    vectors_from_blob,
+)
+from remem.types import ApiKey, Episode, Event, Job, Note, Scope
+
+T = TypeVar("T")
+IDS = "{ids}"  # where shared SQL tests a column against a bound list of ids
+
+# every record a dump holds: what a copy between stores has to move
+RECORD_COUNT = (
+    "SELECT (SELECT count(*) FROM episodes) + (SELECT count(*) FROM notes)"
+    " + (SELECT count(*) FROM links) + (SELECT count(*) FROM events)"
+    " + (SELECT count(*) FROM jobs) AS n"
+)
+# What `Store.counts` reports: one count `n` each.
+COUNT_QUERIES = {
+    "records": RECORD_COUNT,
+    "episodes": "SELECT count(*) AS n FROM episodes WHERE deleted_at IS NULL",
+    "turn notes": "SELECT count(*) AS n FROM notes WHERE deleted_at IS NULL AND kind = 'turn'",
+    "fact notes": "SELECT count(*) AS n FROM notes WHERE deleted_at IS NULL AND kind = 'fact'",
+    "superseded": "SELECT count(*) AS n FROM notes WHERE superseded_by IS NOT NULL",
+    "links": "SELECT count(*) AS n FROM links",
+}
+JOB_COUNTS = "SELECT status, count(*) AS n FROM jobs GROUP BY status"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells what the shared SQL leaves open."""
+
+    mark: str  # the driver's placeholder
+    order: str  # the column numbering episodes and notes in the order they were written
+    same: str  # equality that holds between two NULLs
+    id_chunk: int | None  # ids bound per `IN` list; None: the whole list as one array
+
+    def render(self, sql: str) -> str:
+        """Shared SQL with the driver's placeholders."""
+        return sql if self.mark == "?" else sql.replace("?", self.mark)
+
+    def among(
+        self, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """Statements (with their parameters) that together test `IDS` against every id."""
+        sql = self.render(sql)
+        if self.id_chunk is None:
+            yield sql.replace(IDS, f"= ANY({self.mark})"), [*params, list(ids)]
+            return
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), self.id_chunk):
+            chunk = unique[start : start + self.id_chunk]
+            marks = ",".join([self.mark] * len(chunk))
+            yield sql.replace(IDS, f"IN ({marks})"), [*params, *chunk]
+
+    def neighbours(self) -> str:
+        """Columns `previous` and `following`: the live turns just before and after a note
+        in its session (for `describe`)."""
+        return f"{self._turn('previous', '<', ' DESC')}, {self._turn('following', '>', '')}"
+
+    def _turn(self, name: str, compare: str, direction: str) -> str:
+        order, same = self.order, self.same
+        return (
+            "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+            f" WHERE p.session_id = n.session_id AND p.user_id {same} n.user_id"
+            f" AND p.agent_id {same} n.agent_id AND p.tenant = n.tenant"
+            f" AND p.{order} {compare} n.{order} AND p.deleted_at IS NULL AND p.kind = 'turn'"
+            f" ORDER BY p.{order}{direction} LIMIT 1) END AS {name}"
+        )
+
+
+class SharedReads(ABC):
+    """The `Store` reads that are the same SQL on every database (a store's base class)."""
+
+    dialect: ClassVar[Dialect]
+
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of one statement in the store's own dialect, read by column name."""
+
+    @abstractmethod
+    def _chunks(self, sql: str) -> Iterator[list[Row]]:
+        """The rows of one statement in chunks, so a large table never sits in memory."""
+
+    @abstractmethod
+    def _note_records(self) -> Iterator[NoteRecord]:
+        """Every note with its vectors, oldest first (for `dump`)."""
+
+    # -- records ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def get_episodes(self, ids: Sequence[str]) -> dict[str, Episode]:
+        rows = self._read_among(f"SELECT * FROM episodes WHERE id {IDS}", ids)
+        return {row["id"]: episode_from_row(row) for row in rows}
+
+    def get_notes(self, ids: Sequence[str]) -> dict[str, Note]:
+        rows = self._read_among(f"SELECT * FROM notes WHERE id {IDS}", ids)
+        return {note.id: note for note in self._notes(rows)}
+
+    def list_notes(
+        self, scope: Scope, limit: int, cursor: str | None
+    ) -> tuple[list[Note], str | None]:
+        where, params = scope_sql(scope, "")
+        order = self.dialect.order
+        rows = self._read(
+            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND {order} > ?"
+            f" ORDER BY {order} LIMIT ?",
+            (*params, int(cursor or 0), limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return self._notes(rows), (str(rows[-1][order]) if more else None)
+
+    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+        where, params = scope_sql(scope, "")
+        episodes = self._read(
+            f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
+        )
+        notes = self._read(f"SELECT id FROM notes WHERE deleted_at IS NULL AND {where}", params)
+        return [row["id"] for row in episodes], [row["id"] for row in notes]
+
+    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
+        rows = self._read_among(
+            "SELECT * FROM notes WHERE deleted_at IS NULL AND id IN"
+            f" (SELECT note_id FROM note_sources WHERE episode_id {IDS})",
+            episode_ids,
+        )
+        return self._notes(rows)
+
+    def events(self, target_id: str) -> list[Event]:
+        rows = self._read("SELECT * FROM events WHERE target_id = ? ORDER BY seq", (target_id,))
+        return [event_from_row(row) for row in rows]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for table in ("episodes", "notes", "links", "events", "jobs"):
+            rows = self._read_among(f"SELECT id FROM {table} WHERE id {IDS}", ids)
+            found.update(row["id"] for row in rows)
+        return found
+
+    def dump(self) -> Dump:
+        return Dump(
+            episodes=self._records(
+                f"SELECT * FROM episodes ORDER BY {self.dialect.order}", episode_from_row
+            ),
+            notes=self._note_records(),
+            links=self._records("SELECT * FROM links ORDER BY id", link_from_row),
+            events=self._records("SELECT * FROM events ORDER BY seq", event_from_row),
+            jobs=self._records("SELECT * FROM jobs ORDER BY id", job_from_row),
+        )
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    def describe(self, ids: Sequence[str], *, neighbours: bool = True) -> dict[str, NoteFacts]:
+        around = self.dialect.neighbours() if neighbours else "NULL AS previous, NULL AS following"
+        rows = self._read_among(
+            f"SELECT n.id, n.passage, n.occurred_at, n.text, e.name, {around}"
+            " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
+            " LEFT JOIN episodes e ON e.id = s.episode_id"
+            f" WHERE n.deleted_at IS NULL AND n.id {IDS}",
+            ids,
+        )
+        return {
+            row["id"]: NoteFacts(
+                id=row["id"],
+                text=row["text"],
+                speaker=row["name"],
+                occurred_at=read_time(row["occurred_at"]),
+                passage=row["passage"],
+                previous=row["previous"],
+                following=row["following"],
+            )
+            for row in rows
+        }
+
+    def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
+        where, params = scope_sql(scope, "")
+        rows = self._read(
+            f"SELECT * FROM episodes WHERE deleted_at IS NULL AND {where}"
+            f" ORDER BY occurred_at DESC, {self.dialect.order} DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [episode_from_row(row) for row in rows]
+
+    # -- the job queue, keys and accounting ------------------------------------------------
+
+    def jobs(self, status: str | None = None) -> list[Job]:
+        if status is None:
+            rows = self._read("SELECT * FROM jobs ORDER BY created_at, id")
+        else:
+            rows = self._read(
+                "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id", (status,)
+            )
+        return [job_from_row(row) for row in rows]
+
+    def find_key(self, digest: str) -> ApiKey | None:
+        rows = self._read("SELECT * FROM api_keys WHERE digest = ?", (digest,))
+        return key_from_row(rows[0]) if rows else None
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._read("SELECT * FROM api_keys ORDER BY created_at, id")
+        return [key_from_row(row) for row in rows]
+
+    def llm_totals(self) -> list[tuple[str, int, int, int, float]]:
+        rows = self._read(
+            "SELECT step, sum(calls) AS c, sum(prompt_tokens) AS p, sum(completion_tokens) AS o,"
+            " sum(latency_ms) AS ms FROM llm_calls GROUP BY step ORDER BY min(pk)"
+        )
+        return [(r["step"], int(r["c"]), int(r["p"]), int(r["o"]), float(r["ms"])) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        counts = {name: int(self._read(sql)[0]["n"]) for name, sql in COUNT_QUERIES.items()}
+        for row in self._read(JOB_COUNTS):
+            counts[f"jobs {row['status']}"] = int(row["n"])
+        return counts
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of one shared statement."""
+        return self._rows(self.dialect.render(sql), params)
+
+    def _read_among(self, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of a shared statement whose `IDS` is one of `ids` (bound after `params`)."""
+        rows: list[Row] = []
+        for statement, values in self.dialect.among(sql, ids, params):
+            rows += self._rows(statement, values)
+        return rows
+
+    def _records(self, sql: str, convert: Callable[[Row], T]) -> Iterator[T]:
+        for rows in self._chunks(self.dialect.render(sql)):
+            yield from (convert(row) for row in rows)
+
+    def _notes(self, rows: Sequence[Row]) -> list[Note]:
+        """Notes of their rows, with the ids of the episodes each was made from."""
+        sources: dict[str, list[str]] = {}
+        for row in self._read_among(
+            f"SELECT note_id, episode_id FROM note_sources WHERE note_id {IDS} ORDER BY rank",
+            [row["id"] for row in rows],
+        ):
+            sources.setdefault(row["note_id"], []).append(row["episode_id"])
+        return [note_from_row(row, tuple(sources.get(row["id"], ()))) for row in rows]
+
+
+def note_record(note: Note, vector: Vectors | None, sentences: bytes | None) -> NoteRecord:
+    """A note with its vector and, if it has several sentences, their vectors."""
+    if vector is None:
+        return NoteRecord(note)
+    return NoteRecord(note, vector, vectors_from_blob(sentences, len(vector)))
