@@ -13,13 +13,13 @@ from dataclasses import replace
 from remem import clock, ids
 from remem.errors import NotFoundError
 from remem.inputs import check_tenant
-from remem.stores.base import Store
+from remem.stores.base import KeyStore
 from remem.types import ApiKey
 
 PREFIX = "rk_"
 
 
-def create_key(store: Store, tenant: str, name: str = "") -> tuple[ApiKey, str]:
+def create_key(store: KeyStore, tenant: str, name: str = "") -> tuple[ApiKey, str]:
     """A new key for `tenant`: the stored record, and the secret to hand to the caller once."""
     secret = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(ids.new_id(ids.KEY), check_tenant(tenant), name, digest(secret), clock.now())
@@ -27,7 +27,7 @@ def create_key(store: Store, tenant: str, name: str = "") -> tuple[ApiKey, str]:
     return key, secret
 
 
-def revoke_key(store: Store, key_id: str) -> ApiKey:
+def revoke_key(store: KeyStore, key_id: str) -> ApiKey:
     """Mark a key revoked (it stays listed, so its history is not lost)."""
     key = next((k for k in store.list_keys() if k.id == key_id), None)
     if key is None:
@@ -38,7 +38,7 @@ def revoke_key(store: Store, key_id: str) -> ApiKey:
     return key
 
 
-def authenticate(store: Store, secret: str) -> ApiKey | None:
+def authenticate(store: KeyStore, secret: str) -> ApiKey | None:
     """The live key with this secret, or None."""
     key = store.find_key(digest(secret))
     return key if key is not None and key.revoked_at is None else None

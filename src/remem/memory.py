@@ -38,7 +38,7 @@ from remem.read.context import build_context
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
-from remem.stores.base import Changes, Store
+from remem.stores.base import Changes, Records, Store
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
 from remem.types import AddResult, Context, Episode, Event, Hit, ImportResult, Note, Page, Scope
@@ -46,7 +46,7 @@ from remem.write import operations
 from remem.write.jobs import LEASE, JobRunner
 from remem.write.pipeline import Organiser
 
-__all__ = ["MAX_BUDGET", "MAX_LIMIT", "MIN_BUDGET", "Memory"]
+__all__ = ["Memory"]
 
 
 class Memory:
@@ -315,7 +315,7 @@ class Memory:
         self._embedder_recorded = self._embedder_recorded or bool(changes.vectors)
 
 
-def _check_embedder(store: Store, embedder: Embedder) -> bool:
+def _check_embedder(store: Records, embedder: Embedder) -> bool:
     """True when the store already records this embedder; raise when it records another."""
     recorded = store.get_meta("embedder")
     if recorded is not None and recorded != embedder.model_id:

@@ -22,7 +22,7 @@ from remem import clock
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import InvalidInputError
 from remem.serialize import from_data, to_data
-from remem.stores.base import Changes, Dump, NoteRecord, Store
+from remem.stores.base import Changes, Dump, NoteRecord, Records, RecordsWithKeys
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
 from remem.write.operations import import_batch
 
@@ -41,7 +41,7 @@ Record = tuple[str, Any, NoteRecord | None]
 log = logging.getLogger("remem")
 
 
-def export_jsonl(store: Store, path: Path, embedder_id: str, tenant: str) -> int:
+def export_jsonl(store: Records, path: Path, embedder_id: str, tenant: str) -> int:
     """Write one tenant's records to `path` (atomically, through a temporary file); return
     how many."""
     temporary = path.with_name(path.name + ".partial")
@@ -91,7 +91,7 @@ def only_tenant(dump: Dump, tenant: str) -> Dump:
 
 
 def import_jsonl(
-    store: Store,
+    store: Records,
     path: Path,
     embedder: Embedder,
     progress: Callable[[int], None] | None = None,
@@ -120,7 +120,7 @@ def import_jsonl(
 
 
 def copy_store(
-    source: Store, target: Store, progress: Callable[[int], None] | None = None
+    source: RecordsWithKeys, target: RecordsWithKeys, progress: Callable[[int], None] | None = None
 ) -> ImportResult:
     """Copy every record of `source` (history, vectors and API keys included, ids kept) into
     `target`; records already there are skipped, so an interrupted copy can be run again."""
@@ -156,7 +156,7 @@ def _rest(dump: Dump) -> list[tuple[str, Iterator[Any]]]:
 
 
 def _apply_batch(
-    store: Store,
+    store: Records,
     batch: list[Record],
     embedder: Embedder | None,
     reuse_vectors: bool,

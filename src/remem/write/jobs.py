@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Literal
 
 from remem import clock
-from remem.stores.base import Changes, Store
+from remem.stores.base import Changes, JobQueue
 from remem.write.pipeline import ORGANISE_JOB, Organiser, Outcome
 
 JobMode = Literal["inline", "background", "worker"]
@@ -29,7 +29,7 @@ class JobRunner:
     """Runs a memory's organising jobs in the configured mode."""
 
     def __init__(
-        self, store: Store, organiser: Organiser | None, mode: JobMode, lease: timedelta = LEASE
+        self, store: JobQueue, organiser: Organiser | None, mode: JobMode, lease: timedelta = LEASE
     ) -> None:
         self.store = store
         self.organiser = organiser

@@ -19,7 +19,7 @@ from remem.embedders.base import Embedder
 from remem.errors import EmbedderError
 from remem.inputs import Message
 from remem.llms.base import Usage
-from remem.stores.base import Changes, NoteRecord, Store
+from remem.stores.base import Changes, JobQueue, NoteRecord, Records, RecordsWithJobs, Retrieval
 from remem.types import AddResult, Episode, Job, Note, Scope
 from remem.write.embedding import EMBED_JOB, embed_notes, failed_job, finished
 from remem.write.indexing import index_notes
@@ -40,7 +40,7 @@ class AddRequest:
 
 
 def add(
-    request: AddRequest, store: Store, embedder: Embedder, *, actor: str, organise: bool
+    request: AddRequest, store: Retrieval, embedder: Embedder, *, actor: str, organise: bool
 ) -> Changes:
     """An episode and a note per message, organised without a model (keywords, dates,
     links); with `organise`, also the job that a language model will run."""
@@ -77,7 +77,7 @@ def update(
     note: Note,
     text: str | None,
     metadata: dict[str, Any] | None,
-    store: Store,
+    store: Records,
     embedder: Embedder,
     *,
     actor: str,
@@ -104,7 +104,7 @@ def update(
     return changes
 
 
-def forget_note(note: Note, store: Store, *, actor: str) -> Changes:
+def forget_note(note: Note, store: Records, *, actor: str) -> Changes:
     """Delete a note and the live episodes no other live note was made from."""
     shared = {
         episode_id
@@ -117,12 +117,12 @@ def forget_note(note: Note, store: Store, *, actor: str) -> Changes:
     return _deletion(alone, [note], actor)
 
 
-def forget_episode(episode: Episode, store: Store, *, actor: str) -> Changes:
+def forget_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
     """Delete an episode and the live notes made from it."""
     return _deletion([episode], store.notes_of_episodes([episode.id]), actor)
 
 
-def forget_scope(scope: Scope, store: Store, *, actor: str) -> Changes:
+def forget_scope(scope: Scope, store: Records, *, actor: str) -> Changes:
     """Delete every live episode and note of a scope."""
     episode_ids, note_ids = store.live_ids(scope)
     episodes = list(store.get_episodes(episode_ids).values())
@@ -139,7 +139,9 @@ def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) ->
     )
 
 
-def retry_embedding(store: Store, embedder: Embedder, *, actor: str) -> tuple[Changes, int]:
+def retry_embedding(
+    store: RecordsWithJobs, embedder: Embedder, *, actor: str
+) -> tuple[Changes, int]:
     """Embed the notes whose embedding failed; the changes, and how many jobs finish (none
     when the embedder fails again: each job then counts one more attempt)."""
     pending = [job for job in store.jobs("pending") if job.kind == EMBED_JOB]
@@ -158,7 +160,7 @@ def retry_embedding(store: Store, embedder: Embedder, *, actor: str) -> tuple[Ch
     return changes, len(pending)
 
 
-def revive_failed_jobs(store: Store) -> Changes:
+def revive_failed_jobs(store: JobQueue) -> Changes:
     """Make every job that failed too often pending again, with its attempts reset."""
     revived: list[Job] = [
         replace(job, status="pending", attempts=0, updated_at=clock.now())
@@ -168,7 +170,7 @@ def revive_failed_jobs(store: Store) -> Changes:
 
 
 def import_batch(
-    records: Changes, given: Mapping[str, NoteRecord], store: Store, embedder: Embedder | None
+    records: Changes, given: Mapping[str, NoteRecord], store: Records, embedder: Embedder | None
 ) -> Changes:
     """New records from an export or another store, indexed: the vectors `given` are kept,
     other live notes are embedded when an `embedder` is passed (a copy without one leaves

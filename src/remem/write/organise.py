@@ -11,7 +11,7 @@ from dataclasses import replace
 from remem import clock, ids
 from remem.embedders.base import Vectors
 from remem.read.query import search_terms
-from remem.stores.base import Store
+from remem.stores.base import Retrieval
 from remem.types import Link, Note
 from remem.write.dates import dates_context
 
@@ -28,7 +28,7 @@ LINK_BATCH_LIMIT = 100
 _CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
-def enrich(notes: Sequence[Note], store: Store) -> list[Note]:
+def enrich(notes: Sequence[Note], store: Retrieval) -> list[Note]:
     """The notes with keywords, and their relative dates resolved as their context."""
     if not notes:
         return []
@@ -44,7 +44,7 @@ def enrich(notes: Sequence[Note], store: Store) -> list[Note]:
 
 
 def similar_links(
-    notes: Sequence[Note], vectors: Mapping[str, Vectors], store: Store
+    notes: Sequence[Note], vectors: Mapping[str, Vectors], store: Retrieval
 ) -> list[Link]:
     """Links from each new note to the most similar notes its owner already has."""
     if len(notes) > LINK_BATCH_LIMIT:
@@ -65,7 +65,7 @@ def similar_links(
     return links
 
 
-def _keywords(notes: Sequence[Note], store: Store) -> dict[str, tuple[str, ...]]:
+def _keywords(notes: Sequence[Note], store: Retrieval) -> dict[str, tuple[str, ...]]:
     """Each note's rarest content words: fewest notes holding them first (the order IDF
     gives), the order they were said in among equals."""
     terms = {

@@ -23,7 +23,7 @@ from remem.errors import EmbedderError, LLMError
 from remem.llms.base import LLM, Usage
 from remem.read import rank
 from remem.read.search import search
-from remem.stores.base import Changes, LeaseLostError, LLMCall, Store
+from remem.stores.base import Changes, LeaseLostError, LLMCall, RecordsWithRetrieval
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
 from remem.write.indexing import index_notes
@@ -69,7 +69,7 @@ def organise_job(episodes: Sequence[Episode]) -> Job:
 class Organiser:
     """Runs organise jobs with one store, embedder and model."""
 
-    store: Store
+    store: RecordsWithRetrieval
     embedder: Embedder
     llm: LLM
     weights: rank.Weights = rank.DEFAULT
