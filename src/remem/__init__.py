@@ -8,6 +8,7 @@ with Memory("memory.db") as memory:
 
 from remem.errors import (
     ConfigError,
+    ConflictError,
     EmbedderError,
     EmptyContentError,
     InvalidContentError,
@@ -42,6 +43,7 @@ __all__ = [
     "AddResult",
     "ApiKey",
     "ConfigError",
+    "ConflictError",
     "Context",
     "ContextItem",
     "EmbedderError",

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "EmbedderError",
     "EmptyContentError",
     "InvalidContentError",
@@ -61,6 +62,19 @@ class NotFoundError(RememError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return str(self.args[0])
+
+
+class ConflictError(RememError):
+    """A write expected a version of a memory that is no longer the current one."""
+
+    def __init__(self, item_id: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"memory {item_id!r} is at version {current}, not {expected}: read it again"
+            " and apply the change to what it says now"
+        )
+        self.item_id = item_id
+        self.expected = expected
+        self.current = current
 
 
 class ConfigError(RememError):

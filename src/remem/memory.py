@@ -279,7 +279,7 @@ class Memory:
         self, path: str | Path, *, progress: Callable[[int], None] | None = None
     ) -> ImportResult:
         """Load an export; records already present (same id) are skipped."""
-        result = import_jsonl(self.store, Path(path), self.embedder, progress)
+        result = import_jsonl(self.store, Path(path), self.embedder, self.tenant, progress)
         self._embedder_recorded = True
         return result
 

@@ -94,6 +94,7 @@ def import_jsonl(
     store: Records,
     path: Path,
     embedder: Embedder,
+    tenant: str,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Apply an export to the store in batches; skip records whose id is already there."""

@@ -13,13 +13,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from remem.errors import EmbedderError, InvalidInputError, NotFoundError, RememError, StoreError
+from remem.errors import (
+    ConflictError,
+    EmbedderError,
+    InvalidInputError,
+    NotFoundError,
+    RememError,
+    StoreError,
+)
 from remem.server.limits import BodyTooLargeError, too_large
 
 log = logging.getLogger("remem.server")
 
 STATUS_OF: list[tuple[type[RememError], int]] = [
     (NotFoundError, 404),
+    (ConflictError, 409),
     (InvalidInputError, 422),
     (EmbedderError, 503),
     (StoreError, 503),
