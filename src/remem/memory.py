@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import builtins
 import copy
+import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from remem import clock, ids
 from remem.config import Settings
 from remem.embedders import Embedder
-from remem.errors import ConfigError, InvalidContentError, InvalidInputError, NotFoundError
+from remem.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidContentError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 from remem.inputs import (
     MAX_BUDGET,
     MAX_LIMIT,
@@ -38,7 +48,7 @@ from remem.read.context import build_context
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
-from remem.stores.base import Changes, Records, Store
+from remem.stores.base import Changes, Records, StaleWriteError, Store
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
 from remem.types import AddResult, Context, Episode, Event, Hit, ImportResult, Note, Page, Scope
@@ -47,6 +57,13 @@ from remem.write.jobs import LEASE, JobRunner
 from remem.write.pipeline import Organiser
 
 __all__ = ["Memory"]
+
+# A write built from a read another write overtook is built again, this many times at most
+# (each retry means another writer committed to the same note in between).
+WRITE_ATTEMPTS = 20
+MAX_VERSION = 2**62  # versions are 64-bit integers in both stores
+log = logging.getLogger("remem")
+R = TypeVar("R", Episode, Note)
 
 
 class Memory:
@@ -130,29 +147,78 @@ class Memory:
         return operations.added(changes, self._jobs.after_add(changes))
 
     def update(
-        self, memory_id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> Note:
-        """Change a note's text and/or replace its metadata; the old version stays in history."""
+        """Change a note's text and/or replace its metadata; the old version stays in history.
+
+        Concurrent updates never lose each other (each is applied to the version current
+        when it commits) and never bring back a deleted note. With `expected_version`, the
+        update applies only to that version, else raises ConflictError."""
         if text is None and metadata is None:
             raise InvalidInputError("update needs text or metadata")
         if text is not None and not isinstance(text, str):
             raise InvalidContentError(f"text must be a string, got {type(text).__name__}")
         new_text = None if text is None else parse_content(text)[0].text
         new_metadata = None if metadata is None else check_metadata(metadata)
-        changes = operations.update(
-            self.get(memory_id), new_text, new_metadata, self.store, self.embedder, actor=self.actor
-        )
-        self._apply(changes)
-        return changes.notes[0]
+        if expected_version is not None:
+            check_count("expected_version", expected_version, 1, MAX_VERSION)
+
+        def change() -> Changes:
+            note = self.get(memory_id)
+            if expected_version is not None and note.version != expected_version:
+                raise ConflictError(note.id, expected_version, note.version)
+            return operations.update(
+                note, new_text, new_metadata, self.store, self.embedder, actor=self.actor
+            )
+
+        return self._write(change).notes[0]
 
     def delete(self, item_id: str) -> None:
         """Forget one note (with the episodes only it came from), or one episode with the
-        notes made from it. History keeps what was deleted."""
-        if ids.kind_of(item_id) == ids.EPISODE:
-            changes = operations.forget_episode(self.episode(item_id), self.store, actor=self.actor)
-        else:
-            changes = operations.forget_note(self.get(item_id), self.store, actor=self.actor)
-        self._apply(changes)
+        notes made from it. History keeps what was deleted; `purge` erases it."""
+
+        def change() -> Changes:
+            if ids.kind_of(item_id) == ids.EPISODE:
+                return operations.forget_episode(
+                    self.episode(item_id), self.store, actor=self.actor
+                )
+            return operations.forget_note(self.get(item_id), self.store, actor=self.actor)
+
+        self._write(change)
+
+    def purge(self, item_id: str) -> None:
+        """Erase one note (with the episodes only it came from) or one episode (with the
+        notes made from it), deleted or not: their text, metadata, vectors, search index
+        entries and history payloads. History keeps only that they were purged, when and
+        by whom. This cannot be undone."""
+
+        def change() -> Changes:
+            if ids.kind_of(item_id) == ids.EPISODE:
+                episode = self._record(self.store.get_episodes([item_id]), item_id, "episode")
+                return operations.purge_episode(episode, self.store, actor=self.actor)
+            note = self._record(self.store.get_notes([item_id]), item_id, "memory")
+            return operations.purge_note(note, self.store, actor=self.actor)
+
+        self._write(change)
+
+    def purge_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Erase every episode and note of the scope, deleted ones included (see `purge`);
+        return how many records went."""
+        scope = self._scope(user_id, agent_id, session_id).require("purge_all")
+        return len(
+            self._write(lambda: operations.purge_scope(scope, self.store, actor=self.actor)).purge
+        )
 
     def delete_all(
         self,
@@ -163,16 +229,23 @@ class Memory:
     ) -> int:
         """Forget every episode and note in the scope; return how many notes went."""
         scope = self._scope(user_id, agent_id, session_id).require("delete_all")
-        changes = operations.forget_scope(scope, self.store, actor=self.actor)
-        self._apply(changes)
+        changes = self._write(lambda: operations.forget_scope(scope, self.store, actor=self.actor))
         return len(changes.notes)
 
     def run_jobs(self) -> int:
         """Run pending jobs: embedding that failed, then organising by the language model
         (until one fails); return how many completed."""
-        changes, embedded = operations.retry_embedding(self.store, self.embedder, actor=self.actor)
-        self._apply(changes)
-        return embedded + sum(outcome.done for outcome in self._jobs.run_pending())
+        retried: list[int] = []
+
+        def change() -> Changes:
+            changes, finished = operations.retry_embedding(
+                self.store, self.embedder, actor=self.actor
+            )
+            retried[:] = [finished]
+            return changes
+
+        self._write(change)
+        return retried[0] + sum(outcome.done for outcome in self._jobs.run_pending())
 
     def retry_failed_jobs(self) -> int:
         """Make jobs that failed too often pending again (after fixing the cause); return
@@ -307,6 +380,28 @@ class Memory:
 
     def _scope(self, user_id: Any, agent_id: Any, session_id: Any) -> Scope:
         return make_scope(user_id, agent_id, session_id, self.tenant)
+
+    def _write(self, change: Callable[[], Changes]) -> Changes:
+        """Build a batch from what the store holds now and apply it; when a note it was
+        built from changed before it committed, build it again from the new state."""
+        for attempt in range(WRITE_ATTEMPTS):
+            changes = change()
+            try:
+                self._apply(changes)
+                return changes
+            except StaleWriteError as stale:
+                log.debug("a write raced another; building it again: %s", stale)
+                overtaken = stale
+                # a random pause, longer each time, so two writers stop meeting in step
+                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
+        raise StoreError(f"gave up after {WRITE_ATTEMPTS} attempts: {overtaken}")
+
+    def _record(self, found: Mapping[str, R], item_id: str, kind: str) -> R:
+        """A record of this tenant (deleted or not) from a lookup by id."""
+        record = found.get(item_id)
+        if record is None or record.scope.tenant != self.tenant:
+            raise NotFoundError(kind, item_id)
+        return record
 
     def _apply(self, changes: Changes) -> None:
         if changes.vectors and not self._embedder_recorded:

@@ -46,6 +46,13 @@ class Changes:
     # (job id, lease token): commit only while that job is pending under that lease, so a
     # worker whose lease ran out cannot write over the one that took the job over
     lease: tuple[str, str] | None = None
+    # note id -> the version this batch was computed from: commit only while every such
+    # note is live at that version (checked under a lock), so a write made from a stale
+    # read can neither lose another update nor bring back a deleted note
+    expect: dict[str, int] = field(default_factory=dict)
+    # ids of episodes and notes to erase, with everything derived from them (search rows,
+    # vectors, passages' text, links, their jobs, their history's payloads)
+    purge: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,17 @@ class LeaseLostError(Exception):
     """A job's lease was taken over (or the job finished) before this worker committed."""
 
 
+class StaleWriteError(Exception):
+    """A note a batch expected (`Changes.expect`) changed or went since it was read."""
+
+    def __init__(self, note_id: str, expected: int, current: int | None) -> None:
+        now = "deleted" if current is None else f"at version {current}"
+        super().__init__(f"note {note_id} is {now}, not at version {expected}")
+        self.note_id = note_id
+        self.expected = expected
+        self.current = current  # None: deleted or gone
+
+
 class Records(Protocol):
     """Where episodes, notes, links, events and jobs are kept: one atomic write, typed reads."""
 
@@ -127,17 +145,22 @@ class Records(Protocol):
     ) -> tuple[list[Note], str | None]:
         """Live notes in the scope, oldest first, from an opaque cursor; and the next cursor."""
 
-    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
-        """Ids of live episodes and live notes in the scope."""
+    def live_ids(
+        self, scope: Scope, *, include_deleted: bool = False
+    ) -> tuple[list[str], list[str]]:
+        """Ids of live (or also deleted) episodes and notes in the scope."""
 
-    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
-        """Live notes made from any of these episodes."""
+    def notes_of_episodes(
+        self, episode_ids: Sequence[str], *, include_deleted: bool = False
+    ) -> list[Note]:
+        """Live (or also deleted) notes made from any of these episodes."""
 
     def events(self, target_id: str) -> list[Event]:
         """Every event about one record, oldest first."""
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """Which of these ids (of any kind) the store already holds."""
+        """Which of these ids (of any kind) the store already holds, or held and purged (so
+        an old export cannot bring back what was erased)."""
 
     def dump(self) -> Dump: ...
 

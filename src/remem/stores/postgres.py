@@ -25,7 +25,15 @@ from psycopg_pool import ConnectionPool
 
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
-from remem.stores.base import Changes, LeaseLostError, NoteRecord, ScoredIds, TextMatches
+from remem.stores.base import (
+    Changes,
+    LeaseLostError,
+    NoteRecord,
+    ScoredIds,
+    StaleWriteError,
+    TextMatches,
+)
+from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, vector_text
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
@@ -112,7 +120,11 @@ class PostgresStore(SharedReads):
             ).fetchone()
             if row is None or (row["status"], row["lease"]) != ("pending", changes.lease[1]):
                 raise LeaseLostError(f"job {changes.lease[0]} is no longer leased to this one")
+        if changes.expect:
+            _check_versions(conn, changes.expect)
         Writer(conn).write(changes)
+        if changes.purge:
+            purge(conn, changes.purge)
 
     def _prepare_vectors(self, size: int) -> None:
         """Record the embedding size and build its HNSW index, once, before any vector."""
@@ -286,6 +298,18 @@ class PostgresStore(SharedReads):
             value = self.get_meta("dimensions")
             self._dimensions = int(value) if value else None
         return self._dimensions
+
+
+def _check_versions(conn: psycopg.Connection[dict[str, Any]], expected: dict[str, int]) -> None:
+    """Lock the notes a batch was computed from, and check each is live at that version."""
+    rows = conn.execute(
+        "SELECT id, version, deleted_at FROM notes WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (sorted(expected),),
+    ).fetchall()
+    current = {row["id"]: row["version"] for row in rows if row["deleted_at"] is None}
+    for note_id, version in expected.items():
+        if current.get(note_id) != version:
+            raise StaleWriteError(note_id, version, current.get(note_id))
 
 
 def _or_query(terms: Sequence[str]) -> str:

@@ -143,7 +143,7 @@ class Writer:
                 if body is not None and note.kind == "turn" and note.scope.session_id:
                     self._join_session(note, body)
             elif before["passage"] is not None:
-                self._rebuild_passage(before["passage"])
+                rebuild_passage(self.conn, before["passage"])
 
     def _upsert_notes(
         self,
@@ -210,13 +210,6 @@ class Writer:
         )
         self.conn.execute("UPDATE notes SET passage = %s WHERE id = %s", (latest["pk"], note.id))
 
-    def _rebuild_passage(self, passage: int) -> None:
-        self.conn.execute(
-            "UPDATE passages SET body = coalesce((SELECT string_agg(body, E'\\n' ORDER BY seq)"
-            " FROM notes WHERE passage = %s AND deleted_at IS NULL), '') WHERE pk = %s",
-            (passage, passage),
-        )
-
     def _vectors(self, vectors: dict[str, Vectors], sentences: dict[str, Vectors]) -> None:
         """New vectors of notes this batch does not otherwise write (embedding retries)."""
         with self.conn.cursor() as cursor:
@@ -227,3 +220,12 @@ class Writer:
                     for note_id, v in vectors.items()
                 ],
             )
+
+
+def rebuild_passage(conn: psycopg.Connection[dict[str, Any]], passage: int) -> None:
+    """Re-derive a passage's text from its live notes, after one changed or went."""
+    conn.execute(
+        "UPDATE passages SET body = coalesce((SELECT string_agg(body, E'\\n' ORDER BY seq)"
+        " FROM notes WHERE passage = %s AND deleted_at IS NULL), '') WHERE pk = %s",
+        (passage, passage),
+    )

@@ -139,17 +139,21 @@ class SharedReads(ABC):
         rows = rows[:limit]
         return self._notes(rows), (str(rows[-1][order]) if more else None)
 
-    def live_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+    def live_ids(
+        self, scope: Scope, *, include_deleted: bool = False
+    ) -> tuple[list[str], list[str]]:
         where, params = scope_sql(scope, "")
-        episodes = self._read(
-            f"SELECT id FROM episodes WHERE deleted_at IS NULL AND {where}", params
-        )
-        notes = self._read(f"SELECT id FROM notes WHERE deleted_at IS NULL AND {where}", params)
+        live = "" if include_deleted else "deleted_at IS NULL AND "
+        episodes = self._read(f"SELECT id FROM episodes WHERE {live}{where}", params)
+        notes = self._read(f"SELECT id FROM notes WHERE {live}{where}", params)
         return [row["id"] for row in episodes], [row["id"] for row in notes]
 
-    def notes_of_episodes(self, episode_ids: Sequence[str]) -> list[Note]:
+    def notes_of_episodes(
+        self, episode_ids: Sequence[str], *, include_deleted: bool = False
+    ) -> list[Note]:
+        live = "" if include_deleted else "deleted_at IS NULL AND "
         rows = self._read_among(
-            "SELECT * FROM notes WHERE deleted_at IS NULL AND id IN"
+            f"SELECT * FROM notes WHERE {live}id IN"
             f" (SELECT note_id FROM note_sources WHERE episode_id {IDS})",
             episode_ids,
         )
@@ -164,7 +168,10 @@ class SharedReads(ABC):
         for table in ("episodes", "notes", "links", "events", "jobs"):
             rows = self._read_among(f"SELECT id FROM {table} WHERE id {IDS}", ids)
             found.update(row["id"] for row in rows)
-        return found
+        purged = self._read_among(
+            f"SELECT target_id AS id FROM events WHERE action = 'purge' AND target_id {IDS}", ids
+        )
+        return found | {row["id"] for row in purged}
 
     def dump(self) -> Dump:
         return Dump(

@@ -7,6 +7,7 @@ the index catches up with their commits through the notes' `revision` column.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,10 +26,12 @@ from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
 from remem.stores.base import Changes, NoteRecord, ScoredIds, TextMatches
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
 from remem.stores.sql import IDS, Dialect, SharedReads, note_record
+from remem.stores.sqlite_purge import purge
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
 from remem.types import ApiKey, Job, Scope
 
+log = logging.getLogger("remem")
 BUSY_TIMEOUT_MS = 10_000
 FETCH_CHUNK = 1000
 # Sentence vectors kept in memory between searches (reading them costs ~1 ms a search).
@@ -62,6 +65,9 @@ class SQLiteStore(SharedReads):
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # freed space is zeroed: a purged text (and earlier versions of any text) leaves
+            # no bytes behind in the file
+            self._db.execute("PRAGMA secure_delete = ON")
             self.schema_version = migrate(self._db)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
@@ -81,7 +87,20 @@ class SQLiteStore(SharedReads):
         with self._lock:
             with self._transaction("write to"):
                 Writer(self._db).write(changes)
+                if changes.purge:
+                    purge(self._db, changes.purge)
             self._sync_index()
+            if changes.purge:
+                self._forget_vectors(changes.purge)
+
+    def _forget_vectors(self, ids: Sequence[str]) -> None:
+        """After a purge: drop the vectors from the index, and the old pages from the WAL."""
+        for item_id in ids:
+            self._index.remove(item_id)
+            self._sentences.pop(item_id, None)
+        (busy, _, _) = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:  # a reader in another process holds old pages; they go at its next checkpoint
+            log.warning("purge: %s is in use; its write-ahead log is emptied later", self.path)
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[None]:

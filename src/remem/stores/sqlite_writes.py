@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from remem.stores.base import PASSAGE_NOTES, Changes, LeaseLostError
+from remem.stores.base import PASSAGE_NOTES, Changes, LeaseLostError, StaleWriteError
 from remem.stores.rows import (
     episode_row,
     event_row,
@@ -27,7 +27,19 @@ class Writer:
     def write(self, changes: Changes) -> None:
         if changes.lease is not None:
             self._check_lease(*changes.lease)
+        self._check_versions(changes.expect)
         self._write(changes)
+
+    def _check_versions(self, expected: dict[str, int]) -> None:
+        """Every note the batch was computed from is still live at that version (the
+        transaction holds the write lock, so it stays so until commit)."""
+        for note_id, version in expected.items():
+            row = self.db.execute(
+                "SELECT version, deleted_at FROM notes WHERE id = ?", (note_id,)
+            ).fetchone()
+            current = None if row is None or row[1] is not None else row[0]
+            if current != version:
+                raise StaleWriteError(note_id, version, current)
 
     def _check_lease(self, job_id: str, token: str) -> None:
         row = self.db.execute("SELECT status, lease FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -130,7 +142,7 @@ class Writer:
                 (pk, body, row[0] if row else ""),
             )
         if existing[1] is not None:
-            self._rebuild_passage(existing[1])
+            rebuild_passage(db, existing[1])
 
     def _index_new_note(self, scope: Scope, pk: int, body: str, in_session: bool) -> None:
         """The full-text row of a new note; a turn of a session gets the turn before it as
@@ -184,17 +196,17 @@ class Writer:
             )
             db.execute("UPDATE passages SET notes = notes + ? WHERE pk = ?", (len(bodies), passage))
 
-    def _rebuild_passage(self, passage: int) -> None:
-        """Re-derive a passage's text from its live notes, after one changed or went."""
-        db = self.db
-        rows = db.execute(
-            "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
-            " WHERE n.passage = ? AND n.deleted_at IS NULL ORDER BY n.pk",
-            (passage,),
-        ).fetchall()
-        db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
-        if rows:
-            db.execute(
-                "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
-                (passage, "\n".join(row[0] for row in rows)),
-            )
+
+def rebuild_passage(db: sqlite3.Connection, passage: int) -> None:
+    """Re-derive a passage's text from its live notes, after one changed or went."""
+    rows = db.execute(
+        "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
+        " WHERE n.passage = ? AND n.deleted_at IS NULL ORDER BY n.pk",
+        (passage,),
+    ).fetchall()
+    db.execute("DELETE FROM passages_fts WHERE rowid = ?", (passage,))
+    if rows:
+        db.execute(
+            "INSERT INTO passages_fts (rowid, body) VALUES (?, ?)",
+            (passage, "\n".join(row[0] for row in rows)),
+        )

@@ -101,6 +101,7 @@ def update(
     changes.events = [
         event("update", note.id, note.scope, actor, snapshot(note), snapshot(updated))
     ]
+    changes.expect = {note.id: note.version}  # no other update in between, no delete
     return changes
 
 
@@ -136,6 +137,44 @@ def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) ->
         notes=[replace(n, deleted_at=moment) for n in notes],
         events=[event("delete", e.id, e.scope, actor) for e in episodes]
         + [event("delete", n.id, n.scope, actor, snapshot(n)) for n in notes],
+        expect={note.id: note.version for note in notes},  # tombstones of what is current
+    )
+
+
+def purge_note(note: Note, store: Records, *, actor: str) -> Changes:
+    """Erase a note (live or deleted), the episodes no other live note was made from, and
+    every note made from those."""
+    shared = {
+        episode_id
+        for other in store.notes_of_episodes(note.episode_ids)
+        if other.id != note.id
+        for episode_id in other.episode_ids
+    }
+    alone = [e for e in note.episode_ids if e not in shared]
+    derived = store.notes_of_episodes(alone, include_deleted=True)
+    return _erasure(list(store.get_episodes(alone).values()), [note, *derived], actor)
+
+
+def purge_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
+    """Erase an episode (live or deleted) and every note made from it."""
+    notes = store.notes_of_episodes([episode.id], include_deleted=True)
+    return _erasure([episode], notes, actor)
+
+
+def purge_scope(scope: Scope, store: Records, *, actor: str) -> Changes:
+    """Erase every episode and note of a scope, deleted ones included."""
+    episode_ids, note_ids = store.live_ids(scope, include_deleted=True)
+    episodes = list(store.get_episodes(episode_ids).values())
+    return _erasure(episodes, list(store.get_notes(note_ids).values()), actor)
+
+
+def _erasure(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) -> Changes:
+    """What a purge writes: the ids to erase, and one event each saying only that."""
+    records = {e.id: e.scope for e in episodes} | {n.id: n.scope for n in notes}
+    return Changes(
+        purge=list(records),
+        events=[event("purge", item_id, scope, actor) for item_id, scope in records.items()],
+        expect={note.id: note.version for note in notes if note.deleted_at is None},
     )
 
 
@@ -156,6 +195,7 @@ def retry_embedding(
         sentence_vectors=dict(made.sentence_vectors),
         jobs=[finished(job) for job in pending],
         events=[event("embed", note.id, note.scope, actor) for note in live],
+        expect={note.id: note.version for note in live},  # the text embedded is current
     )
     return changes, len(pending)
 

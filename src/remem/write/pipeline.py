@@ -23,7 +23,13 @@ from remem.errors import EmbedderError, LLMError
 from remem.llms.base import LLM, Usage
 from remem.read import rank
 from remem.read.search import search
-from remem.stores.base import Changes, LeaseLostError, LLMCall, RecordsWithRetrieval
+from remem.stores.base import (
+    Changes,
+    LeaseLostError,
+    LLMCall,
+    RecordsWithRetrieval,
+    StaleWriteError,
+)
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
 from remem.write.indexing import index_notes
@@ -100,7 +106,7 @@ class Organiser:
                     self._checkpoint(job, payload, step, usage)
             changes, fact_ids = self._changes(job, payload, episodes)
             self.store.apply(changes)
-        except (LLMError, EmbedderError) as error:
+        except (LLMError, EmbedderError, StaleWriteError) as error:
             usage = error.usage if isinstance(error, LLMError) and error.usage else Usage()
             with contextlib.suppress(LeaseLostError):  # another worker owns the job now
                 self._failed(job, payload, str(error), usage)
@@ -253,6 +259,8 @@ class Organiser:
         ]
         summary = {"facts": list(created), "changed": list(versions), "links": len(changes.links)}
         changes.jobs = [_finished(job, {**payload, "result": summary})]
+        # a note changed or deleted since it was read: the job runs again from a fresh read
+        changes.expect = {i: revisions.before[i].version for i in versions}
         changes.lease = (job.id, job.lease or "")
         return changes, list(created)
 
