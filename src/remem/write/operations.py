@@ -107,15 +107,20 @@ def update(
 
 def forget_note(note: Note, store: Records, *, actor: str) -> Changes:
     """Delete a note and the live episodes no other live note was made from."""
+    episodes = store.get_episodes(_sources_only_of(note, store))
+    alone = [episode for episode in episodes.values() if episode.deleted_at is None]
+    return _deletion(alone, [note], actor)
+
+
+def _sources_only_of(note: Note, store: Records) -> list[str]:
+    """The note's episodes that no other live note was made from."""
     shared = {
         episode_id
         for other in store.notes_of_episodes(note.episode_ids)
         if other.id != note.id
         for episode_id in other.episode_ids
     }
-    episodes = store.get_episodes([e for e in note.episode_ids if e not in shared])
-    alone = [episode for episode in episodes.values() if episode.deleted_at is None]
-    return _deletion(alone, [note], actor)
+    return [episode_id for episode_id in note.episode_ids if episode_id not in shared]
 
 
 def forget_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
@@ -144,13 +149,7 @@ def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) ->
 def purge_note(note: Note, store: Records, *, actor: str) -> Changes:
     """Erase a note (live or deleted), the episodes no other live note was made from, and
     every note made from those."""
-    shared = {
-        episode_id
-        for other in store.notes_of_episodes(note.episode_ids)
-        if other.id != note.id
-        for episode_id in other.episode_ids
-    }
-    alone = [e for e in note.episode_ids if e not in shared]
+    alone = _sources_only_of(note, store)
     derived = store.notes_of_episodes(alone, include_deleted=True)
     return _erasure(list(store.get_episodes(alone).values()), [note, *derived], actor)
 
