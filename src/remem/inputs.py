@@ -7,19 +7,28 @@ same clear `RememError` whichever way it came in.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from remem import ids
 from remem.errors import EmptyContentError, InvalidContentError, InvalidInputError
-from remem.types import Scope
+from remem.types import Episode, Event, Job, Link, Note, Scope
 
 Content = str | Sequence[Mapping[str, Any]]
 MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
 CURSOR_DIGITS = 18  # a cursor is a row number; longer ones overflow a 64-bit integer
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_ID_LENGTH = 200  # ids remem makes are 29 characters; this leaves room for foreign ones
+# Metadata is read back with every note: deeper or larger values made every read of the
+# owner's memories fail, so they are refused when written.
+MAX_METADATA_DEPTH = 16
+MAX_METADATA_BYTES = 64 * 1024
+JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ def _parse_message(message: Any, index: int) -> Message:
     for field, value in (("role", role), ("name", name)):
         if value is not None and not isinstance(value, str):
             raise InvalidContentError(f"{where}: '{field}' must be a string")
+        if value is not None:
+            check_storable(value, f"{where}: '{field}'")
     text = require_text(message["content"], f"{where} content")
     metadata = message.get("metadata")
     return Message(text, role, name, None if metadata is None else check_metadata(metadata))
@@ -85,17 +96,67 @@ def check_utf8(value: str, where: str) -> str:
     return value
 
 
-def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A copy of the metadata, which must be a JSON-serialisable dict."""
+def check_storable(value: str, where: str) -> str:
+    """`value`, if both stores can keep it: no NUL (PostgreSQL text cannot hold one), and
+    valid UTF-8."""
+    if "\x00" in value:
+        raise InvalidInputError(f"{where} contains a NUL character")
+    return check_utf8(value, where)
+
+
+def check_id(value: Any, what: str = "id") -> str:
+    """An id a caller names (of a note, an episode...): a short, storable, non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what} must be a non-empty string, got {_shown(value)}")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"{what} is longer than {MAX_ID_LENGTH} characters")
+    return check_storable(value, what)
+
+
+def check_metadata(metadata: Mapping[str, Any] | None, where: str = "metadata") -> dict[str, Any]:
+    """A copy of the metadata: a JSON-serialisable dict with string keys, at most
+    MAX_METADATA_DEPTH levels deep and MAX_METADATA_BYTES long as JSON."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
+        raise InvalidInputError(f"{where} must be a dict, got {type(metadata).__name__}")
+    check_json(metadata, where, MAX_METADATA_DEPTH)
     try:
         text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
-        return dict(json.loads(check_utf8(text, "metadata")))
     except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
+        raise InvalidInputError(f"{where} must be JSON-serialisable: {error}") from None
+    size = len(text.encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInputError(
+            f"{where} is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES // 1024} KiB"
+        )
+    return dict(json.loads(text))
+
+
+def check_json(value: Any, where: str, max_depth: int) -> None:
+    """Raise unless `value` is JSON data both stores can keep: dicts with string keys,
+    lists, finite numbers, storable strings; at most `max_depth` containers deep."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:  # a loop, not recursion: hostile nesting must not exhaust the stack
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            check_storable(item, path)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInputError(f"{path} is {item}: numbers must be finite")
+        elif isinstance(item, JSON_SCALARS):
+            continue
+        elif depth >= max_depth:
+            raise InvalidInputError(f"{where} is nested deeper than {max_depth} levels")
+        elif isinstance(item, Mapping):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise InvalidInputError(f"{path} has a key that is not a string: {key!r}")
+                check_storable(key, f"{path} key")
+                stack.append((inner, f"{path}[{key!r}]", depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, f"{path}[{index}]", depth + 1) for index, inner in enumerate(item))
+        else:
+            raise InvalidInputError(f"{path}: a {type(item).__name__} is not JSON data")
 
 
 def make_scope(user_id: Any, agent_id: Any, session_id: Any, tenant: str = "") -> Scope:
@@ -111,7 +172,7 @@ def make_scope(user_id: Any, agent_id: Any, session_id: Any, tenant: str = "") -
 def _scope_value(name: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-    return check_utf8(value, name).strip() or None if value is not None else None
+    return check_storable(value, name).strip() or None if value is not None else None
 
 
 def check_tenant(tenant: Any) -> str:
@@ -139,7 +200,7 @@ def check_query(query: Any, operation: str) -> str:
     """A non-empty query string that can be stored."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"{operation} needs a non-empty query string")
-    return check_utf8(query, "query")
+    return check_storable(query, "query")
 
 
 def check_filters(filters: Any) -> Mapping[str, Any] | None:
@@ -151,8 +212,109 @@ def check_filters(filters: Any) -> Mapping[str, Any] | None:
 
 def check_cursor(cursor: Any) -> str | None:
     """A paging cursor this memory handed out (a row number), or None."""
+    # isascii: str.isdigit() is also true of '²' and other digits int() or SQL cannot read
     if cursor is not None and not (
-        isinstance(cursor, str) and cursor.isdigit() and len(cursor) <= CURSOR_DIGITS
+        isinstance(cursor, str)
+        and cursor.isascii()
+        and cursor.isdigit()
+        and len(cursor) <= CURSOR_DIGITS
     ):
-        raise InvalidInputError(f"cursor {cursor!r} is not one this memory handed out")
+        raise InvalidInputError(f"cursor {_shown(cursor)} is not one this memory handed out")
     return cursor
+
+
+def check_path(value: Any, operation: str) -> str | os.PathLike[str]:
+    """A file path a caller names: a non-empty string or path, without NUL."""
+    if not isinstance(value, str | os.PathLike) or not str(value).strip():
+        raise InvalidInputError(f"{operation} needs a file path, got {_shown(value)}")
+    if "\x00" in str(value):
+        raise InvalidInputError(f"{operation}: the file path contains a NUL character")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- records of an import file ------------------------------------------------------------
+
+MAX_COUNT = 2**31 - 1  # PostgreSQL `integer`: versions, attempts
+MAX_REAL = 3.4e38  # PostgreSQL `real` (float32): importance, weight
+MAX_RECORD_DEPTH = 32  # event snapshots and job payloads hold metadata inside them
+Record = Episode | Note | Link | Event | Job
+OWN_KIND = {Episode: ids.EPISODE, Note: ids.NOTE, Link: ids.LINK, Event: ids.EVENT, Job: ids.JOB}
+RECORD_KINDS = (ids.EPISODE, ids.NOTE)
+
+
+def check_raw_record(data: Mapping[str, Any]) -> None:
+    """Raise unless every field of a decoded JSON record is data both stores can keep."""
+    for name, value in data.items():
+        check_json(value, f"field {name!r}", MAX_RECORD_DEPTH)
+
+
+def check_record(record: Record, tenant: str) -> None:
+    """Raise unless a typed record from a file can be stored in `tenant`: ids of the right
+    kind, counts and numbers the stores hold, metadata within its limits, its own tenant."""
+    _check_kind(record.id, "id", (OWN_KIND[type(record)],))
+    for name, value, kinds in references(record):
+        _check_kind(value, name, kinds)
+    if isinstance(record, Note):
+        check_count("field 'version'", record.version, 1, MAX_COUNT)
+        _check_real("importance", record.importance)
+    elif isinstance(record, Job):
+        check_count("field 'attempts'", record.attempts, 0, MAX_COUNT)
+    elif isinstance(record, Link):
+        _check_real("weight", record.weight)
+    if isinstance(record, Episode | Note):
+        check_metadata(record.metadata, "field 'metadata'")
+    if isinstance(record, Episode | Note | Event):
+        _check_scope(record.scope, tenant)
+
+
+Reference = tuple[str, str, tuple[str, ...]]  # (field, id, the kinds it may be)
+
+
+def references(record: Record) -> list[Reference]:
+    """The episodes and notes a record names."""
+    if isinstance(record, Note):
+        named: list[Reference] = [
+            ("field 'episode_ids'", e, (ids.EPISODE,)) for e in record.episode_ids
+        ]
+        if record.superseded_by is not None:
+            named.append(("field 'superseded_by'", record.superseded_by, (ids.NOTE,)))
+        return named
+    if isinstance(record, Link):
+        return [
+            ("field 'source_id'", record.source_id, (ids.NOTE,)),
+            ("field 'target_id'", record.target_id, (ids.NOTE,)),
+        ]
+    if isinstance(record, Event | Job):
+        return [("field 'target_id'", record.target_id, RECORD_KINDS)]
+    return []
+
+
+def _check_kind(value: str, name: str, kinds: tuple[str, ...]) -> None:
+    where = name if name.startswith("field") else f"field {name!r}"
+    check_id(value, where)
+    if ids.kind_of(value) not in kinds:
+        wanted = " or ".join(f"{kind}_" for kind in kinds)
+        raise InvalidInputError(f"{where} must be an id starting {wanted}, got {_shown(value)}")
+
+
+def _check_real(name: str, value: float) -> None:
+    if not -MAX_REAL <= value <= MAX_REAL:
+        raise InvalidInputError(f"field {name!r} is {value}: beyond what a store keeps")
+
+
+def _check_scope(scope: Scope, tenant: str) -> None:
+    for name in ("user_id", "agent_id", "session_id"):
+        value = getattr(scope, name)
+        if value is not None and not value.strip():
+            raise InvalidInputError(f"field 'scope.{name}' must be null or a non-empty string")
+    if scope.tenant != tenant:
+        raise InvalidInputError(
+            f"field 'scope.tenant': the record belongs to tenant {scope.tenant!r}, and this"
+            f" import is into tenant {tenant!r} (import it through that tenant's memory)"
+        )

@@ -35,8 +35,10 @@ from remem.inputs import (
     check_count,
     check_cursor,
     check_filters,
+    check_id,
     check_limit,
     check_metadata,
+    check_path,
     check_query,
     check_tenant,
     make_scope,
@@ -159,6 +161,7 @@ class Memory:
         Concurrent updates never lose each other (each is applied to the version current
         when it commits) and never bring back a deleted note. With `expected_version`, the
         update applies only to that version, else raises ConflictError."""
+        memory_id = check_id(memory_id, "memory_id")
         if text is None and metadata is None:
             raise InvalidInputError("update needs text or metadata")
         if text is not None and not isinstance(text, str):
@@ -181,6 +184,7 @@ class Memory:
     def delete(self, item_id: str) -> None:
         """Forget one note (with the episodes only it came from), or one episode with the
         notes made from it. History keeps what was deleted; `purge` erases it."""
+        item_id = check_id(item_id)
 
         def change() -> Changes:
             if ids.kind_of(item_id) == ids.EPISODE:
@@ -196,6 +200,7 @@ class Memory:
         notes made from it), deleted or not: their text, metadata, vectors, search index
         entries and history payloads. History keeps only that they were purged, when and
         by whom. This cannot be undone."""
+        item_id = check_id(item_id)
 
         def change() -> Changes:
             if ids.kind_of(item_id) == ids.EPISODE:
@@ -308,6 +313,7 @@ class Memory:
 
     def get(self, memory_id: str) -> Note:
         """One live note by id."""
+        memory_id = check_id(memory_id, "memory_id")
         note = self.store.get_notes([memory_id]).get(memory_id)
         if note is None or note.deleted_at is not None or note.scope.tenant != self.tenant:
             raise NotFoundError("memory", memory_id)
@@ -315,6 +321,7 @@ class Memory:
 
     def episode(self, episode_id: str) -> Episode:
         """One live episode (a raw input, verbatim) by id."""
+        episode_id = check_id(episode_id, "episode_id")
         episode = self.store.get_episodes([episode_id]).get(episode_id)
         if episode is None or episode.deleted_at is not None or episode.scope.tenant != self.tenant:
             raise NotFoundError("episode", episode_id)
@@ -336,7 +343,7 @@ class Memory:
 
     def history(self, item_id: str) -> builtins.list[Event]:
         """Every recorded change to a note or episode, oldest first (deleted ones included)."""
-        events = self.store.events(item_id)
+        events = self.store.events(check_id(item_id))
         if not events or events[0].scope.tenant != self.tenant:
             raise NotFoundError("memory or episode", item_id)
         return events
@@ -346,13 +353,15 @@ class Memory:
     def export(self, path: str | Path) -> int:
         """Write everything of this tenant, deleted records and history included, to a JSONL
         file."""
-        return export_jsonl(self.store, Path(path), self.embedder.model_id, self.tenant)
+        target = Path(check_path(path, "export"))
+        return export_jsonl(self.store, target, self.embedder.model_id, self.tenant)
 
     def import_file(
         self, path: str | Path, *, progress: Callable[[int], None] | None = None
     ) -> ImportResult:
         """Load an export; records already present (same id) are skipped."""
-        result = import_jsonl(self.store, Path(path), self.embedder, self.tenant, progress)
+        source = Path(check_path(path, "import"))
+        result = import_jsonl(self.store, source, self.embedder, self.tenant, progress)
         self._embedder_recorded = True
         return result
 

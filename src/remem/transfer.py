@@ -12,15 +12,20 @@ import itertools
 import json
 import logging
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from remem import clock
+from remem import clock, ids
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import InvalidInputError
+from remem.inputs import check_raw_record, check_record, references
 from remem.serialize import from_data, to_data
 from remem.stores.base import Changes, Dump, NoteRecord, Records, RecordsWithKeys
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
@@ -29,6 +34,7 @@ from remem.write.operations import import_batch
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
 BATCH = 500
+MAX_LINE_BYTES = 64 * 1024 * 1024  # far above a long note with a vector per sentence
 RECORD_TYPES: dict[str, type[Any]] = {
     "episode": Episode,
     "note": Note,
@@ -42,31 +48,73 @@ log = logging.getLogger("remem")
 
 
 def export_jsonl(store: Records, path: Path, embedder_id: str, tenant: str) -> int:
-    """Write one tenant's records to `path` (atomically, through a temporary file); return
-    how many."""
-    temporary = path.with_name(path.name + ".partial")
-    count = 0
-    with temporary.open("w", encoding="utf-8") as out:
-        _write(
-            out,
-            {
-                "type": FORMAT,
-                "format": FORMAT_VERSION,
-                "embedder": embedder_id,
-                "exported_at": clock.to_text(clock.now()),
-            },
+    """Write one tenant's records to `path` (atomically, through a temporary file beside
+    it); return how many. The target must be a new path or a regular file."""
+    target = _export_target(path)
+    try:
+        handle, name = tempfile.mkstemp(".partial", f".{target.name}.", target.parent)
+    except OSError as error:
+        raise InvalidInputError(f"cannot write in {target.parent}: {error.strerror}") from None
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            count = _write_dump(out, store, embedder_id, tenant)
+            out.flush()
+            os.fsync(out.fileno())
+        if target.exists():
+            shutil.copymode(target, temporary)  # replacing a file keeps who may read it
+        temporary.replace(target)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise InvalidInputError(f"cannot export to {target}: {error.strerror}") from None
+        raise
+    return count
+
+
+def _export_target(path: Path) -> Path:
+    """`path`, if an export may be written there: a new file in an existing folder, or a
+    regular file to replace (never a folder, a device, a fifo or a symbolic link)."""
+    text = str(path)
+    if text in ("", ".") or "\x00" in text:
+        raise InvalidInputError(f"export needs a file path, got {text!r}")
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # named below, by its folder
+        mode = None
+    except OSError as error:
+        raise InvalidInputError(f"cannot export to {path}: {error.strerror}") from None
+    if mode is not None and stat.S_ISLNK(mode):
+        raise InvalidInputError(
+            f"{path} is a symbolic link: export to the file it points to, or to a new path"
         )
-        dump = only_tenant(store.dump(), tenant)
-        for episode in dump.episodes:
-            count += _write(out, {"type": "episode", **to_data(episode)})
-        for stored in dump.notes:
-            count += _write(out, {"type": "note", **to_data(stored.note), **_vectors_data(stored)})
-        for kind, records in _rest(dump):
-            for record in records:
-                count += _write(out, {"type": kind, **to_data(record)})
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(path)
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InvalidInputError(f"cannot export to {path}: it is {what}")
+    parent = path.parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise InvalidInputError(f"cannot export to {path}: folder {parent} {problem}")
+    return path
+
+
+def _write_dump(out: IO[str], store: Records, embedder_id: str, tenant: str) -> int:
+    header = {
+        "type": FORMAT,
+        "format": FORMAT_VERSION,
+        "embedder": embedder_id,
+        "exported_at": clock.to_text(clock.now()),
+    }
+    _write(out, header)
+    count = 0
+    dump = only_tenant(store.dump(), tenant)
+    for episode in dump.episodes:
+        count += _write(out, {"type": "episode", **to_data(episode)})
+    for stored in dump.notes:
+        count += _write(out, {"type": "note", **to_data(stored.note), **_vectors_data(stored)})
+    for kind, records in _rest(dump):
+        for record in records:
+            count += _write(out, {"type": kind, **to_data(record)})
     return count
 
 
@@ -97,27 +145,151 @@ def import_jsonl(
     tenant: str,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Apply an export to the store in batches; skip records whose id is already there."""
+    """Check the whole file, then apply it in batches; skip records whose id is already
+    there. A bad record raises InvalidInputError naming its line, and nothing is written."""
+    header, size = _check_file(store, path, embedder, tenant)
+    reuse_vectors = header.get("embedder") == embedder.model_id
+    if not reuse_vectors:
+        log.warning(
+            "%s was embedded with %r; re-embedding with %r",
+            path,
+            header.get("embedder"),
+            embedder.model_id,
+        )
     added = skipped = 0
-    with path.open("rb") as source:
-        lines = _lines(source, progress)
-        header = _header(next(lines, None), path)
-        reuse_vectors = header.get("embedder") == embedder.model_id
-        if not reuse_vectors:
-            log.warning(
-                "%s was embedded with %r; re-embedding with %r",
-                path,
-                header.get("embedder"),
-                embedder.model_id,
-            )
+    reader = _Reader(path, tenant, size=size)
+    with _open(path) as source:
+        lines = _lines(source, path, progress)
+        next(lines)  # the header
         batch: list[Record] = []
         for number, data in lines:
-            batch.append(_decode(data, number, path))
+            batch.append(reader.record(number, data))
             if len(batch) >= BATCH:
                 a, s = _apply_batch(store, batch, embedder, reuse_vectors)
                 added, skipped, batch = added + a, skipped + s, []
         a, s = _apply_batch(store, batch, embedder, reuse_vectors)
     return ImportResult(added=added + a, skipped=skipped + s)
+
+
+def _check_file(
+    store: Records, path: Path, embedder: Embedder, tenant: str
+) -> tuple[dict[str, Any], int | None]:
+    """The first pass of an import: every record checked, and none naming what another
+    tenant holds. Returns the header and the size of the file's vectors (None: it has none).
+    Streams the file, keeping only the ids seen (to refuse one given twice)."""
+    with _open(path) as source:
+        lines = _lines(source, path)
+        header = _header(next(lines, None), path)
+        reuse = header.get("embedder") == embedder.model_id
+        reader = _Reader(path, tenant, embedder if reuse else None, seen=set())
+        batch: list[tuple[int, Record]] = []
+        for number, data in lines:
+            batch.append((number, reader.record(number, data)))
+            if len(batch) >= BATCH:
+                _check_owners(store, batch, tenant, path)
+                batch = []
+        _check_owners(store, batch, tenant, path)
+    return header, reader.size
+
+
+def _check_owners(store: Records, batch: list[tuple[int, Record]], tenant: str, path: Path) -> None:
+    """Raise when a record of the batch, or an episode or note it names, is already in the
+    store under another tenant (writing it would reach into that tenant's memory)."""
+    named: dict[str, tuple[int, str]] = {}
+    for number, (kind, record, _) in batch:
+        if kind in ("episode", "note"):
+            named.setdefault(record.id, (number, kind))
+        for _, item_id, _ in references(record):
+            named.setdefault(item_id, (number, kind))
+    present = store.existing_ids(list(named)) if named else set()
+    if not present:
+        return
+    found: dict[str, Episode | Note] = {
+        **store.get_episodes([i for i in present if ids.kind_of(i) == ids.EPISODE]),
+        **store.get_notes([i for i in present if ids.kind_of(i) == ids.NOTE]),
+    }
+    for item_id, held in found.items():
+        if held.scope.tenant != tenant:
+            number, kind = named[item_id]
+            raise InvalidInputError(
+                f"{path}:{number}: {kind} names {item_id}, which another tenant of this store holds"
+            )
+
+
+@dataclass
+class _Reader:
+    """Turns the lines of an export into checked records. Vectors must all have one size:
+    the memory's embedder's when the file's vectors are kept, else the first one's."""
+
+    path: Path
+    tenant: str
+    embedder: Embedder | None = None  # whose vector size to expect (computed once)
+    size: int | None = None
+    seen: set[str] | None = None  # ids read so far, when duplicates are to be refused
+
+    def record(self, number: int, data: Any) -> Record:
+        try:
+            return self._record(data)
+        except InvalidInputError as error:
+            raise InvalidInputError(f"{self.path}:{number}: {error}") from None
+
+    def _record(self, data: Any) -> Record:
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"a record must be a JSON object, got {type(data).__name__}")
+        kind = data.get("type")
+        if kind == FORMAT:
+            raise InvalidInputError("a second header: a file holds one export")
+        if kind is None:
+            raise InvalidInputError("a record without a 'type'")
+        if not isinstance(kind, str) or kind not in RECORD_TYPES:
+            raise InvalidInputError(
+                f"unknown record type {kind!r} (expected {', '.join(RECORD_TYPES)})"
+            )
+        try:
+            fields = {k: v for k, v in data.items() if k not in ("type", "vector", "sentences")}
+            record = from_data(RECORD_TYPES[kind], fields)
+            check_record(record, self.tenant)
+            check_raw_record(data)  # after check_record, whose metadata limits say more
+            stored = self._vectors(record, data) if kind == "note" else None
+        except InvalidInputError as error:
+            raise InvalidInputError(f"{kind} {error}") from None
+        if self.seen is not None:
+            if record.id in self.seen:
+                raise InvalidInputError(f"{kind} {record.id} is in the file twice")
+            self.seen.add(record.id)
+        return kind, record, stored
+
+    def _vectors(self, note: Note, data: dict[str, Any]) -> NoteRecord:
+        vector = self._decode(data.get("vector"), "vector")
+        sentences = self._decode(data.get("sentences"), "sentences")
+        if vector is None and sentences is not None:
+            raise InvalidInputError("field 'sentences' is set, but not field 'vector'")
+        return NoteRecord(note, vector, sentences)
+
+    def _decode(self, text: Any, name: str) -> Vectors | None:
+        """A base64 float32 vector (`sentences`: rows of them) of the expected size."""
+        if text is None:
+            return None
+        if not isinstance(text, str):
+            raise InvalidInputError(f"field {name!r} must be base64 text")
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise InvalidInputError(f"field {name!r} is not base64") from None
+        if len(raw) % 4 or not raw:
+            raise InvalidInputError(f"field {name!r} is not a list of float32 values")
+        values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        if not np.isfinite(values).all():
+            raise InvalidInputError(f"field {name!r} holds NaN or infinite values")
+        if self.size is None:
+            self.size = len(self.embedder.embed(FORMAT)) if self.embedder else len(values)
+        if len(values) != self.size and (name == "vector" or len(values) % self.size):
+            whose = "this memory's embedder" if self.embedder else "the file's first vector"
+            wanted = f"{self.size}" if name == "vector" else f"a multiple of {self.size}"
+            raise InvalidInputError(
+                f"field {name!r} holds {len(values)} values, not {wanted} (the size of {whose})"
+            )
+        return values if name == "vector" else values.reshape(-1, self.size)
 
 
 def copy_store(
@@ -179,44 +351,64 @@ def _apply_batch(
     return len(batch) - len(present), len(present)
 
 
-def _decode(data: Any, number: int, path: Path) -> Record:
+def _open(path: Path) -> IO[bytes]:
+    """The file at `path`, if it is one (a fifo or a device would block or never end)."""
     try:
-        kind = data.pop("type")
-        vector = data.pop("vector", None)
-        sentences = data.pop("sentences", None)
-        record = from_data(RECORD_TYPES[kind], data)
-        if kind != "note":
-            return kind, record, None
-        if vector is None:
-            return kind, record, NoteRecord(record)
-        vector = _vector(vector)
-        rows = None if sentences is None else _vector(sentences).reshape(-1, len(vector))
-        return kind, record, NoteRecord(record, vector, rows)
-    except (KeyError, TypeError, ValueError) as error:
-        raise InvalidInputError(f"{path}:{number}: not a valid remem record ({error!r})") from None
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InvalidInputError(f"cannot import {path}: no such file") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        reason = error.strerror if isinstance(error, OSError) else error
+        raise InvalidInputError(f"cannot import {str(path)!r}: {reason}") from None
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InvalidInputError(f"cannot import {path}: it is {what}")
+    try:
+        return path.open("rb")
+    except OSError as error:
+        raise InvalidInputError(f"cannot import {path}: {error.strerror}") from None
 
 
 def _header(line: tuple[int, Any] | None, path: Path) -> dict[str, Any]:
     if line is None or not isinstance(line[1], dict) or line[1].get("type") != FORMAT:
         raise InvalidInputError(f"{path} is not a remem export (its first line is no header)")
     header: dict[str, Any] = line[1]
-    if header.get("format") != FORMAT_VERSION:
+    version = header.get("format")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
         raise InvalidInputError(
-            f"{path} has export format {header.get('format')!r}; this remem reads {FORMAT_VERSION}"
+            f"{path} has export format {version!r}; this remem reads {FORMAT_VERSION}"
         )
+    if not isinstance(header.get("embedder"), str | None):
+        raise InvalidInputError(f"{path}:{line[0]}: header field 'embedder' must be a string")
     return header
 
 
-def _lines(source: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[tuple[int, Any]]:
-    for number, raw in enumerate(source, start=1):
+def _lines(
+    source: IO[bytes], path: Path, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """Each non-blank line's number and JSON value; NaN and Infinity are not JSON."""
+    number = 0
+    while raw := source.readline(MAX_LINE_BYTES + 1):
+        number += 1
         if progress:
             progress(len(raw))
-        if not raw.strip():
-            continue
-        try:
-            yield number, json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise InvalidInputError(f"line {number} is not valid JSON: {error}") from None
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise InvalidInputError(f"{path}:{number}: longer than {MAX_LINE_BYTES} bytes")
+        if raw.strip():
+            yield number, _parse(raw, f"{path}:{number}")
+
+
+def _parse(raw: bytes, where: str) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_not_a_number)
+    except RecursionError:
+        raise InvalidInputError(f"{where}: JSON nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        raise InvalidInputError(f"{where}: not valid JSON ({error})") from None
+
+
+def _not_a_number(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 # Characters that str.splitlines() and some editors treat as line ends: escaped, so every
@@ -239,7 +431,3 @@ def _vectors_data(stored: NoteRecord) -> dict[str, str | None]:
 
 def _vector_text(vector: Vectors) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-
-
-def _vector(text: str) -> Vectors:
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)

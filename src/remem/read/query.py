@@ -21,11 +21,21 @@ STOPWORDS = frozenset(
 )
 
 
-def search_terms(query: str) -> list[str]:
-    """Distinct lower-case words of the query, stopwords dropped (all kept if nothing is left)."""
+# Past this many distinct terms a query is a document, not a question: its longest words
+# (long words are the rare ones) say most about it. Stores bound one statement too (SQLite:
+# 500 terms of a compound SELECT). No LoCoMo question has more than 15 terms.
+MAX_TERMS = 64
+
+
+def search_terms(query: str, cap: int | None = MAX_TERMS) -> list[str]:
+    """Distinct lower-case words of the query, stopwords dropped (all kept if nothing is left);
+    beyond `cap` of them, the `cap` longest (first said first among equals), in query order."""
     words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
-    content = [word for word in words if word not in STOPWORDS]
-    return content or words
+    content = [word for word in words if word not in STOPWORDS] or words
+    if cap is None or len(content) <= cap:
+        return content
+    longest = sorted(range(len(content)), key=lambda index: -len(content[index]))[:cap]
+    return [content[index] for index in sorted(longest)]
 
 
 def as_said_by(query: str, speaker: str) -> str:

@@ -88,8 +88,10 @@ def _span(
             start = _utc(year, month, int(parts["day"] or 0))
             return start, start + timedelta(days=1)
         return _utc(year, month, 1), _utc(year + (month == 12), month % 12 + 1, 1)
-    except (ValueError, TypeError):
-        return None  # "31 February" or no reference time: not a usable date
+    except (ValueError, TypeError, OverflowError):
+        # "31 February", no reference time, or past what a datetime holds ("9999-12-31"
+        # ends in year 10000): not a usable date
+        return None
 
 
 def _year_of(month: int, reference: datetime | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NUMBERS = {
@@ -28,6 +28,12 @@ def _month(d: date, shift: int) -> str:
     return date(index // 12, index % 12 + 1, 1).strftime("%B %Y")
 
 
+def _year(year: int) -> str:
+    if not MINYEAR <= year <= MAXYEAR:
+        raise ValueError(f"year {year} is not a date")
+    return str(year)
+
+
 def _ago(unit: str, count: int, d: date) -> str:
     if unit.startswith("day"):
         return _day(d - timedelta(days=count))
@@ -35,7 +41,7 @@ def _ago(unit: str, count: int, d: date) -> str:
         return _week_of(d - timedelta(weeks=count))
     if unit.startswith("month"):
         return _month(d, -count)
-    return str(d.year - count)
+    return _year(d.year - count)
 
 
 def _weekday(name: str, d: date, direction: int) -> str:
@@ -62,7 +68,7 @@ _RULES: list[tuple[str, Resolver]] = [
     (r"this weekend", lambda m, d: "the weekend of " + _weekday("saturday", d - timedelta(1), 1)),
     (r"(?P<which>last|this|next) week", lambda m, d: _week_of(d + timedelta(weeks=_shift(m)))),
     (r"(?P<which>last|this|next) month", lambda m, d: _month(d, _shift(m))),
-    (r"(?P<which>last|this|next) year", lambda m, d: str(d.year + _shift(m))),
+    (r"(?P<which>last|this|next) year", lambda m, d: _year(d.year + _shift(m))),
     (
         r"(?P<which>last|next) (?P<day>" + "|".join(_WEEKDAYS) + ")",
         lambda m, d: _weekday(m["day"].lower(), d, _shift(m)),
@@ -80,8 +86,15 @@ def resolve_dates(text: str, said_at: datetime) -> list[tuple[str, str]]:
         for match in pattern.finditer(text):
             start, end = match.span()
             if all(end <= s or start >= e for s, e, _, _ in taken):
-                taken.append((start, end, match.group(0).lower(), rule(match, reference)))
-    return list(dict.fromkeys((said, meaning) for _, _, said, meaning in sorted(taken)))
+                try:
+                    meaning = rule(match, reference)
+                except (OverflowError, ValueError):
+                    # "yesterday" said on 1 January of year 1: no date to name. The span
+                    # is still taken, so a shorter rule does not claim part of it.
+                    meaning = ""
+                taken.append((start, end, match.group(0).lower(), meaning))
+    found = ((said, meaning) for _, _, said, meaning in sorted(taken) if meaning)
+    return list(dict.fromkeys(found))
 
 
 def dates_context(text: str, said_at: datetime) -> str | None:

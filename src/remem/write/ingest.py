@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from remem import clock, ids
-from remem.inputs import Message
+from remem.inputs import Message, check_metadata
 from remem.types import Episode, Note, Scope
 
 
@@ -27,7 +27,10 @@ def make_episodes(
             text=message.text,
             role=message.role,
             name=message.name,
-            metadata={**metadata, **(message.metadata or {})},
+            # each part was checked; together they may pass the size limit
+            metadata=check_metadata({**metadata, **message.metadata})
+            if message.metadata
+            else metadata,
             occurred_at=occurred_at,
             recorded_at=recorded_at,
         )

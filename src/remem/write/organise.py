@@ -69,7 +69,7 @@ def _keywords(notes: Sequence[Note], store: Retrieval) -> dict[str, tuple[str, .
     """Each note's rarest content words: fewest notes holding them first (the order IDF
     gives), the order they were said in among equals."""
     terms = {
-        note.id: [t for t in search_terms(note.text) if _CONTENT_WORD.fullmatch(t)]
+        note.id: [t for t in search_terms(note.text, cap=None) if _CONTENT_WORD.fullmatch(t)]
         for note in notes
     }
     counts = store.term_counts(sorted({t for words in terms.values() for t in words}), DF_CAP)
