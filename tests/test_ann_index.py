@@ -3,10 +3,12 @@ that fill their limit, and a saved graph that is reloaded, caught up or rebuilt.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from remem import Memory
 from remem.stores.ann_index import ApproximateIndex
@@ -92,3 +94,56 @@ def test_the_graph_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
     assert ids[0] not in _search(db, "note number 0 about topic 0")
     graph.write_bytes(b"not a graph")  # unreadable: rebuilt from the file
     assert _search(db, "a brand new note about quantum gardening")[0] == later
+
+
+def _corrupt(path: Path, how: str) -> None:
+    """Break the saved graph of the memory at `path` the way a person or a crash might."""
+    graph, sidecar = path.with_name(path.name + ".hnsw"), path.with_name(path.name + ".hnsw.json")
+    if how == "graph is a folder":
+        graph.unlink()
+        graph.mkdir()
+    elif how == "sidecar is a folder":
+        sidecar.unlink()
+        sidecar.mkdir()
+    elif how == "graph is empty":
+        graph.write_bytes(b"")
+    elif how == "no sidecar":
+        sidecar.unlink()
+    else:
+        sidecar.write_text(how)
+
+
+HOSTILE_SIDECARS = [
+    "{}",
+    "[]",
+    "null",
+    "garbage",
+    "",
+    '{"revision": "7"}',
+    '{"revision": null}',
+    '{"revision": true}',
+    '{"revision": -1}',
+    '{"revision": 1e999}',
+    '{"revision": 99999999999999999999999}',
+    '{"revision": 0, "ndim": "x"}',
+    "\xff\xfe",
+]
+HOSTILE_FILES = ["graph is a folder", "sidecar is a folder", "graph is empty", "no sidecar"]
+
+
+@pytest.mark.parametrize("how", HOSTILE_SIDECARS + HOSTILE_FILES)
+def test_a_broken_saved_graph_is_rebuilt_and_the_memory_opens(tmp_path: Path, how: str) -> None:
+    db = tmp_path / "m.db"
+    ids = _fill_store(db, [f"note number {i} about topic {i % 7}" for i in range(60)])
+    _corrupt(db, how)
+    with Memory(store=SQLiteStore(db, ann_threshold=50), embedder=EMBED) as memory:
+        assert (
+            memory.store.search_vector(EMBED.embed("note number 3 about topic 3"), Scope("ana"), 1)[
+                0
+            ][0]
+            == ids[3]
+        )
+        memory.add("one more note about topic 2", user_id="ana")  # written and saved again
+    assert _search(db, "note number 5 about topic 5")[0] == ids[5]
+    if "folder" not in how:  # a folder is the person's: remem keeps the graph in memory
+        assert json.loads((tmp_path / "m.db.hnsw.json").read_text())["revision"] > 0

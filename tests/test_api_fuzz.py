@@ -1,6 +1,7 @@
 """Schemathesis generates requests from the OpenAPI spec; none may get a 5xx, and every
 error must be a JSON body naming the problem. The chat proxy is in the spec too, forwarding
-to the scripted upstream."""
+to the scripted upstream. The last test runs `schemathesis run --checks all` (every phase,
+stateful included) against the live server: the document says what the server does."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 import schemathesis
+from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.cli import schemathesis as schemathesis_cli
 
 from remem import Memory
 from remem.server.app import create_app
@@ -30,7 +33,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path: Path = tmp_path_factory.mktemp("fuzz") / "memory.db"
     with (
         ScriptedOpenAIServer() as upstream,
-        Memory(path, embedder=HashEmbedder()) as memory,
+        Memory(path, embedder=HashEmbedder(), jobs="background") as memory,  # as `remem serve`
     ):
         memory.add("a memory to find", user_id="u")
         app = create_app(memory, upstream=Upstream(upstream.base_url, model="scripted"))
@@ -52,3 +55,21 @@ def errors_are_json(ctx: Any, response: Any, case: Any) -> bool | None:
 )
 def test_no_request_gets_a_server_error(case: Any, base_url: str) -> None:
     case.call_and_validate(base_url=base_url, checks=[not_a_server_error, errors_are_json])
+
+
+def test_schemathesis_finds_no_failure_with_every_check(
+    base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # schemathesis keeps a cache in the working directory
+    arguments = [
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks=all",
+        "--max-examples=5",  # the coverage phase still tries every documented boundary
+        "--workers=1",
+        "--seed=12",
+        "--no-color",
+    ]
+    result = CliRunner().invoke(schemathesis_cli, arguments)
+    assert result.exit_code == 0, result.output[-6000:]
+    assert " passed" in result.output and "failure" not in result.output.lower()

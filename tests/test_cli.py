@@ -159,6 +159,58 @@ def test_errors_are_one_line_not_a_traceback(run) -> None:  # type: ignore[no-un
     assert run("add", "x", "--user", "u", "--metadata", "{bad", ok=False).exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["add", "x", "--user", "u", "--metadata", "{bad"], 2, "--metadata: not valid JSON"),
+        (["add", "x", "--user", "u", "--messages", "-"], 2, "TEXT or --messages, not both"),
+        (["add", "--user", "u", "--messages", "-"], 2, "not valid JSON"),
+        (["add", "--user", "u"], 2, "nothing to remember"),
+        (["forget", "--all"], 2, "forget --all needs a scope"),
+        (["forget", "--all", "--user", "  "], 2, "forget --all needs a scope"),
+        (["forget", "nt_x", "--all", "--user", "u"], 2, "not both"),
+        (["search"], 2, "Missing argument 'QUERY'"),
+        (["search", "x", "--limit", "many"], 2, "'many' is not a valid integer"),
+        (["list", "--bogus"], 2, "No such option '--bogus'"),
+        (["--bogus", "list"], 2, "No such option '--bogus'"),
+        (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
+        (["jobs", "--status", "lost"], 2, "'lost' is not one of"),
+        (["--db", "", "list"], 1, "db (--db) in arguments is empty"),
+        (["--db", "postgresql://u:pw@127.0.0.1:9/remem", "list"], 1, "Connection refused"),
+        (["worker", "--once"], 2, "no language model"),
+        (["show", "nt_\x00"], 1, "NUL character"),
+    ],
+)
+def test_every_error_is_one_line(run, args: list[str], code: int, says: str) -> None:  # type: ignore[no-untyped-def]
+    result = run(*[arg.replace("\\x00", "\x00") for arg in args], input="", ok=False)
+    assert result.exit_code == code, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1, result.output
+    assert says in result.output
+    assert "Usage:" not in result.output and "Traceback" not in result.output
+
+
+def test_forget_all_without_a_scope_asks_nothing(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("forget", "--all", input="y\n", ok=False)  # an answer it must not read
+    assert "forget every memory" not in result.output
+    assert result.output == "error: forget --all needs a scope: --user, --agent or --session\n"
+
+
+def test_an_empty_remem_db_is_refused(tmp_path: Path) -> None:
+    env = {"REMEM_DB": "", "REMEM_EMBEDDER": "hash", "REMEM_CONFIG": ""}
+    result = CliRunner().invoke(cli, ["list"], env=env)
+    assert result.exit_code == 1 and result.output.startswith("error: REMEM_DB in environment")
+
+
+def test_migrate_refuses_a_missing_source_and_creates_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    typo, target = tmp_path / "typo.db", tmp_path / "copy.db"
+    result = run("migrate", "--from", str(typo), "--to", str(target), ok=False)
+    assert result.exit_code == 1 and "no such file" in result.output
+    assert not typo.exists() and not target.exists()
+    run("add", "kept", "--user", "u")
+    copied = run("migrate", "--from", str(tmp_path / "cli.db"), "--to", str(target))
+    assert "copied" in copied.output and target.exists()
+
+
 def test_demo_runs_offline_with_the_bundled_model(tmp_path: Path) -> None:
     env = {**os.environ, "REMEM_DB": str(tmp_path / "unused.db"), "HF_HUB_OFFLINE": "1"}
     env.pop("REMEM_EMBEDDER", None)
@@ -271,3 +323,32 @@ def test_jobs_worker_and_stats_with_a_scripted_model(tmp_path: Path) -> None:
 def test_worker_needs_a_model(run) -> None:  # type: ignore[no-untyped-def]
     result = run("worker", "--once", ok=False)
     assert result.exit_code == 2 and "no language model" in result.output
+
+
+def test_add_names_the_kind_of_job_it_left_pending(tmp_path: Path) -> None:
+    from remem.testing import ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as model:
+        env = {
+            "REMEM_DB": str(tmp_path / "organise.db"),
+            "REMEM_EMBEDDER": "hash",
+            "REMEM_CONFIG": "",
+            "REMEM_LLM_BASE_URL": model.base_url,
+            "REMEM_LLM_MODEL": "scripted",
+            "REMEM_JOBS": "worker",
+        }
+        organise = CliRunner().invoke(cli, ["add", "I play the cello.", "--user", "ana"], env=env)
+        assert "warning: 1 organise job pending" in organise.output
+        assert "embedding" not in organise.output
+        env = {
+            "REMEM_DB": str(tmp_path / "embed.db"),
+            "REMEM_EMBEDDER": "openai",
+            "REMEM_EMBEDDER_BASE_URL": model.base_url,
+            "REMEM_EMBEDDER_MODEL": "scripted",
+            "REMEM_CONFIG": "",
+        }
+        CliRunner().invoke(cli, ["add", "the embedder works", "--user", "ana"], env=env)
+        model.fail_next(503, times=3)  # then it is down for the next add
+        embed = CliRunner().invoke(cli, ["add", "the embedder is down", "--user", "ana"], env=env)
+        assert "warning: 1 embedding job pending" in embed.output
+        assert "organise" not in embed.output

@@ -48,3 +48,19 @@ def test_from_config_builds_a_working_memory(tmp_path: Path) -> None:
         Memory.from_config(db="mysql://localhost/remem", embedder="hash")
     with pytest.raises(StoreError, match="cannot open memory database postgresql://u:\\*\\*\\*@"):
         Memory.from_config(db="postgresql://u:secret@127.0.0.1:9/remem", embedder="hash")
+
+
+def test_an_empty_db_is_a_mistake_not_a_throwaway_memory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="REMEM_DB in environment is empty"):
+        Settings.resolve(environ={"REMEM_DB": ""})
+    with pytest.raises(ConfigError, match="REMEM_DB in environment is empty"):
+        Settings.resolve(environ={"REMEM_DB": "  "})
+    with pytest.raises(ConfigError, match=r"db \(--db\) in arguments is empty"):
+        Settings.resolve(environ={}, db="")
+    config = tmp_path / "config.toml"
+    config.write_text('db = ""\n')
+    with pytest.raises(ConfigError, match=f"db in {config} is empty"):
+        Settings.resolve(environ={"REMEM_CONFIG": str(config)})
+    assert Settings.resolve(environ={}).db.endswith("memory.db")  # unset: the default
+    with pytest.raises(ConfigError, match="is empty"):
+        Memory(path="", embedder=None)

@@ -121,14 +121,16 @@ def test_upstream_errors_are_passed_through(upstream: ScriptedOpenAIServer, prox
         )
 
 
-def _ask(memory: Memory, upstream: Upstream, body: dict[str, Any]) -> httpx.Response:
-    """One request to the proxy, in-process (no socket)."""
+def _ask(memory: Memory, upstream: Upstream, body: dict[str, Any] | bytes) -> httpx.Response:
+    """One request to the proxy, in-process (no socket); bytes are sent as they are."""
     app = create_app(memory, upstream=upstream)
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://remem.test") as client:
-            return await client.post("/v1/chat/completions", json=body)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            headers = {"Content-Type": "application/json"}
+            return await client.post("/v1/chat/completions", content=raw, headers=headers)
 
     return asyncio.run(send())
 
@@ -170,3 +172,71 @@ def test_an_upstream_that_fails_or_times_out_leaves_nothing_remembered(memory: M
     assert late.status_code == 502 and "upstream" in late.json()["error"]["message"]
     assert len(model.chat_requests()) == 2  # the proxy does not retry
     assert memory.list(user_id="ana").items == ()
+
+
+BAD_REQUESTS = {
+    "NUL in the message": _question("my\x00bike?"),
+    "NUL in a text part": _question([{"type": "text", "text": "my\x00bike?"}]),
+    "NUL in a name": {
+        **_question("hi"),
+        "messages": [{"role": "user", "content": "hi", "name": "a\x00"}],
+    },
+    "no user": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    "a blank user": _question("hi", user="  "),
+    "a message without a role": {**_question("hi"), "messages": [{"content": "hi"}]},
+    "stream is not a boolean": _question("hi", stream="yes"),
+    "a lone surrogate": b'{"messages": [{"role": "user", "content": "a\\ud800"}], "user": "ana"}',
+    "NaN": b'{"messages": [{"role": "user", "content": "hi"}], "user": "ana", "top_p": NaN}',
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("problem", sorted(BAD_REQUESTS))
+def test_a_bad_request_is_refused_before_the_model_is_asked(
+    memory: Memory, problem: str, stream: bool
+) -> None:
+    body = BAD_REQUESTS[problem]
+    if stream and isinstance(body, bytes):
+        body = body.replace(b', "user"', b', "stream": true, "user"')
+    elif stream:
+        body = {"stream": True, **body}
+    model = ScriptedTransport()
+    answer = _ask(memory, Upstream(model.base_url, transport=model), body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["message"]
+    assert model.requests == []  # the model was never asked
+    assert memory.list(user_id="ana").items == ()
+
+
+def test_a_nul_in_the_model_s_streamed_answer_does_not_break_the_stream(memory: Memory) -> None:
+    model = ScriptedTransport()
+    model.reply("Your bike\x00 is green.")
+    upstream = Upstream(model.base_url, transport=model)
+    answer = _ask(memory, upstream, _question("my bike?", stream=True))
+    assert answer.status_code == 200 and answer.text.rstrip().endswith("data: [DONE]")
+    kept = [note.text for note in memory.list(user_id="ana").items]
+    assert kept == ["my bike?", "Your bike is green."]
+
+
+@pytest.mark.parametrize(
+    "content", [b"<html>busy</html>", b"\xff\xfe not UTF-8", b'{"choices": [', b""]
+)
+def test_an_unreadable_answer_of_the_model_is_a_502(memory: Memory, content: bytes) -> None:
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=content, headers={"Content-Type": "text/html"})
+
+    model = httpx.MockTransport(reply)
+    answer = _ask(memory, Upstream("http://model.test/v1", transport=model), _question("hi?"))
+    assert answer.status_code == 502
+    assert "not JSON" in answer.json()["error"]["message"]
+    assert memory.list(user_id="ana").items == ()
+
+
+def test_an_upstream_error_that_is_not_json_comes_back_as_json(memory: Memory) -> None:
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, content=b"<html>down for maintenance</html>")
+
+    model = httpx.MockTransport(reply)
+    answer = _ask(memory, Upstream("http://model.test/v1", transport=model), _question("hi?"))
+    assert answer.status_code == 503
+    assert "down for maintenance" in answer.json()["error"]["message"]

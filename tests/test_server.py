@@ -164,3 +164,53 @@ def test_cli_and_server_write_the_same_file_without_losing_any(server: str, loca
             written = list(pool.map(over_http, range(40))) + list(pool.map(direct, range(40)))
         listed = client.get("/v1/memories", params={"user_id": "both", "limit": 1000}).json()
     assert {note["id"] for note in listed["items"]} == set(written)
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LocalHost:8765", "127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:8765"]
+)
+def test_a_keyless_server_serves_requests_addressed_to_this_machine(
+    client: httpx.Client, host: str
+) -> None:
+    headers = {"Host": host, "Origin": "http://localhost:3000"}
+    answer = client.post("/v1/memories", json={"content": "x", "user_id": "a"}, headers=headers)
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "evil.example"}, 421),  # DNS rebinding: the browser names the page's host
+        ({"Host": "localhost.evil.example:8765"}, 421),
+        ({"Host": "127.0.0.1:port"}, 421),
+        ({"Origin": "http://evil.example"}, 403),  # a page elsewhere posting to 127.0.0.1
+        ({"Origin": "null"}, 403),
+        ({"Origin": "http://127.0.0.1.nip.io"}, 403),
+    ],
+)
+def test_a_keyless_server_refuses_what_a_web_page_elsewhere_sends(
+    client: httpx.Client, headers: dict[str, str], status: int
+) -> None:
+    answer = client.post("/v1/memories", json={"content": "x", "user_id": "a"}, headers=headers)
+    assert answer.status_code == status and answer.json()["error"]["message"]
+    assert client.get("/v1/export", headers=headers).status_code == (
+        421 if status == 421 else 200  # reads from another origin: the browser hides them
+    )
+    assert client.get("/v1/memories", params={"user_id": "a"}).json()["items"] == []
+
+
+def test_with_keys_any_host_and_origin_may_use_a_key(memory: Memory, client: httpx.Client) -> None:
+    _, secret = create_key(memory.store, "acme")
+    headers = {"Host": "memory.example", "Origin": "https://app.example"}
+    assert client.get("/v1/memories", headers=headers).status_code == 401
+    headers["Authorization"] = f"Bearer {secret}"
+    added = client.post("/v1/memories", json={"content": "x", "user_id": "a"}, headers=headers)
+    assert added.status_code == 201, added.text
+
+
+def test_a_wrong_method_names_every_method_of_the_path(client: httpx.Client) -> None:
+    answer = client.put("/v1/memories")
+    assert answer.status_code == 405 and answer.json()["error"]["type"] == "MethodNotAllowed"
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
+    allowed = client.post("/v1/memories/nt_x").headers["allow"]
+    assert set(allowed.split(", ")) == {"GET", "PATCH", "DELETE"}

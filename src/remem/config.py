@@ -60,6 +60,8 @@ class Settings:
             for f in fields(cls)
             if environ.get(ENV_PREFIX + f.name.upper())
         }
+        if ENV_PREFIX + "DB" in environ:  # set, even to "": an empty one is a mistake
+            from_env["db"] = environ[ENV_PREFIX + "DB"]
         settings = settings._with(from_env, source="environment")
         return settings._with(
             {key: value for key, value in arguments.items() if value is not None},
@@ -77,6 +79,12 @@ class Settings:
         for key, value in values.items():
             if not isinstance(value, str):
                 raise ConfigError(f"setting {key} in {source} must be a string, got {value!r}")
+        if "db" in values and not values["db"].strip():
+            name = {"environment": ENV_PREFIX + "DB", "arguments": "db (--db)"}.get(source, "db")
+            raise ConfigError(
+                f"{name} in {source} is empty: name a SQLite file (':memory:' for a throwaway"
+                " memory) or a postgresql:// URL, or leave it unset for the default"
+            )
         return replace(self, **values)
 
 

@@ -30,7 +30,12 @@ def open_memory(ctx: click.Context, **options: Any) -> Memory:
     one); closed when the command ends."""
     from remem.memory import Memory
 
-    memory = Memory(settings=settings_of(ctx), **options)
+    settings = settings_of(ctx)
+    if settings.jobs == "background" and "jobs" not in options:
+        # a background thread belongs to a long-running process (`remem serve`): a short
+        # command only queues its jobs, for the server or a `remem worker`
+        options["jobs"] = "worker"
+    memory = Memory(settings=settings, **options)
     ctx.call_on_close(memory.close)
     return memory
 

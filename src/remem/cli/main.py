@@ -3,22 +3,52 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from remem.errors import RememError
 
 
 class MemoryGroup(click.Group):
-    """Turns remem's own errors into one clear line and exit code 1, not a traceback."""
+    """Turns every error into one line `error: ...`: remem's own (exit 1, not a traceback)
+    and click's usage errors (exit 2, without the usage text)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with one_line_errors():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        with one_line_errors():
             return super().invoke(ctx)
-        except RememError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # `remem` alone prints the help, as it should
+    except click.ClickException as error:
+        _fail(error.format_message(), error.exit_code)
+    except RememError as error:
+        _fail(str(error), 1)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    # a driver's message may span lines (psycopg adds hints): one line, its parts kept
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    click.echo(f"error: {'; '.join(lines) or 'failed'}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=MemoryGroup)

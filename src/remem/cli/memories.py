@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Unpack
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Unpack
 
 import click
 
 from remem import ids
 from remem.cli.common import ScopeOptions, json_option, open_memory, scope_options
 from remem.cli.output import print_json, print_table, when
+from remem.inputs import make_scope
+
+if TYPE_CHECKING:
+    from remem.memory import Memory
 
 
 @click.command()
@@ -52,18 +58,15 @@ def add(
         text = sys.stdin.read() if text == "-" else text
         content = [{"content": text, "role": role, "name": name}] if role or name else text
     meta = _load_json(metadata, "--metadata") if metadata else None
-    result = open_memory(ctx).add(content, occurred_at=occurred_at, metadata=meta, **scope)
+    memory = open_memory(ctx)
+    result = memory.add(content, occurred_at=occurred_at, metadata=meta, **scope)
     if as_json:
         print_json(result)
         return
     for note_id in result.note_ids:
         click.echo(f"remembered {note_id}")
-    if result.pending_jobs:
-        click.echo(
-            f"warning: {len(result.pending_jobs)} embedding job(s) pending; "
-            "the memories are stored and found by keyword until they run",
-            err=True,
-        )
+    for warning in _pending_warnings(memory, result.pending_jobs):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command()
@@ -205,19 +208,46 @@ def forget(
     **scope: Unpack[ScopeOptions],
 ) -> None:
     """Forget memories by ID, or a whole scope with --all."""
-    memory = open_memory(ctx)
     if everything:
         if item_ids:
             raise click.UsageError("give IDs or --all with a scope, not both")
-        if not yes:
+        chosen = make_scope(**scope)
+        if not (chosen.user_id or chosen.agent_id or chosen.session_id):
+            raise click.UsageError("forget --all needs a scope: --user, --agent or --session")
+        if not yes:  # asked only once the request is known to be one remem can do
             click.confirm(f"forget every memory in {_describe(scope)}?", abort=True)
-        click.echo(f"forgot {memory.delete_all(**scope)} memories")
+        click.echo(f"forgot {open_memory(ctx).delete_all(**scope)} memories")
         return
     if not item_ids:
         raise click.UsageError("give the IDs to forget, or --all with a scope")
+    memory = open_memory(ctx)
     for item_id in item_ids:
         memory.delete(item_id)
         click.echo(f"forgot {item_id}")
+
+
+# what waits while a job of each kind is pending
+WAITING = {
+    "embed": ("embedding", "the memories are stored and found by keyword until it is done"),
+    "organise": (
+        "organise",
+        "the memories are stored; the language model organises them when it runs"
+        " (`remem worker` or `remem jobs --retry`)",
+    ),
+}
+
+
+def _pending_warnings(memory: Memory, job_ids: Sequence[str]) -> list[str]:
+    """One warning per kind of job an add left pending, naming the kind."""
+    if not job_ids:
+        return []
+    kinds = {job.id: job.kind for job in memory.store.jobs("pending")}
+    counts = Counter(kinds.get(job_id, "unknown") for job_id in job_ids)
+    warnings = []
+    for kind, count in sorted(counts.items()):
+        name, consequence = WAITING.get(kind, (kind, "the memories are stored"))
+        warnings.append(f"{count} {name} job{'s' if count > 1 else ''} pending; {consequence}")
+    return warnings
 
 
 def _load_json(text: str, option: str) -> Any:

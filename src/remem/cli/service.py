@@ -36,10 +36,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
     OpenAI-compatible chat proxy at /v1/chat/completions.
 
-    With a model configured, adds are organised on a background thread (REMEM_JOBS=worker
-    leaves that to `remem worker`). Without API keys the server binds only to loopback
-    and serves the local user; with keys (`remem keys create`) every request needs one
-    and sees only its tenant.
+    With a model configured, adds are organised on a background thread, which also picks
+    up jobs left pending before (REMEM_JOBS=worker leaves that to `remem worker`). Without
+    API keys the server binds only to loopback and serves the local user, and only
+    requests addressed to localhost, 127.0.0.1 or [::1] (and writes from no other web
+    origin), so a web page cannot reach it by DNS rebinding; with keys (`remem keys
+    create`) every request needs one and sees only its tenant.
     """
     _require_serving_extras()
     import uvicorn
@@ -88,7 +90,7 @@ def mcp(ctx: click.Context, user_id: str, over_http: bool, host: str, port: int)
 
     if over_http and not _is_loopback(host):
         raise ConfigError("the MCP server has no authentication: bind it to 127.0.0.1")
-    server = create_mcp_server(open_memory(ctx), user_id)
+    server = create_mcp_server(open_memory(ctx, jobs=settings_of(ctx).jobs), user_id)
     if over_http:
         server.run("streamable-http", host=host, port=port)
     else:

@@ -9,6 +9,7 @@ import click
 
 from remem.cli.common import json_option, open_memory
 from remem.cli.output import print_json
+from remem.errors import ConfigError
 
 
 @click.command()
@@ -51,6 +52,11 @@ def migrate(source: str, target: str) -> None:
 
     if source == target:
         raise click.UsageError("--from and --to name the same memory")
+    for option, location in (("--from", source), ("--to", target)):
+        if not location.strip():
+            raise click.UsageError(f"{option} is empty: name a SQLite file or a postgresql:// URL")
+    if _is_missing_file(source):  # opening it would create an empty memory to copy
+        raise ConfigError(f"--from {source}: no such file, so no memory to copy")
     origin = open_store(source)
     destination = open_store(target)
     try:
@@ -61,6 +67,13 @@ def migrate(source: str, target: str) -> None:
         origin.close()
         destination.close()
     click.echo(f"copied {result.added} records ({result.skipped} already there)")
+
+
+def _is_missing_file(location: str) -> bool:
+    """True for a SQLite path (a location without a URL scheme) where nothing exists."""
+    if "://" in location or location == ":memory:":
+        return False
+    return not Path(location).expanduser().exists()
 
 
 COMMANDS = [export, import_, migrate]

@@ -12,24 +12,29 @@ import os
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 import remem
-from remem.inputs import MAX_LIMIT
+from remem.inputs import MAX_ID_LENGTH, MAX_LIMIT
 from remem.memory import Memory
 from remem.server import errors
 from remem.server.auth import Caller
+from remem.server.errors import documented
 from remem.server.limits import BodyLimit
+from remem.server.openapi import ADDED, FORGET, NDJSON, READ, WRITE
 from remem.server.proxy import Upstream, install_proxy
 from remem.server.schemas import (
+    CURSOR,
+    NO_NUL,
     AddRequest,
     ContextRequest,
     Deleted,
     ScopeFields,
     SearchRequest,
     UpdateRequest,
+    scope_parameter,
 )
 from remem.types import AddResult, Context, Episode, Event, Hit, Note, Page
 
@@ -64,13 +69,16 @@ def create_app(
     return app
 
 
-ScopeQuery = Annotated[str | None, Query(max_length=256)]
+ScopeQuery = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
+# DELETE /v1/memories documents these three as one `scope` parameter that needs one of them
+HiddenScope = Annotated[str | None, Query(max_length=256, pattern=NO_NUL, include_in_schema=False)]
+ItemId = Annotated[str, Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL)]
 
 
 def _service_routes(app: FastAPI) -> None:
     """What a load balancer or supervisor asks."""
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=documented(413))
     def healthz() -> dict[str, str]:
         """The server is up."""
         return {"status": "ok"}
@@ -79,7 +87,7 @@ def _service_routes(app: FastAPI) -> None:
 def _remember_and_recall_routes(app: FastAPI) -> None:
     """Adding memories, and finding the ones a query needs."""
 
-    @app.post("/v1/memories", status_code=201, tags=["memories"])
+    @app.post("/v1/memories", status_code=201, tags=["memories"], responses=WRITE | ADDED)
     def add(body: AddRequest, memory: Caller) -> AddResult:
         """Remember a text or chat messages; the episodes are durable when this returns."""
         content: Any = body.content
@@ -89,7 +97,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             content, occurred_at=body.occurred_at, metadata=body.metadata, **body.scope()
         )
 
-    @app.post("/v1/search", tags=["memories"])
+    @app.post("/v1/search", tags=["memories"], responses=WRITE)
     def search(body: SearchRequest, memory: Caller) -> list[Hit]:
         """The memories most relevant to a query, best first."""
         return memory.search(
@@ -100,7 +108,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             **body.scope(),
         )
 
-    @app.post("/v1/context", tags=["memories"])
+    @app.post("/v1/context", tags=["memories"], responses=WRITE)
     def context(body: ContextRequest, memory: Caller) -> Context:
         """A dated prompt block of recent turns and relevant memories within a token budget."""
         return memory.context(
@@ -115,43 +123,55 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
 def _memory_routes(app: FastAPI) -> None:
     """Listing, reading, correcting and forgetting memories, by scope or by id."""
 
-    @app.get("/v1/memories", tags=["memories"])
+    @app.get("/v1/memories", tags=["memories"], responses=READ)
     def list_memories(
         memory: Caller,
         user_id: ScopeQuery = None,
         agent_id: ScopeQuery = None,
         session_id: ScopeQuery = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-        cursor: Annotated[str | None, Query(max_length=32)] = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
     ) -> Page:
         """Live memories in a scope, oldest first; pass `cursor` back for the next page."""
         return memory.list(
             user_id=user_id, agent_id=agent_id, session_id=session_id, limit=limit, cursor=cursor
         )
 
-    @app.delete("/v1/memories", tags=["memories"])
+    @app.delete(
+        "/v1/memories",
+        tags=["memories"],
+        responses=FORGET,
+        openapi_extra={"parameters": [scope_parameter()]},
+    )
     def delete_all(
         memory: Caller,
-        user_id: ScopeQuery = None,
-        agent_id: ScopeQuery = None,
-        session_id: ScopeQuery = None,
+        user_id: HiddenScope = None,
+        agent_id: HiddenScope = None,
+        session_id: HiddenScope = None,
     ) -> Deleted:
         """Forget every memory in a scope (at least one scope id is required)."""
         scope = ScopeFields(user_id=user_id, agent_id=agent_id, session_id=session_id)
         return Deleted(deleted=memory.delete_all(**scope.scope()))
 
-    @app.get("/v1/memories/{memory_id}", tags=["memories"])
-    def get(memory_id: str, memory: Caller) -> Note:
+    @app.get("/v1/memories/{memory_id}", tags=["memories"], responses=READ | documented(404))
+    def get(memory_id: ItemId, memory: Caller) -> Note:
         """One memory by id."""
         return memory.get(memory_id)
 
-    @app.patch("/v1/memories/{memory_id}", tags=["memories"])
-    def update(memory_id: str, body: UpdateRequest, memory: Caller) -> Note:
+    @app.patch(
+        "/v1/memories/{memory_id}", tags=["memories"], responses=WRITE | documented(404, 409)
+    )
+    def update(memory_id: ItemId, body: UpdateRequest, memory: Caller) -> Note:
         """Change a memory's text and/or metadata; the old version stays in history."""
         return memory.update(memory_id, text=body.text, metadata=body.metadata)
 
-    @app.delete("/v1/memories/{memory_id}", status_code=204, tags=["memories"])
-    def delete(memory_id: str, memory: Caller) -> Response:
+    @app.delete(
+        "/v1/memories/{memory_id}",
+        status_code=204,
+        tags=["memories"],
+        responses=FORGET | documented(404, 409),
+    )
+    def delete(memory_id: ItemId, memory: Caller) -> Response:
         """Forget one memory (or, given an episode id, an episode and its memories)."""
         memory.delete(memory_id)
         return Response(status_code=204)
@@ -160,13 +180,13 @@ def _memory_routes(app: FastAPI) -> None:
 def _record_routes(app: FastAPI) -> None:
     """What remem keeps beside the memories: their history, the episodes, the export."""
 
-    @app.get("/v1/memories/{item_id}/history", tags=["memories"])
-    def history(item_id: str, memory: Caller) -> list[Event]:
+    @app.get("/v1/memories/{item_id}/history", tags=["memories"], responses=READ | documented(404))
+    def history(item_id: ItemId, memory: Caller) -> list[Event]:
         """Every change to a memory or episode, oldest first."""
         return memory.history(item_id)
 
-    @app.get("/v1/episodes/{episode_id}", tags=["memories"])
-    def episode(episode_id: str, memory: Caller) -> Episode:
+    @app.get("/v1/episodes/{episode_id}", tags=["memories"], responses=READ | documented(404))
+    def episode(episode_id: ItemId, memory: Caller) -> Episode:
         """One episode: a raw input, verbatim."""
         return memory.episode(episode_id)
 
@@ -174,7 +194,7 @@ def _record_routes(app: FastAPI) -> None:
         "/v1/export",
         tags=["memories"],
         response_class=FileResponse,
-        responses={200: {"content": {"application/x-ndjson": {}}}},
+        responses=NDJSON | documented(401, 413, 421, 503),
     )
     def export(memory: Caller) -> FileResponse:
         """Everything of the caller's tenant as remem's JSONL export (history included)."""

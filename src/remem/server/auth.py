@@ -1,4 +1,5 @@
-"""Who is calling: an API key names a tenant; a keyless loopback server serves the local user."""
+"""Who is calling: an API key names a tenant; a keyless loopback server serves the local user,
+but only requests addressed to this machine (see `remem.server.loopback`)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from fastapi import Depends, HTTPException, Request
 
 from remem.keys import authenticate
 from remem.memory import Memory
+from remem.server.loopback import check_local_request
 
 
 def caller(request: Request) -> Memory:
     """The memory as the caller's tenant sees it, from `Authorization: Bearer <key>`.
 
     A loopback server with no key at all serves the local user whatever token is sent
-    (OpenAI clients always send one); once a key exists, every request needs a valid one.
+    (OpenAI clients always send one), if its Host is a loopback name and, for a write, its
+    Origin (when sent) a loopback origin; once a key exists, every request needs a valid one.
     """
     memory: Memory = request.app.state.memory
     if request.app.state.open_without_keys and not memory.store.list_keys():
+        check_local_request(request)
         return memory
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and secret.strip():

@@ -10,10 +10,11 @@ request (or the `X-Remem-User` header) and the `X-Remem-Session` header when pre
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from fastapi import FastAPI, Header, HTTPException
@@ -21,15 +22,19 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from remem.errors import RememError
 from remem.memory import Memory
 from remem.server.auth import Caller
-from remem.server.errors import error_body
+from remem.server.errors import documented, error_body
+from remem.server.schemas import NO_NUL, SOME_TEXT
 from remem.types import Scope
 
 MEMORY_PREAMBLE = (
     "You have a long-term memory of this user (kept by remem). Use what is relevant to the"
     " request; do not mention it otherwise.\n\n"
 )
+log = logging.getLogger("remem.server")
+Said = Annotated[str, Field(pattern=NO_NUL)]  # no length limit but the body's
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,82 @@ class Upstream:
     transport: httpx.AsyncBaseTransport | None = field(default=None, compare=False)
 
 
+class ContentPart(BaseModel):
+    """One part of a multi-part message; remem reads the text parts."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: str = Field(max_length=64)
+    text: Said | None = None
+
+
+class ChatMessage(BaseModel):
+    """One message; fields remem does not read are forwarded as sent."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    role: str = Field(max_length=64, pattern=NO_NUL)
+    content: Said | list[ContentPart] | None = None
+    name: str | None = Field(default=None, max_length=256, pattern=NO_NUL)
+
+
+def _user_is_required(schema: dict[str, Any]) -> None:
+    # the schema asks for `user`; the X-Remem-User header may stand in for it
+    schema["required"] = [*schema.get("required", []), "user"]
+    user = schema["properties"]["user"]
+    schema["properties"]["user"] = {**user.pop("anyOf")[0], **user}
+
+
 class ChatRequest(BaseModel):
     """An OpenAI chat completion request; fields remem does not read are forwarded as sent."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_user_is_required)
 
-    messages: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=10_000)
     model: str | None = Field(default=None, max_length=256)
     stream: bool = False
-    user: str | None = Field(default=None, max_length=256)
+    user: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=SOME_TEXT,
+        description="whose memory to use (or send the X-Remem-User header instead)",
+    )
+
+
+# headers documented by hand: a header is a string or absent, never null
+HiddenHeader = Annotated[str | None, Header(max_length=256, include_in_schema=False)]
+SESSION_HEADER = {
+    "name": "x-remem-session",
+    "in": "header",
+    "required": False,
+    "description": "the session the exchange belongs to",
+    "schema": {"type": "string", "maxLength": 256},
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The model's answer: one completion, or server-sent events if `stream`.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            # each event, as OpenAPI 3.1 tools read an event stream's schema
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "data": {"type": "string", "description": "a completion chunk, or [DONE]"},
+                        "event": {"type": "string"},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            },
+        },
+    },
+    **documented(400, 401, 403, 413, 421, 422, 502, 503),
+    "default": {
+        "description": "An error of the upstream model, passed through.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
 
 
 def install_proxy(app: FastAPI, upstream: Upstream) -> None:
@@ -63,52 +135,87 @@ def install_proxy(app: FastAPI, upstream: Upstream) -> None:
         transport=upstream.transport,
     )
     app.router.on_shutdown.append(client.aclose)
-    headers = {"Authorization": f"Bearer {upstream.api_key}"} if upstream.api_key else {}
+    headers = {"Content-Type": "application/json"}
+    if upstream.api_key:
+        headers["Authorization"] = f"Bearer {upstream.api_key}"
 
-    @app.post("/v1/chat/completions", tags=["chat"], response_model=None)
+    @app.post(
+        "/v1/chat/completions",
+        tags=["chat"],
+        response_model=None,
+        responses=ANSWERS,
+        openapi_extra={"parameters": [SESSION_HEADER]},
+    )
     async def chat_completions(
         body: ChatRequest,
         memory: Caller,
-        x_remem_user: str | None = Header(default=None, max_length=256),
-        x_remem_session: str | None = Header(default=None, max_length=256),
+        x_remem_user: HiddenHeader = None,
+        x_remem_session: HiddenHeader = None,
     ) -> Response:
-        """Chat with the upstream model, which gets the user's relevant memories."""
-        user = body.user or x_remem_user
-        if not user:
-            raise HTTPException(422, "say whose memory to use: set `user` or X-Remem-User")
-        scope = Scope(user_id=user, session_id=x_remem_session)
-        said = _latest_user_text(body.messages)
-        request = body.model_dump(exclude_none=True)
+        """Chat with the upstream model, which gets the user's relevant memories. The whole
+        request is checked before the model is asked."""
+        scope = Scope(user_id=_user_of(body, x_remem_user), session_id=x_remem_session)
+        request = body.model_dump(exclude_unset=True)
         request["model"] = body.model or upstream.model
+        _encoded(request)
+        said = _latest_user_text(request["messages"])
         if said:
             context = await run_in_threadpool(
-                partial(memory.context, said, user_id=user, session_id=x_remem_session)
+                partial(memory.context, said, user_id=scope.user_id, session_id=scope.session_id)
             )
             if context.items:
-                request["messages"] = _with_memory(body.messages, context.text)
-        outgoing = client.build_request("POST", "/chat/completions", json=request, headers=headers)
+                request["messages"] = _with_memory(request["messages"], context.text)
+        outgoing = client.build_request(
+            "POST", "/chat/completions", content=_encoded(request), headers=headers
+        )
         try:
             answer = await client.send(outgoing, stream=body.stream)
         except httpx.HTTPError as error:
-            return JSONResponse(
-                error_body("UpstreamUnavailable", f"upstream model failed: {error}"), 502
-            )
+            return _failed(f"upstream model failed: {error}")
         if answer.status_code != 200 or not body.stream:
             return await _relay_whole(answer, memory, said, scope)
         return _relay_stream(answer, memory, said, scope)
 
 
+def _user_of(body: ChatRequest, header: str | None) -> str:
+    user = (body.user or header or "").strip()
+    if not user or "\x00" in user:
+        raise HTTPException(422, "say whose memory to use: set `user` or X-Remem-User")
+    return user
+
+
+def _encoded(request: dict[str, Any]) -> bytes:
+    """The request as the upstream gets it; 422 for what JSON cannot carry."""
+    try:
+        return json.dumps(request, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        message = f"the request holds text that is not Unicode: {error.reason}"
+        raise HTTPException(422, message) from None
+    except ValueError as error:  # NaN or Infinity
+        raise HTTPException(422, f"the request holds a value JSON cannot carry: {error}") from None
+    except RecursionError:
+        raise HTTPException(422, "the request is nested too deeply") from None
+
+
+def _failed(message: str) -> JSONResponse:
+    return JSONResponse(error_body("UpstreamUnavailable", message), 502)
+
+
 async def _relay_whole(answer: httpx.Response, memory: Memory, said: str, scope: Scope) -> Response:
+    """The upstream's whole answer (its errors passed through); 502 when a 200 cannot be
+    read, so a client never gets a body that is not JSON."""
     content = await answer.aread()
     await answer.aclose()
+    try:
+        completion = json.loads(content.decode("utf-8"))
+    except ValueError:  # not UTF-8, or not JSON
+        if answer.status_code == 200:
+            return _failed("the upstream model answered something that is not JSON")
+        text = content.decode("utf-8", "replace")[:500]
+        return JSONResponse(error_body("UpstreamError", text), answer.status_code)
     if answer.status_code == 200 and said:
-        reply = _reply_text(json.loads(content))
-        await run_in_threadpool(_remember, memory, said, reply, scope)
-    return Response(
-        content,
-        status_code=answer.status_code,
-        media_type=answer.headers.get("content-type", "application/json"),
-    )
+        await run_in_threadpool(_remember, memory, said, _reply_text(completion), scope)
+    return Response(content, status_code=answer.status_code, media_type="application/json")
 
 
 def _relay_stream(
@@ -138,10 +245,16 @@ def _relay_stream(
 
 
 def _remember(memory: Memory, said: str, reply: str, scope: Scope) -> None:
+    """Keep the exchange. The client has the answer already, so a reply remem cannot keep
+    (a model may send anything) loses its odd characters, and a failure is only logged."""
     messages = [{"role": "user", "content": said}]
+    reply = reply.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     if reply.strip():
         messages.append({"role": "assistant", "content": reply})
-    memory.add(messages, user_id=scope.user_id, session_id=scope.session_id)
+    try:
+        memory.add(messages, user_id=scope.user_id, session_id=scope.session_id)
+    except RememError as error:
+        log.error("the chat exchange of %s was not remembered: %s", scope.user_id, error)
 
 
 def _latest_user_text(messages: list[dict[str, Any]]) -> str:

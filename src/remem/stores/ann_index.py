@@ -3,8 +3,9 @@
 Below `ANN_THRESHOLD` vectors search is exact. Above it a graph answers, keyed by the
 notes' stable row keys, and is saved beside the SQLite file (`<db>.hnsw` and
 `<db>.hnsw.json`, which records the note revision it reflects). On open a saved graph is
-loaded and caught up with the notes written since; one that is missing, unreadable or
-newer than the file is rebuilt from the vectors. A scope too small for the graph to find
+loaded and caught up with the notes written since; one that is missing, unreadable, newer
+than the file or described by an unreadable sidecar is rebuilt from the vectors (and kept
+only in memory if it cannot be written back). A scope too small for the graph to find
 enough of its notes among the nearest (fewer than `EXACT_SCOPE_LIMIT` notes) is searched
 exactly, so a scoped search always fills its limit.
 """
@@ -143,18 +144,20 @@ class ApproximateIndex:
             self._build(revision)
 
     def save(self) -> None:
-        """Write the graph beside the database (atomically), if it changed."""
+        """Write the graph beside the database (atomically), if it changed. A graph that
+        cannot be written (a folder in its place, a full disk) is only a lost shortcut:
+        the memory works without it, and the next open rebuilds it."""
         if self.graph is None or self.path is None or not self._dirty:
             return
-        partial = self.path.with_name(self.path.name + ".partial")
-        self.graph.save(str(partial))
-        os.replace(partial, self.path)
-        sidecar = self.path.with_name(self.path.name + ".json")
-        sidecar.write_text(
-            json.dumps(
-                {"revision": self.revision, "ndim": self.graph.ndim, "count": len(self.graph)}
-            )
-        )
+        meta = {"revision": self.revision, "ndim": self.graph.ndim, "count": len(self.graph)}
+        try:
+            partial = self.path.with_name(self.path.name + ".partial")
+            self.graph.save(str(partial))
+            os.replace(partial, self.path)
+            _write_atomically(self.path.with_name(self.path.name + ".json"), json.dumps(meta))
+        except (OSError, RuntimeError, ValueError) as error:
+            log.warning("cannot save the vector graph %s: %s", self.path, error)
+            return
         self._dirty = False
 
     def _build(self, revision: int) -> None:
@@ -174,14 +177,24 @@ class ApproximateIndex:
             return None
         try:
             meta = json.loads(self.path.with_name(self.path.name + ".json").read_text())
+            saved = meta["revision"]
+            if isinstance(saved, bool) or not isinstance(saved, int):
+                raise ValueError(f"revision {saved!r} is not a number")
             graph = _usearch().Index.restore(str(self.path))
-        except (OSError, ValueError, RuntimeError) as error:
+        # a sidecar edited by hand ({}, [], garbage), or a folder where a file should be
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
             log.warning("cannot read the saved vector graph %s: %s", self.path, error)
             return None
-        if graph is None or graph.ndim != self.exact.dimensions or meta["revision"] > revision:
+        if graph is None or graph.ndim != self.exact.dimensions or not 0 <= saved <= revision:
             return None  # another embedder, or a graph of a later state of the file
         graph.expansion_search = EXPANSION_SEARCH
-        return graph, int(meta["revision"])
+        return graph, saved
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def _usearch() -> Any:

@@ -1,7 +1,10 @@
 """Where organising jobs run: in `add` itself (inline, the default), on a background thread
 of this process, or in a separate `remem worker` (mode "worker": `add` only queues them).
 
-Workers lease a job before running it, so any number of them can share one store.
+The background thread starts when the memory opens, so jobs left pending by an earlier
+process (or added by another one) are picked up, and looks for new ones every
+IDLE_SECONDS. Workers lease a job before running it, so any number of them can share one
+store; a job whose runner stopped mid-way resumes once its lease runs out.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import timedelta
 from typing import Literal
 
 from remem import clock
+from remem.errors import RememError
 from remem.stores.base import Changes, JobQueue
 from remem.write.pipeline import ORGANISE_JOB, Organiser, Outcome
 
@@ -22,6 +26,7 @@ JOB_MODES: tuple[JobMode, ...] = ("inline", "background", "worker")
 # by another worker once its lease runs out.
 LEASE = timedelta(minutes=5)
 IDLE_SECONDS = 5.0  # how often a background thread looks for jobs it was not told about
+CLOSE_WAIT = 30.0  # how long closing waits for the job running on the background thread
 log = logging.getLogger("remem.jobs")
 
 
@@ -29,15 +34,23 @@ class JobRunner:
     """Runs a memory's organising jobs in the configured mode."""
 
     def __init__(
-        self, store: JobQueue, organiser: Organiser | None, mode: JobMode, lease: timedelta = LEASE
+        self,
+        store: JobQueue,
+        organiser: Organiser | None,
+        mode: JobMode,
+        lease: timedelta = LEASE,
+        close_wait: float = CLOSE_WAIT,
     ) -> None:
         self.store = store
         self.organiser = organiser
         self.mode = mode
         self.lease = lease
+        self.close_wait = close_wait
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        if mode == "background" and organiser is not None:
+            self._start()  # jobs pending from before run now, not after the next add
 
     def after_add(self, changes: Changes) -> Outcome | None:
         """Run the organising job an add just committed now (inline), or hand it to the
@@ -73,14 +86,35 @@ class JobRunner:
         return outcomes
 
     def close(self) -> None:
+        """Stop the background thread: wait up to `close_wait` seconds for the job it is
+        running, then say what is left for the next open (or a `remem worker`)."""
         self._stopping = True
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._thread is None:
+            return
+        self._thread.join(timeout=self.close_wait)
+        if self._thread.is_alive():
+            log.warning(
+                "an organising job is still running after %.0f s; it resumes when its lease"
+                " runs out (at most %s) in the next memory opened on this store",
+                self.close_wait,
+                self.lease,
+            )
+        try:
+            pending = sum(job.kind == ORGANISE_JOB for job in self.store.jobs("pending"))
+        except RememError:  # closing must not fail for a report
+            return
+        if pending:
+            log.warning(
+                "%d organise job(s) left pending; they run when this memory is opened again"
+                " with jobs='background', or by `remem worker`",
+                pending,
+            )
 
     def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="remem-jobs", daemon=True)
+            self._wake.set()  # a first look at once
             self._thread.start()
 
     def _loop(self) -> None:
@@ -91,7 +125,8 @@ class JobRunner:
             try:
                 outcomes = self.run_pending()
             except Exception:  # keep the thread alive; the job stays pending in the store
-                log.exception("background organising failed")
+                if not self._stopping:  # closing: the store may be gone already
+                    log.exception("background organising failed")
                 outcomes = []
             failed = bool(outcomes) and not outcomes[-1].done
             delay = min(delay * 2, 300.0) if failed else IDLE_SECONDS  # back off while down
