@@ -164,3 +164,15 @@ def test_a_message_may_carry_its_own_metadata(memory: Memory) -> None:
     assert first.metadata == {"source": "import", "turn": 1}
     assert second.metadata == {"source": "import", "turn": 0}
     assert memory.get(result.note_ids[0]).metadata == {"source": "import", "turn": 1}
+
+
+def test_a_note_without_words_scores_a_number(memory: Memory) -> None:
+    """The hash embedder gives "?!" a zero vector; its cosine is undefined (NaN in
+    pgvector) and must come back as a plain 0, never NaN."""
+    import math
+
+    memory.add("?!", user_id="u")
+    memory.add("a note with words", user_id="u")
+    hits = memory.search("a note", user_id="u", limit=5)
+    assert len(hits) == 2
+    assert all(math.isfinite(hit.score) for hit in hits)

@@ -11,6 +11,7 @@ index scan could come back short.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -230,7 +231,7 @@ class PostgresStore(SharedReads):
                     f" WHERE {live} ORDER BY embedding::{cast} <=> %s::{cast} LIMIT %s",
                     (literal, *params, literal, limit),
                 ).fetchall()
-        ranked = [(r["id"], float(r["score"])) for r in rows]
+        ranked = [(r["id"], _cosine(r["score"])) for r in rows]
         return sorted(ranked, key=lambda item: -item[1])  # relaxed order: sort again
 
     def _is_small(
@@ -256,7 +257,7 @@ class PostgresStore(SharedReads):
             " WHERE embedding IS NOT NULL AND id = ANY(%s)",
             (vector_text(vector), list(ids)),
         )
-        own = {row["id"]: row["score"] for row in rows}
+        own = {row["id"]: _cosine(row["score"]) for row in rows}
         split = {
             row["id"]: row["sentence_embeddings"]
             for row in rows
@@ -298,6 +299,13 @@ class PostgresStore(SharedReads):
             value = self.get_meta("dimensions")
             self._dimensions = int(value) if value else None
         return self._dimensions
+
+
+def _cosine(score: Any) -> float:
+    """pgvector's cosine similarity; 0 where it is undefined (a zero vector gives NaN, which
+    the SQLite store's index scores 0)."""
+    value = float(score)
+    return value if math.isfinite(value) else 0.0
 
 
 def _check_versions(conn: psycopg.Connection[dict[str, Any]], expected: dict[str, int]) -> None:
