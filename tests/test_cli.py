@@ -138,6 +138,17 @@ def test_forget_all_needs_confirmation(run) -> None:  # type: ignore[no-untyped-
     assert json.loads(run("list", "--json").output)["items"][0]["text"] == "two"
 
 
+def test_forget_purge_erases(run) -> None:  # type: ignore[no-untyped-def]
+    added = json.loads(run("add", "my pin is 8080", "--user", "u", "--json").output)
+    note_id = added["note_ids"][0]
+    assert f"erased {note_id}" in run("forget", note_id, "--purge").output
+    history = run("history", note_id, "--json").output
+    assert "purge" in history and "8080" not in history
+    run("add", "one", "--user", "v")
+    assert "erased 2 records" in run("forget", "--all", "--user", "v", "--purge", "--yes").output
+    assert json.loads(run("list", "--json").output)["items"] == []
+
+
 def test_export_then_import_with_progress(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("add", "exported memory", "--user", "u")
     path = tmp_path / "out.jsonl"

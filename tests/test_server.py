@@ -214,3 +214,46 @@ def test_a_wrong_method_names_every_method_of_the_path(client: httpx.Client) -> 
     assert set(answer.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
     allowed = client.post("/v1/memories/nt_x").headers["allow"]
     assert set(allowed.split(", ")) == {"GET", "PATCH", "DELETE"}
+
+
+def test_if_match_guards_an_update(client: httpx.Client) -> None:
+    note_id = _add(client, "Ana's bike is blue", user_id="ana")
+    got = client.get(f"/v1/memories/{note_id}")
+    assert got.headers["etag"] == '"1"'
+    changed = client.patch(
+        f"/v1/memories/{note_id}", json={"text": "Ana's bike is red"}, headers={"If-Match": '"1"'}
+    )
+    assert changed.status_code == 200 and changed.headers["etag"] == '"2"'
+    stale = client.patch(
+        f"/v1/memories/{note_id}", json={"text": "Ana's bike is green"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["error"]["type"] == "PreconditionFailed"
+    conflict = client.patch(
+        f"/v1/memories/{note_id}", json={"text": "Ana's bike is green", "expected_version": 1}
+    )
+    assert conflict.status_code == 409 and conflict.json()["error"]["type"] == "ConflictError"
+    garbled = client.patch(
+        f"/v1/memories/{note_id}", json={"text": "x"}, headers={"If-Match": "version one"}
+    )
+    assert garbled.status_code == 412
+    anything = client.patch(
+        f"/v1/memories/{note_id}", json={"metadata": {"k": 1}}, headers={"If-Match": "*"}
+    )
+    assert anything.status_code == 200
+    assert client.get(f"/v1/memories/{note_id}").json()["text"] == "Ana's bike is red"
+
+
+def test_purge_over_rest(client: httpx.Client) -> None:
+    note_id = _add(client, "Ana's pin is 9321", user_id="ana")
+    client.patch(f"/v1/memories/{note_id}", json={"text": "Ana's pin is 9322"})
+    assert client.delete(f"/v1/memories/{note_id}", params={"purge": "true"}).status_code == 204
+    assert client.get(f"/v1/memories/{note_id}").status_code == 404
+    history = client.get(f"/v1/memories/{note_id}/history").json()
+    assert history[-1]["action"] == "purge"
+    assert "9321" not in json.dumps(history) and "9322" not in json.dumps(history)
+    _add(client, "Bo's pin is 1111", user_id="bo")
+    _add(client, "Bo's other pin is 2222", user_id="bo")
+    erased = client.delete("/v1/memories", params={"user_id": "bo", "purge": "true"})
+    assert erased.json() == {"deleted": 4}  # two episodes, two notes
+    assert "1111" not in client.get("/v1/export").text

@@ -29,6 +29,7 @@ from remem.errors import (
 )
 from remem.inputs import (
     MAX_BUDGET,
+    MAX_COUNT,
     MAX_LIMIT,
     MIN_BUDGET,
     Content,
@@ -63,7 +64,6 @@ __all__ = ["Memory"]
 # A write built from a read another write overtook is built again, this many times at most
 # (each retry means another writer committed to the same note in between).
 WRITE_ATTEMPTS = 20
-MAX_VERSION = 2**62  # versions are 64-bit integers in both stores
 log = logging.getLogger("remem")
 R = TypeVar("R", Episode, Note)
 
@@ -169,7 +169,7 @@ class Memory:
         new_text = None if text is None else parse_content(text)[0].text
         new_metadata = None if metadata is None else check_metadata(metadata)
         if expected_version is not None:
-            check_count("expected_version", expected_version, 1, MAX_VERSION)
+            check_count("expected_version", expected_version, 1, MAX_COUNT)
 
         def change() -> Changes:
             note = self.get(memory_id)

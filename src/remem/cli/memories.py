@@ -198,6 +198,11 @@ def history(ctx: click.Context, /, item_id: str, as_json: bool) -> None:
 @scope_options
 @click.option("--all", "everything", is_flag=True, help="Forget every memory in the given scope.")
 @click.option("--yes", is_flag=True, help="Do not ask before forgetting a whole scope.")
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Erase for good, deleted memories and history payloads too (cannot be undone).",
+)
 @click.pass_context
 def forget(
     ctx: click.Context,
@@ -205,9 +210,12 @@ def forget(
     item_ids: tuple[str, ...],
     everything: bool,
     yes: bool,
+    purge: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
-    """Forget memories by ID, or a whole scope with --all."""
+    """Forget memories by ID, or a whole scope with --all. History keeps what was
+    forgotten; --purge erases it: text, vectors, search entries and history payloads."""
+    verb = "erase" if purge else "forget"
     if everything:
         if item_ids:
             raise click.UsageError("give IDs or --all with a scope, not both")
@@ -215,15 +223,19 @@ def forget(
         if not (chosen.user_id or chosen.agent_id or chosen.session_id):
             raise click.UsageError("forget --all needs a scope: --user, --agent or --session")
         if not yes:  # asked only once the request is known to be one remem can do
-            click.confirm(f"forget every memory in {_describe(scope)}?", abort=True)
-        click.echo(f"forgot {open_memory(ctx).delete_all(**scope)} memories")
+            click.confirm(f"{verb} every memory in {_describe(scope)}?", abort=True)
+        memory = open_memory(ctx)
+        if purge:
+            click.echo(f"erased {memory.purge_all(**scope)} records")
+        else:
+            click.echo(f"forgot {memory.delete_all(**scope)} memories")
         return
     if not item_ids:
         raise click.UsageError("give the IDs to forget, or --all with a scope")
     memory = open_memory(ctx)
     for item_id in item_ids:
-        memory.delete(item_id)
-        click.echo(f"forgot {item_id}")
+        (memory.purge if purge else memory.delete)(item_id)
+        click.echo(f"{'erased' if purge else 'forgot'} {item_id}")
 
 
 # what waits while a job of each kind is pending

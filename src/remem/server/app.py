@@ -9,14 +9,16 @@ and the embedder are synchronous and already thread-safe.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Response
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 import remem
+from remem.errors import ConflictError
 from remem.inputs import MAX_ID_LENGTH, MAX_LIMIT
 from remem.memory import Memory
 from remem.server import errors
@@ -73,6 +75,33 @@ ScopeQuery = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
 # DELETE /v1/memories documents these three as one `scope` parameter that needs one of them
 HiddenScope = Annotated[str | None, Query(max_length=256, pattern=NO_NUL, include_in_schema=False)]
 ItemId = Annotated[str, Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL)]
+Purge = Annotated[
+    bool, Query(description="Erase instead of forgetting: text, vectors and history payloads.")
+]
+ETAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
+NO_VERSION = 0  # what an If-Match naming no ETag of ours expects: no version matches it
+# a plain string (empty: not sent), so the document offers no `null` a client could send
+IfMatch = Annotated[
+    str,
+    Header(
+        max_length=256,
+        description='The ETag a GET gave (`"3"`), or `*`: change only that version (else 412).',
+    ),
+]
+
+
+def etag(version: int) -> str:
+    """A memory's version as a strong HTTP entity tag."""
+    return f'"{version}"'
+
+
+def version_of(if_match: str) -> int | None:
+    """The version an If-Match header names: None for `*` (any version); NO_VERSION for
+    something that is not one of our ETags, which matches no version (RFC 9110 13.1.1)."""
+    if if_match.strip() == "*":
+        return None
+    found = ETAG.fullmatch(if_match)
+    return NO_VERSION if found is None else int(found.group(1))
 
 
 def _service_routes(app: FastAPI) -> None:
@@ -148,22 +177,54 @@ def _memory_routes(app: FastAPI) -> None:
         user_id: HiddenScope = None,
         agent_id: HiddenScope = None,
         session_id: HiddenScope = None,
+        purge: Purge = False,
     ) -> Deleted:
-        """Forget every memory in a scope (at least one scope id is required)."""
+        """Forget every memory in a scope (at least one scope id is required); with
+        `purge=true`, erase every episode and memory of it, deleted ones too, and answer
+        how many records went."""
         scope = ScopeFields(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        if purge:
+            return Deleted(deleted=memory.purge_all(**scope.scope()))
         return Deleted(deleted=memory.delete_all(**scope.scope()))
 
     @app.get("/v1/memories/{memory_id}", tags=["memories"], responses=READ | documented(404))
-    def get(memory_id: ItemId, memory: Caller) -> Note:
-        """One memory by id."""
-        return memory.get(memory_id)
+    def get(memory_id: ItemId, memory: Caller, response: Response) -> Note:
+        """One memory by id; its `ETag` is its version, for `If-Match` on PATCH."""
+        note = memory.get(memory_id)
+        response.headers["ETag"] = etag(note.version)
+        return note
 
     @app.patch(
-        "/v1/memories/{memory_id}", tags=["memories"], responses=WRITE | documented(404, 409)
+        "/v1/memories/{memory_id}",
+        tags=["memories"],
+        responses=WRITE | documented(404, 409, 412),
     )
-    def update(memory_id: ItemId, body: UpdateRequest, memory: Caller) -> Note:
-        """Change a memory's text and/or metadata; the old version stays in history."""
-        return memory.update(memory_id, text=body.text, metadata=body.metadata)
+    def update(
+        memory_id: ItemId,
+        body: UpdateRequest,
+        memory: Caller,
+        response: Response,
+        if_match: IfMatch = "",
+    ) -> Note:
+        """Change a memory's text and/or metadata; the old version stays in history. With
+        `If-Match` (an ETag from GET) or `expected_version`, only if the memory is still at
+        that version: else 412 or 409, and nothing changes."""
+        expected = body.expected_version
+        if if_match and (named := version_of(if_match)) is not None:
+            expected = named
+        if expected == NO_VERSION:
+            current = memory.get(memory_id).version  # a missing memory is still a 404
+            raise HTTPException(412, f"If-Match {if_match!r} does not name version {current}")
+        try:
+            note = memory.update(
+                memory_id, text=body.text, metadata=body.metadata, expected_version=expected
+            )
+        except ConflictError as conflict:
+            if not if_match:
+                raise
+            raise HTTPException(412, str(conflict)) from conflict
+        response.headers["ETag"] = etag(note.version)
+        return note
 
     @app.delete(
         "/v1/memories/{memory_id}",
@@ -171,9 +232,13 @@ def _memory_routes(app: FastAPI) -> None:
         tags=["memories"],
         responses=FORGET | documented(404, 409),
     )
-    def delete(memory_id: ItemId, memory: Caller) -> Response:
-        """Forget one memory (or, given an episode id, an episode and its memories)."""
-        memory.delete(memory_id)
+    def delete(memory_id: ItemId, memory: Caller, purge: Purge = False) -> Response:
+        """Forget one memory (or, given an episode id, an episode and its memories); with
+        `purge=true`, erase it, deleted or not, history payloads included."""
+        if purge:
+            memory.purge(memory_id)
+        else:
+            memory.delete(memory_id)
         return Response(status_code=204)
 
 

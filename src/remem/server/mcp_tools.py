@@ -152,13 +152,32 @@ def _memory_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
         memory_id: MemoryId,
         text: Annotated[str | None, Field(description="the corrected text")] = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="replaces it")] = None,
+        expected_version: Annotated[
+            int | None, Field(description="change only this version (from get_memory)")
+        ] = None,
     ) -> dict[str, Any]:
         """Correct a memory; the previous version stays in its history."""
-        return to_data(await _run(partial(memory.update, memory_id, text=text, metadata=metadata)))
+        update = partial(
+            memory.update,
+            memory_id,
+            text=text,
+            metadata=metadata,
+            expected_version=expected_version,
+        )
+        return to_data(await _run(update))
 
     @server.tool()
-    async def delete_memory(memory_id: MemoryId) -> dict[str, Any]:
-        """Forget a memory (history keeps a record that it was deleted)."""
+    async def delete_memory(
+        memory_id: MemoryId,
+        purge: Annotated[
+            bool, Field(description="erase it for good, history payloads too (the user asked)")
+        ] = False,
+    ) -> dict[str, Any]:
+        """Forget a memory (history keeps a record that it was deleted); with purge, erase
+        it so that nothing of its text is kept."""
+        if purge:
+            await _run(partial(memory.purge, memory_id))
+            return {"purged": memory_id}
         await _run(partial(memory.delete, memory_id))
         return {"deleted": memory_id}
 

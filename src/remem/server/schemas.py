@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchem
 from pydantic.json_schema import JsonSchemaValue
 from typing_extensions import TypeAliasType
 
-from remem.inputs import MAX_BUDGET, MAX_LIMIT, MIN_BUDGET
+from remem.inputs import MAX_BUDGET, MAX_COUNT, MAX_LIMIT, MIN_BUDGET
 
 NO_NUL = r"^[^\x00]*$"
 # some character that is neither blank nor NUL, and no NUL anywhere (linear to match)
@@ -165,6 +165,17 @@ class UpdateRequest(Strict):
 
     text: Text | None = None
     metadata: Metadata | None = None
+    # change only this version, else 409 (If-Match does the same with 412)
+    expected_version: Count | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        # spelled out: pydantic writes `ge`, which no JSON Schema reader knows, for an
+        # optional number that is validated before its bounds
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_COUNT}, {"type": "null"}]
+        },
+    )
 
 
 class Deleted(BaseModel):
