@@ -64,3 +64,14 @@ def test_an_empty_db_is_a_mistake_not_a_throwaway_memory(tmp_path: Path) -> None
     assert Settings.resolve(environ={}).db.endswith("memory.db")  # unset: the default
     with pytest.raises(ConfigError, match="is empty"):
         Memory(path="", embedder=None)
+
+
+def test_an_empty_remem_config_reads_no_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "config-home"
+    (home / "remem").mkdir(parents=True)
+    (home / "remem" / "config.toml").write_text('embedder = "hash"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    assert Settings.resolve(environ={}).embedder == "hash"  # the user's file, by default
+    assert Settings.resolve(environ={"REMEM_CONFIG": ""}).embedder == "minilm"

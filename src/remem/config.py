@@ -50,7 +50,9 @@ class Settings:
         """Build settings from every source, later sources winning."""
         environ = os.environ if environ is None else environ
         settings = cls(db=str(default_db_path()))
-        path = config_file or environ.get(ENV_PREFIX + "CONFIG") or default_config_path()
+        path = config_file or environ.get(ENV_PREFIX + "CONFIG")
+        if path is None:
+            path = default_config_path()  # REMEM_CONFIG="" means: no config file at all
         if path and Path(path).is_file():
             settings = settings._with(_read_file(Path(path)), source=str(path))
         elif config_file or environ.get(ENV_PREFIX + "CONFIG"):
