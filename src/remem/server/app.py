@@ -64,7 +64,8 @@ def create_app(
     errors.install(app)
     _service_routes(app)
     _remember_and_recall_routes(app)
-    _memory_routes(app)
+    _scope_routes(app)
+    _one_memory_routes(app)
     _record_routes(app)
     if upstream is not None:
         install_proxy(app, upstream)
@@ -149,8 +150,8 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
         )
 
 
-def _memory_routes(app: FastAPI) -> None:
-    """Listing, reading, correcting and forgetting memories, by scope or by id."""
+def _scope_routes(app: FastAPI) -> None:
+    """Listing and forgetting the memories of a scope."""
 
     @app.get("/v1/memories", tags=["memories"], responses=READ)
     def list_memories(
@@ -186,6 +187,10 @@ def _memory_routes(app: FastAPI) -> None:
         if purge:
             return Deleted(deleted=memory.purge_all(**scope.scope()))
         return Deleted(deleted=memory.delete_all(**scope.scope()))
+
+
+def _one_memory_routes(app: FastAPI) -> None:
+    """Reading, correcting and forgetting one memory by id."""
 
     @app.get("/v1/memories/{memory_id}", tags=["memories"], responses=READ | documented(404))
     def get(memory_id: ItemId, memory: Caller, response: Response) -> Note:
