@@ -3,13 +3,20 @@ real HTTP to `ScriptedOpenAIServer`; the rest run in-process on `ScriptedTranspo
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
 import pytest
 from pydantic import BaseModel
 
 from remem import ConfigError, LLMError
 from remem.config import Settings
 from remem.llms import OpenAICompatibleLLM, create_llm
+from remem.llms.openai import strict_schema
 from remem.testing import ScriptedOpenAIServer, ScriptedTransport
+from remem.write import prompts
 
 
 class Answer(BaseModel):
@@ -40,6 +47,61 @@ def test_asks_with_a_json_schema_and_validates_the_answer_over_http() -> None:
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["name"] == "where"
     assert sent["response_format"]["json_schema"]["schema"]["properties"]["city"]
+    assert sent["response_format"]["json_schema"]["strict"] is True
+
+
+def _strictly_refusing(request: httpx.Request) -> httpx.Response:
+    """A server that takes json_schema but refuses strict mode (as some vLLM versions do)."""
+    body = json.loads(request.content)
+    if body["response_format"]["json_schema"].get("strict"):
+        return httpx.Response(400, json={"error": {"message": "response_format strict: no"}})
+    message = {"role": "assistant", "content": '{"city": "Evora"}'}
+    return httpx.Response(200, json={"choices": [{"index": 0, "message": message}]})
+
+
+def test_a_refused_strict_schema_is_asked_again_without_strict() -> None:
+    transport = httpx.MockTransport(_strictly_refusing)
+    llm = OpenAICompatibleLLM("http://model/v1", "m", transport=transport, backoff=0)
+    first = llm.generate("where", "s", "u", Answer)
+    second = llm.generate("where", "s", "u", Answer)
+    assert first.value.city == second.value.city == "Evora"
+    assert first.usage.calls == 1 and second.usage.calls == 1
+
+
+def _objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object schema inside `node`."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _objects(item)
+    elif isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for key, value in node.items():
+            children = value.values() if key in ("properties", "$defs") else [value]
+            for child in children:
+                yield from _objects(child)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [prompts.Extracted, prompts.Reconciled, prompts.Enriched, prompts.Linked, prompts.Evolved],
+)
+def test_every_pipeline_answer_has_a_strict_valid_schema(answer: type[BaseModel]) -> None:
+    schema = strict_schema(answer.model_json_schema())
+    objects = list(_objects(schema))
+    assert len(objects) == 2  # the answer and the item it lists
+    for found in objects:
+        assert found["additionalProperties"] is False
+        assert found["required"] == list(found["properties"])
+    text = json.dumps(schema)
+    assert '"default"' not in text and "minLength" not in text and "maxLength" not in text
+
+
+def test_optional_fields_stay_nullable_in_strict_mode() -> None:
+    schema = strict_schema(prompts.Evolved.model_json_schema())
+    evolution = schema["$defs"]["Evolution"]
+    assert {"type": "null"} in evolution["properties"]["context"]["anyOf"]
+    assert evolution["required"] == ["note_id", "context", "tags"]
 
 
 def test_falls_back_to_json_object_when_json_schema_is_refused() -> None:
@@ -49,10 +111,17 @@ def test_falls_back_to_json_object_when_json_schema_is_refused() -> None:
     first = llm.generate("where", "system text", "u", Answer)
     second = llm.generate("where", "system text", "u", Answer)
     assert (first.value.city, second.value.city) == ("Porto", "Faro")
-    assert _formats(model) == ["json_schema", "json_object", "json_object"]
-    assert first.usage.calls == 1  # the refused request and its retry count as one call
+    # strict refused, then json_schema refused: json_object from then on
+    assert _formats(model) == ["json_schema", "json_schema", "json_object", "json_object"]
+    assert first.usage.calls == 1  # the refused requests and the retry count as one call
     sent = model.chat_requests()
-    assert '"city"' in sent[1]["messages"][0]["content"]  # the schema travels in the prompt
+    assert [body["response_format"].get("json_schema", {}).get("strict") for body in sent] == [
+        True,
+        None,
+        None,
+        None,
+    ]
+    assert '"city"' in sent[2]["messages"][0]["content"]  # the schema travels in the prompt
     assert '"city"' not in sent[0]["messages"][0]["content"]
 
 

@@ -187,3 +187,51 @@ def _job(memory: Memory, job_id: str) -> Any:
 
 def _enrich_asked(model: ScriptedOpenAIServer) -> bool:
     return any(step("enrich") in json.dumps(r) for r in model.chat_requests())
+
+
+def _asked(model: OpenAIScript, name: str) -> list[Any]:
+    """The user message of each request of one step, parsed when it is JSON."""
+    asked = []
+    for request in model.chat_requests():
+        if request["response_format"].get("json_schema", {}).get("name") == name:
+            content = request["messages"][1]["content"]
+            asked.append(content if name == "extract" else json.loads(content))
+    return asked
+
+
+def test_every_step_shows_who_said_what_and_when(location: str) -> None:
+    model = ScriptedTransport()
+    _standing_answers(model)
+    model.reply(facts("The user lives in Lisbon."), when=step("extract"))
+    later = {"text": "The user lives in Porto now.", "occurred_on": "2024-05-30"}
+    model.reply(json.dumps({"facts": [later]}), when=step("extract"))
+    llm = OpenAICompatibleLLM(model.base_url, "m", transport=model, backoff=0)
+    with Memory(location, embedder=HashEmbedder(), llm=llm) as memory:
+        turns = [
+            {"role": "user", "content": "I live in Lisbon, near the river."},
+            {"role": "assistant", "name": "Remy", "content": "The user lives in lovely Lisbon."},
+        ]
+        first = memory.add(turns, user_id="u", occurred_at="2024-01-10T10:00:00Z")
+        lisbon_turn = first.note_ids[0]
+        link = {"fact": 0, "target_id": lisbon_turn, "relation": "moved from", "reason": "-"}
+        model.reply(json.dumps({"links": [link]}), when=step("link"))
+        said = [{"role": "user", "content": "I moved to Porto, the user lives there now."}]
+        memory.add(said, user_id="u", occurred_at="2024-06-01T09:00:00Z")
+    extracts = _asked(model, "extract")
+    assert "[2024-01-10 10:00] the user: I live in Lisbon" in extracts[0]
+    assert "[2024-01-10 10:00] Remy (the assistant): The user lives" in extracts[0]
+    assert "[2024-06-01 09:00] the user: I moved to Porto" in extracts[1]
+    assert not any("] user:" in text or "] assistant:" in text for text in extracts)
+    ((fact,),) = _asked(model, "reconcile")
+    assert (fact["date"], fact["speaker"]) == ("2024-05-30", "the user")
+    assert {(e["kind"], e["date"], e["speaker"]) for e in fact["existing"]} == {
+        ("fact", "2024-01-10", "the user")
+    }
+    ((linked,),) = _asked(model, "link")
+    assert (linked["date"], linked["speaker"]) == ("2024-05-30", "the user")
+    earlier = {e["id"]: (e["date"], e["speaker"]) for e in linked["earlier"]}
+    assert earlier[lisbon_turn] == ("2024-01-10 10:00", "the user")
+    assert earlier[first.note_ids[1]] == ("2024-01-10 10:00", "Remy (the assistant)")
+    (evolve,) = _asked(model, "evolve")
+    assert [(n["date"], n["speaker"]) for n in evolve["new"]] == [("2024-05-30", "the user")]
+    assert [(e["id"], e["speaker"]) for e in evolve["earlier"]] == [(lisbon_turn, "the user")]

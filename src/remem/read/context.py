@@ -2,10 +2,13 @@
 
 Two kinds of memory, as in SCM's memory controller: flash memory (the latest turns of the
 current session, which keep a conversation coherent) and activated memory (what search
-finds relevant among everything remembered, across sessions). Each line carries its date,
-so a model can reason about time. Over budget, the least relevant lines go first: the
-oldest recent turns and the lowest-ranked memories; the line on the edge is shortened at
-a word boundary rather than dropped, when enough of it fits to say something.
+finds relevant among everything remembered, across sessions). Both sections write a line
+the same way, so a model cannot misread who said what and when: a turn carries its date,
+time and speaker (a name, else "the user" or "the assistant"); an extracted fact is marked
+`fact` with its source turn's date and no speaker, since it is not anyone's words. Over
+budget, the least relevant lines go first: the oldest recent turns and the lowest-ranked
+memories; the line on the edge is shortened at a word boundary when enough of its text
+fits to say something, else dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Literal
 from remem.embedders.base import Embedder
 from remem.read import rank
 from remem.read.search import search
+from remem.read.speakers import DAY, FACT_LABEL, TURN_TIME, speaker_of
 from remem.stores.base import ContextStore
 from remem.types import Context, ContextItem, Episode, Hit, Scope
 
@@ -27,8 +31,9 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # Recent turns may take at most this share of the budget: they keep the exchange coherent,
 # but the reason to have a memory is everything else. Room they leave goes to memories.
 RECENT_SHARE = 1 / 3
-# A line shortened to fewer tokens than this says too little to be worth its date.
-MIN_SHORTENED_TOKENS = 8
+# A line shortened to fewer words of text than this (after its label) says too little to
+# be worth its date and speaker: it is dropped instead.
+MIN_SHORTENED_WORDS = 8
 RECENT_HEADER = "Recent conversation:"
 MEMORY_HEADER = "Relevant memories, most relevant first:"
 ELLIPSIS = " …"
@@ -44,6 +49,7 @@ class Candidate:
     text: str
     occurred_at: datetime
     score: float | None = None
+    label: str = ""  # the start of `text` that says when and who; shortening keeps it whole
 
 
 def build_context(
@@ -64,9 +70,12 @@ def build_context(
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
     first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])
+    facts = {
+        i for i, note in store.get_notes([hit.id for hit in hits]).items() if note.kind == "fact"
+    }
     return assemble(
         [_recent_line(episode) for episode in recent],
-        [_memory_line(hit, first_sources) for hit in hits],
+        [_memory_line(hit, first_sources, hit.id in facts) for hit in hits],
         budget,
         count,
     )
@@ -110,22 +119,23 @@ def _fit(
             items.append(_item(candidate, candidate.text, size, shortened=False))
             room -= size
             continue
-        if room >= MIN_SHORTENED_TOKENS:
-            text, size = _shorten(candidate.text, room, count)
-            if size >= MIN_SHORTENED_TOKENS:
-                items.append(_item(candidate, text, size, shortened=True))
+        text, size = _shorten(candidate, room, count)
+        if text:
+            items.append(_item(candidate, text, size, shortened=True))
         break
     return items
 
 
-def _shorten(text: str, room: int, count: TokenCounter) -> tuple[str, int]:
-    """The longest run of whole leading words of `text`, plus an ellipsis, within `room`."""
-    words = text.split(" ")
+def _shorten(candidate: Candidate, room: int, count: TokenCounter) -> tuple[str, int]:
+    """The label and the longest run of whole leading words of the text after it, plus an
+    ellipsis, within `room`; ("", 0) when fewer than MIN_SHORTENED_WORDS would fit."""
+    label = candidate.label if candidate.text.startswith(candidate.label) else ""
+    words = candidate.text[len(label) :].split(" ")
     best, best_size = "", 0
-    low, high = 1, len(words) - 1
+    low, high = MIN_SHORTENED_WORDS, len(words) - 1
     while low <= high:  # binary search on the number of words kept
         middle = (low + high) // 2
-        attempt = " ".join(words[:middle]) + ELLIPSIS
+        attempt = label + " ".join(words[:middle]) + ELLIPSIS
         (size,) = count([attempt])
         if size <= room:
             best, best_size, low = attempt, size, middle + 1
@@ -151,24 +161,28 @@ def _item(candidate: Candidate, text: str, tokens: int, *, shortened: bool) -> C
 
 
 def _recent_line(episode: Episode) -> Candidate:
-    when = episode.occurred_at.strftime("%Y-%m-%d %H:%M")
+    label = _turn_label(episode, episode.occurred_at)
     return Candidate(
-        episode.id,
-        "recent",
-        f"[{when}] {_said(episode.name or episode.role, episode.text)}",
-        episode.occurred_at,
+        episode.id, "recent", label + _one_line(episode.text), episode.occurred_at, label=label
     )
 
 
-def _memory_line(hit: Hit, sources: dict[str, Episode]) -> Candidate:
+def _memory_line(hit: Hit, sources: dict[str, Episode], fact: bool) -> Candidate:
     source = sources.get(hit.episode_ids[0]) if hit.episode_ids else None
-    speaker = source.name if source is not None else None
-    when = hit.occurred_at.strftime("%Y-%m-%d")
+    if fact:  # not anyone's words: marked as a fact, dated by its source turn
+        said_on = source.occurred_at if source is not None else hit.occurred_at
+        label = f"- [{said_on.strftime(DAY)}] {FACT_LABEL}: "
+    else:
+        label = _turn_label(source, hit.occurred_at)
     return Candidate(
-        hit.id, "memory", f"- [{when}] {_said(speaker, hit.text)}", hit.occurred_at, hit.score
+        hit.id, "memory", label + _one_line(hit.text), hit.occurred_at, hit.score, label
     )
 
 
-def _said(speaker: str | None, text: str) -> str:
-    text = _SPACES.sub(" ", text).strip()  # one line per item
-    return f"{speaker}: {text}" if speaker else text
+def _turn_label(source: Episode | None, when: datetime) -> str:
+    """`- [2024-05-01 12:00] Ana: `, the same in both sections."""
+    return f"- [{when.strftime(TURN_TIME)}] {speaker_of(source)}: "
+
+
+def _one_line(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()  # one line per item

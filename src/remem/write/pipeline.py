@@ -33,7 +33,7 @@ from remem.stores.base import (
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
 from remem.write.indexing import index_notes
-from remem.write.versions import event, snapshot
+from remem.write.versions import event, link_event, snapshot
 
 ORGANISE_JOB = "organise"
 STEPS = ("extract", "reconcile", "enrich", "link", "evolve")
@@ -121,16 +121,8 @@ class Organiser:
     def _extract(self, payload: dict[str, Any], episodes: list[Episode]) -> tuple[Any, Usage]:
         if not episodes:
             return {"facts": []}, Usage()
-        turns = [
-            (
-                e.id,
-                e.occurred_at.strftime("%Y-%m-%d %H:%M"),
-                f"{e.name or e.role or 'someone'}: {e.text}",
-            )
-            for e in episodes
-        ]
         answer = self.llm.generate(
-            "extract", prompts.EXTRACT, prompts.turns_text(turns), prompts.Extracted
+            "extract", prompts.EXTRACT, prompts.turns_text(episodes), prompts.Extracted
         )
         batch = [e.id for e in episodes]
         latest = max(e.occurred_at for e in episodes)
@@ -153,11 +145,7 @@ class Organiser:
             return {"decisions": [{"action": "add"} for _ in facts]}, Usage()
         question = prompts.listing(
             [
-                {
-                    "fact": i,
-                    "text": fact["text"],
-                    "existing": [_shown(note) for note in known],
-                }
+                {**prompts.new_fact(i, fact, episodes), "existing": self._shown(known)}
                 for i, (fact, known) in enumerate(zip(facts, candidates, strict=True))
             ]
         )
@@ -193,7 +181,7 @@ class Organiser:
             return {"links": []}, Usage()
         question = prompts.listing(
             [
-                {"fact": i, "text": fact["text"], "earlier": [_shown(n) for n in candidates[i]]}
+                {**prompts.new_fact(i, fact, episodes), "earlier": self._shown(candidates[i])}
                 for i, fact in kept
             ]
         )
@@ -212,16 +200,20 @@ class Organiser:
         notes = self.store.get_notes(targets)
         if not notes:
             return {"updates": []}, Usage()
-        facts = payload["done"]["extract"]["facts"]
         question = prompts.listing(
             {
-                "new": [facts[i]["text"] for i, _ in self._kept(payload)],
-                "earlier": [_shown(note) for note in notes.values()],
+                "new": [prompts.new_fact(i, f, episodes) for i, f in self._kept(payload)],
+                "earlier": self._shown(list(notes.values())),
             }
         )
         answer = self.llm.generate("evolve", prompts.EVOLVE, question, prompts.Evolved)
         updates = [u.model_dump() for u in answer.value.updates if u.note_id in notes]
         return {"updates": updates}, answer.usage
+
+    def _shown(self, notes: Sequence[Note]) -> list[dict[str, Any]]:
+        """Existing notes as a model sees them, each with its speaker and date."""
+        sources = self.store.get_episodes([n.episode_ids[0] for n in notes if n.episode_ids])
+        return [prompts.shown(note, sources) for note in notes]
 
     # -- the commit ----------------------------------------------------------------------
 
@@ -246,6 +238,9 @@ class Organiser:
         changes = index_notes(written, sources, self.embedder, queue_failures=False)
         changes.links = _links(done["link"]["links"], facts, created, moment)
         changes.events = [event("add", n.id, n.scope, self.actor) for n in created.values()]
+        changes.events += [
+            link_event(link, created[link.source_id].scope, self.actor) for link in changes.links
+        ]
         changes.events += [
             event(
                 revisions.actions[i],
@@ -282,7 +277,7 @@ class Organiser:
             elif decision["action"] == "update":
                 revisions.change(
                     decision["target_id"],
-                    "update",
+                    "update_text",
                     text=decision.get("text") or fact["text"],
                     add_sources=fact["episode_ids"],
                 )
@@ -456,20 +451,6 @@ def _finished(job: Job, payload: dict[str, Any]) -> Job:
         lease=None,
         leased_until=None,
     )
-
-
-def _shown(note: Note) -> dict[str, Any]:
-    """A note as a model sees it in a prompt."""
-    shown: dict[str, Any] = {
-        "id": note.id,
-        "text": note.text,
-        "date": f"{note.occurred_at:%Y-%m-%d}",
-    }
-    if note.context:
-        shown["context"] = note.context
-    if note.tags:
-        shown["tags"] = list(note.tags)
-    return shown
 
 
 def _day(text: str | None) -> datetime | None:

@@ -1,16 +1,21 @@
 """What the organising pipeline asks a language model, and the JSON it must answer.
 
 Each step is one call per add batch. Inputs name records by their real ids; answers that
-cite an id the step did not offer are dropped, never trusted.
+cite an id the step did not offer are dropped, never trusted. Every turn, existing memory
+and new fact a step shows carries its date and who said it (a name, else "the user" or "the
+assistant"): a fact is only as true as what the model was shown.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from remem.read.speakers import DAY, TURN_TIME, speaker_of
+from remem.types import Episode, Note
 
 # -- answers ---------------------------------------------------------------------------------
 
@@ -102,9 +107,42 @@ EVOLVE = (
 )
 
 
-def turns_text(turns: Sequence[tuple[str, str, str]]) -> str:
-    """Turns as `[id] [when] speaker: text` lines."""
-    return "\n".join(f"[{turn_id}] [{when}] {said}" for turn_id, when, said in turns)
+def turns_text(episodes: Sequence[Episode]) -> str:
+    """Turns as `[id] [2024-05-01 12:00] speaker: text` lines."""
+    return "\n".join(
+        f"[{e.id}] [{e.occurred_at.strftime(TURN_TIME)}] {speaker_of(e)}: {e.text}"
+        for e in episodes
+    )
+
+
+def new_fact(index: int, fact: Mapping[str, Any], episodes: Sequence[Episode]) -> dict[str, Any]:
+    """An extracted fact as later steps show it: its date (from extract) and who said the
+    turn it came from, so the model can tell it from, and order it against, earlier ones."""
+    sources = [e for e in episodes if e.id in fact["episode_ids"]]
+    return {
+        "fact": index,
+        "date": str(fact["occurred_at"])[:10],
+        "speaker": speaker_of(sources[0] if sources else None),
+        "text": fact["text"],
+    }
+
+
+def shown(note: Note, sources: Mapping[str, Episode]) -> dict[str, Any]:
+    """An existing memory as a model sees it: a turn with its time and speaker, a fact with
+    its date and who said the turn it came from."""
+    source = sources.get(note.episode_ids[0]) if note.episode_ids else None
+    item: dict[str, Any] = {
+        "id": note.id,
+        "kind": note.kind,
+        "date": note.occurred_at.strftime(DAY if note.kind == "fact" else TURN_TIME),
+        "speaker": speaker_of(source),
+        "text": note.text,
+    }
+    if note.context:
+        item["context"] = note.context
+    if note.tags:
+        item["tags"] = list(note.tags)
+    return item
 
 
 def listing(items: object) -> str:
