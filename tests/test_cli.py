@@ -114,8 +114,12 @@ def test_add_reads_stdin_and_message_files(run, tmp_path: Path) -> None:  # type
         ).output
     )
     assert len(result["episode_ids"]) == 2
-    listed = json.loads(run("list", "--session", "s1", "--json").output)
-    assert [n["text"] for n in listed["items"]] == ["from standard input\n", "first", "second"]
+    listed = json.loads(run("list", "--session", "s1", "--order", "added", "--json").output)
+    assert [n["text"] for n in listed["items"]] == ["from standard input", "first", "second"]
+    # only the final newlines go: what is inside, trailing spaces included, is kept
+    run("add", "-", "--session", "s2", input="  two\n\nlines \n\n")
+    kept = json.loads(run("list", "--session", "s2", "--json").output)["items"]
+    assert [n["text"] for n in kept] == ["  two\n\nlines "]
 
 
 def test_list_pages_and_tables(run) -> None:  # type: ignore[no-untyped-def]
@@ -363,3 +367,91 @@ def test_add_names_the_kind_of_job_it_left_pending(tmp_path: Path) -> None:
         embed = CliRunner().invoke(cli, ["add", "the embedder is down", "--user", "ana"], env=env)
         assert "warning: 1 embedding job pending" in embed.output
         assert "organise" not in embed.output
+
+
+# commands where --json means nothing, and why
+WITHOUT_JSON = {
+    ("serve",): "a long-running server: it prints nothing but a startup line",
+    ("mcp",): "speaks the MCP protocol on stdout itself",
+    ("bench",): "a group: its commands have --json",
+    ("keys",): "a group: its commands have --json",
+}
+
+
+def test_every_command_has_json() -> None:
+    for path, command in _every_command():
+        if path in WITHOUT_JSON:
+            continue
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert "--json" in options, f"{' '.join(path)} has no --json"
+    assert {path for path, _ in _every_command()} >= set(WITHOUT_JSON)
+
+
+def test_json_of_export_forget_revoke_and_migrate(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    note = json.loads(run("add", "one", "--user", "u", "--json").output)["note_ids"][0]
+    run("add", "two", "--user", "u")
+    exported = json.loads(run("export", str(tmp_path / "out.jsonl"), "--json").output)
+    assert exported["exported"] > 0
+    copied = json.loads(
+        run(
+            "migrate",
+            "--from",
+            str(tmp_path / "cli.db"),
+            "--to",
+            str(tmp_path / "copy.db"),
+            "--json",
+        ).stdout  # the progress bar is on stderr
+    )
+    assert copied["added"] > 0
+    assert json.loads(run("forget", note, "--json").output) == {"forgotten": [note]}
+    everything = run("forget", "--all", "--user", "u", "--yes", "--json").output
+    assert json.loads(everything) == {"forgotten": 1}
+    key = json.loads(run("keys", "create", "--tenant", "t", "--json").output)
+    revoked = json.loads(run("keys", "revoke", key["id"], "--json").output)
+    assert revoked["id"] == key["id"] and revoked["revoked_at"]
+
+
+def test_tables_fit_80_columns(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "80")
+    long = "I keep the spare key under the blue flowerpot by the back door, left of the shed. " * 2
+    for user in ("ana-maria-de-souza", "bob"):
+        run("add", long, "--user", user, "--occurred-at", "2024-01-02T03:04:05Z")
+    for args in (("list",), ("search", "spare key", "--user", "bob"), ("list", "--user", "bob")):
+        output = run(*args).output
+        lines = output.splitlines()
+        assert all(len(line) <= 80 for line in lines), output
+        # the memory column starts by column 40, so it has at least 40 of the 80
+        starts = [line.index("I keep") for line in lines if "I keep" in line]
+        assert starts and all(start <= 40 for start in starts), output
+
+
+def test_short_ids_are_what_show_history_and_forget_take(run) -> None:  # type: ignore[no-untyped-def]
+    note = json.loads(run("add", "I like tea.", "--user", "u", "--json").output)["note_ids"][0]
+    listed = run("list", "--user", "u").output
+    assert note[-8:] in listed and note not in listed
+    assert note in run("list", "--user", "u", "--full-ids").output
+    assert note in run("search", "tea", "--user", "u", "--full-ids").output
+    found = run("search", "tea", "--user", "u", "--include-superseded").output
+    assert note[-8:] in found and " turn " in found  # what the note is, not "note"
+    assert f"id:           {note}" in run("show", note[-8:]).output
+    assert "add" in run("history", note[-8:].lower()).output
+    assert run("forget", note[-8:]).output.strip() == f"forgot {note}"
+    missing = run("show", note[-8:], ok=False)
+    assert missing.exit_code == 1 and "error:" in missing.output
+
+
+def test_list_orders(run) -> None:  # type: ignore[no-untyped-def]
+    for text, when in (("later", "2001-01-01T00:00:00Z"), ("earlier", "1999-01-01T00:00:00Z")):
+        run("add", text, "--user", "u", "--occurred-at", when)
+
+    def texts(*order: str) -> list[str]:
+        page = json.loads(run("list", "--user", "u", *order, "--json").output)
+        return [note["text"] for note in page["items"]]
+
+    assert texts() == ["earlier", "later"] == texts("--order", "oldest")
+    assert texts("--order", "newest") == ["later", "earlier"]
+    assert texts("--order", "added") == ["later", "earlier"]
+    first = run("list", "--user", "u", "--order", "newest", "--limit", "1").output
+    assert first.rstrip().endswith("--order newest")
+    bad = run("list", "--order", "sideways", ok=False)
+    assert bad.exit_code == 2 and "sideways" in bad.output

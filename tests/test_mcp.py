@@ -24,6 +24,7 @@ TOOLS = {
     "update_memory",
     "delete_memory",
     "memory_history",
+    "memory_links",
 }
 
 
@@ -50,8 +51,9 @@ async def _session(client: Client) -> None:
     assert (await _call(client, "get_memory", memory_id=note_id))["version"] == 2
     page = await _call(client, "list_memories")
     assert [note["id"] for note in page["items"]] == [note_id]
+    assert await _call(client, "memory_links", memory_id=note_id) == []
     actions = [e["action"] for e in await _call(client, "memory_history", memory_id=note_id)]
-    assert actions == ["add", "update"]
+    assert actions == ["add", "update_text"]
     await _call(client, "delete_memory", memory_id=note_id)
     missing = await client.call_tool("get_memory", {"memory_id": note_id})
     assert missing.is_error and f"no memory with id '{note_id}'" in missing.content[0].text
@@ -95,4 +97,4 @@ def test_streamable_http_session(memory: Memory) -> None:
     notes = [
         event.target_id for event in memory.store.dump().events if event.target_id[:3] == "nt_"
     ]
-    assert [event.action for event in memory.history(notes[0])] == ["add", "update", "delete"]
+    assert [event.action for event in memory.history(notes[0])] == ["add", "update_text", "delete"]

@@ -75,7 +75,7 @@ def test_update_changes_text_reembeds_and_keeps_history(memory: Memory) -> None:
     assert memory.get(note_id).text == "I live in Porto now."
     assert memory.search("Porto", user_id="ana")[0].id == note_id
     history = memory.history(note_id)
-    assert [event.action for event in history] == ["add", "update"]
+    assert [event.action for event in history] == ["add", "update_text"]
     assert history[1].before is not None and history[1].after is not None
     assert history[1].before["text"] == "I live in Lisbon."
     assert history[1].after["text"] == "I live in Porto now."

@@ -53,7 +53,7 @@ def test_every_route_round_trips(client: httpx.Client) -> None:
     updated = client.patch(f"/v1/memories/{note_id}", json={"text": "Ana's cat is Miso Soup"})
     assert updated.json()["version"] == 2
     history = client.get(f"/v1/memories/{note_id}/history").json()
-    assert [event["action"] for event in history] == ["add", "update"]
+    assert [event["action"] for event in history] == ["add", "update_text"]
     exported = client.get("/v1/export")
     assert exported.headers["content-type"].startswith("application/x-ndjson")
     assert json.loads(exported.text.splitlines()[0])["type"] == "remem-export"
@@ -257,3 +257,15 @@ def test_purge_over_rest(client: httpx.Client) -> None:
     erased = client.delete("/v1/memories", params={"user_id": "bo", "purge": "true"})
     assert erased.json() == {"deleted": 4}  # two episodes, two notes
     assert "1111" not in client.get("/v1/export").text
+
+
+def test_links_over_rest(client: httpx.Client) -> None:
+    text = "Ana keeps her bike in the garage next to the car."
+    first = _add(client, text, user_id="ana")
+    second = _add(client, text + " Always.", user_id="ana")
+    (link,) = client.get(f"/v1/memories/{second}/links").json()
+    assert (link["source_id"], link["target_id"], link["relation"]) == (second, first, "similar")
+    assert client.get(f"/v1/memories/{first}/links").json() == [link]
+    assert client.get("/v1/memories/nt_missing/links").status_code == 404
+    history = client.get(f"/v1/memories/{second}/history").json()
+    assert [event["action"] for event in history] == ["add", "link"]

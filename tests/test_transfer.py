@@ -84,7 +84,7 @@ def test_imported_memory_searches_like_the_original(
     with Memory(target, embedder=HashEmbedder()) as copy:
         assert copy.import_file(tmp_path / "a.jsonl").added > 0
         assert copy.search("where is the boat", user_id="u")[0].id == note_id
-        assert [e.action for e in copy.history(note_id)] == ["add", "update"]
+        assert [e.action for e in copy.history(note_id)] == ["add", "update_text"]
         copy.export(tmp_path / "b.jsonl")
     assert _lines(tmp_path / "a.jsonl") == _lines(tmp_path / "b.jsonl")
 

@@ -21,7 +21,6 @@ from remem.types import Episode, Event, Job, Link, Note, Scope
 Content = str | Sequence[Mapping[str, Any]]
 MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
-CURSOR_DIGITS = 18  # a cursor is a row number; longer ones overflow a 64-bit integer
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_ID_LENGTH = 200  # ids remem makes are 29 characters; this leaves room for foreign ones
 # Metadata is read back with every note: deeper or larger values made every read of the
@@ -210,14 +209,24 @@ def check_filters(filters: Any) -> Mapping[str, Any] | None:
     return filters
 
 
+ORDERS = ("oldest", "newest", "added")  # by occurred_at (ties: insertion order), or insertion
+# where a page ended: the last item's time (microseconds since 0001-01-01, fixed width) and
+# row number. One shape for every order, so any cursor of that shape reads as a position.
+CURSOR = re.compile(r"[0-9]{18}\.[0-9]{1,18}")
+
+
+def check_order(order: Any) -> str:
+    """A listing order: "oldest" (by occurred_at), "newest" or "added" (insertion)."""
+    if order not in ORDERS:
+        raise InvalidInputError(f"order {_shown(order)} is not one of {', '.join(ORDERS)}")
+    return str(order)
+
+
 def check_cursor(cursor: Any) -> str | None:
-    """A paging cursor this memory handed out (a row number), or None."""
-    # isascii: str.isdigit() is also true of '²' and other digits int() or SQL cannot read
+    """A paging cursor of the shape this memory hands out, or None."""
+    # isascii: \d and str.isdigit() also match '²' and digits int() or SQL cannot read
     if cursor is not None and not (
-        isinstance(cursor, str)
-        and cursor.isascii()
-        and cursor.isdigit()
-        and len(cursor) <= CURSOR_DIGITS
+        isinstance(cursor, str) and cursor.isascii() and CURSOR.fullmatch(cursor)
     ):
         raise InvalidInputError(f"cursor {_shown(cursor)} is not one this memory handed out")
     return cursor

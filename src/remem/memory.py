@@ -39,6 +39,7 @@ from remem.inputs import (
     check_id,
     check_limit,
     check_metadata,
+    check_order,
     check_path,
     check_query,
     check_tenant,
@@ -54,7 +55,18 @@ from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, Records, StaleWriteError, Store
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
-from remem.types import AddResult, Context, Episode, Event, Hit, ImportResult, Note, Page, Scope
+from remem.types import (
+    AddResult,
+    Context,
+    Episode,
+    Event,
+    Hit,
+    ImportResult,
+    Link,
+    Note,
+    Page,
+    Scope,
+)
 from remem.write import operations
 from remem.write.jobs import LEASE, JobRunner
 from remem.write.pipeline import Organiser
@@ -335,11 +347,30 @@ class Memory:
         session_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        order: str = "oldest",
     ) -> Page:
-        """Live notes in the scope (all of them when no scope is given), oldest first."""
+        """Live notes in the scope (all of them when no scope is given): by when they
+        happened, "oldest" first (ties in the order added) or "newest", or "added"."""
         scope = self._scope(user_id, agent_id, session_id)
-        notes, next_cursor = self.store.list_notes(scope, check_limit(limit), check_cursor(cursor))
+        checked = check_cursor(cursor)
+        notes, next_cursor = self.store.list_notes(
+            scope, check_limit(limit), checked, check_order(order)
+        )
         return Page(items=tuple(notes), cursor=next_cursor)
+
+    def links(self, memory_id: str) -> builtins.list[Link]:
+        """The links from and to one live note (relation, weight, reason, when made), oldest
+        first; links to notes deleted since are left out."""
+        note = self.get(memory_id)
+        links = self.store.links_of(note.id)
+        others = self.store.get_notes([_other_end(link, note.id) for link in links])
+        return [
+            link
+            for link in links
+            if (other := others.get(_other_end(link, note.id))) is not None
+            and other.deleted_at is None
+            and other.scope.tenant == self.tenant
+        ]
 
     def history(self, item_id: str) -> builtins.list[Event]:
         """Every recorded change to a note or episode, oldest first (deleted ones included)."""
@@ -417,6 +448,10 @@ class Memory:
             changes.meta["embedder"] = self.embedder.model_id
         self.store.apply(changes)
         self._embedder_recorded = self._embedder_recorded or bool(changes.vectors)
+
+
+def _other_end(link: Link, note_id: str) -> str:
+    return link.target_id if link.source_id == note_id else link.source_id
 
 
 def _check_embedder(store: Records, embedder: Embedder) -> bool:

@@ -61,3 +61,9 @@ def scope_options(function: F) -> F:
 
 def json_option(function: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)
+
+
+def full_ids_option(function: F) -> F:
+    return click.option(
+        "--full-ids", is_flag=True, help="Whole ids in the table, not their last 8 characters."
+    )(function)

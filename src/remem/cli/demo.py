@@ -11,14 +11,15 @@ from typing import Any
 
 import click
 
-from remem.cli.common import settings_of
-from remem.cli.output import shorten, when
+from remem.cli.common import json_option, settings_of
+from remem.cli.output import print_json, shorten, when
 
 
 @click.command()
 @click.option("--limit", "-n", default=3, show_default=True, help="Results per question.")
+@json_option
 @click.pass_context
-def demo(ctx: click.Context, limit: int) -> None:
+def demo(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Load a short built-in conversation into a temporary memory and search it.
 
     Works offline: it uses the bundled embedding model and leaves nothing behind.
@@ -31,6 +32,20 @@ def demo(ctx: click.Context, limit: int) -> None:
         with Memory(settings=settings) as memory:
             user = script["user_id"]
             turns = _load(memory, script["sessions"], user)
+            if as_json:
+                print_json(
+                    {
+                        "remembered": turns,
+                        "answers": [
+                            {
+                                "query": query,
+                                "hits": memory.search(query, user_id=user, limit=limit),
+                            }
+                            for query in script["queries"]
+                        ],
+                    }
+                )
+                return
             click.echo(
                 f"Remembered {turns} messages from {len(script['sessions'])} conversations "
                 f"with {user} (in a temporary memory).\n"

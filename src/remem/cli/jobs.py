@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import click
@@ -49,8 +50,13 @@ def jobs(ctx: click.Context, status: str | None, retry: bool, as_json: bool) -> 
     show_default=True,
     help="How long a job stays with this worker before another may take it over.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON line for each batch of jobs run."
+)
 @click.pass_context
-def worker(ctx: click.Context, once: bool, interval: float, lease_seconds: int) -> None:
+def worker(
+    ctx: click.Context, once: bool, interval: float, lease_seconds: int, as_json: bool
+) -> None:
     """Run organising jobs (REMEM_LLM_* must name a model). Several workers may share a
     store: each job is leased to one; a crashed worker's job is taken over when its lease
     runs out, and resumes from the last step it finished."""
@@ -61,7 +67,9 @@ def worker(ctx: click.Context, once: bool, interval: float, lease_seconds: int) 
         raise click.UsageError("no language model configured: set REMEM_LLM_BASE_URL and _MODEL")
     while True:
         done = memory.run_jobs()
-        if done:
+        if as_json and (done or once):
+            click.echo(json.dumps({"completed": done}), nl=True)
+        elif done:
             click.echo(f"{done} job(s) completed", err=True)
         if once:
             return

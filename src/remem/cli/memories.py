@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import click
 
-from remem import ids
-from remem.cli.common import ScopeOptions, json_option, open_memory, scope_options
-from remem.cli.output import print_json, print_table, when
-from remem.inputs import make_scope
+from remem.cli.common import (
+    ScopeOptions,
+    full_ids_option,
+    json_option,
+    open_memory,
+    scope_options,
+)
+from remem.cli.output import day, print_json, print_table, short_id
+from remem.cli.show import resolve_id
+from remem.inputs import ORDERS, make_scope
 
 if TYPE_CHECKING:
     from remem.memory import Memory
+    from remem.types import Note
 
 
 @click.command()
@@ -55,7 +62,8 @@ def add(
     elif text is None:
         raise click.UsageError("nothing to remember: give TEXT, - for stdin, or --messages FILE")
     else:
-        text = sys.stdin.read() if text == "-" else text
+        # a pipe ends with a newline that is not part of what was said
+        text = sys.stdin.read().rstrip("\r\n") if text == "-" else text
         content = [{"content": text, "role": role, "name": name}] if role or name else text
     meta = _load_json(metadata, "--metadata") if metadata else None
     memory = open_memory(ctx)
@@ -80,6 +88,8 @@ def add(
     metavar="KEY=VALUE",
     help="Only memories whose metadata KEY equals VALUE (JSON or text). Repeatable.",
 )
+@click.option("--include-superseded", is_flag=True, help="Also facts a later fact superseded.")
+@full_ids_option
 @json_option
 @click.pass_context
 def search(
@@ -88,19 +98,38 @@ def search(
     query: str,
     limit: int,
     filters: tuple[str, ...],
+    include_superseded: bool,
+    full_ids: bool,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
-    """Find the memories most relevant to QUERY."""
+    """Find the memories most relevant to QUERY. The table shows each id's last 8
+    characters (show, history and forget take them); --full-ids or --json for whole ids.
+    Kind: turn (a message, verbatim), fact (extracted), superseded (a later fact replaced
+    it; only with --include-superseded)."""
     memory = open_memory(ctx)
-    hits = memory.search(query, limit=limit, filters=_filters(filters) or None, **scope)
+    hits = memory.search(
+        query,
+        limit=limit,
+        filters=_filters(filters) or None,
+        include_superseded=include_superseded,
+        **scope,
+    )
     if as_json:
         print_json(hits)
         return
+    kinds = _kinds(memory, [hit.id for hit in hits])
     print_table(
-        ["#", "score", "when", "id", "memory"],
+        ["#", "score", "when", "id", "kind", "memory"],
         [
-            (rank, hit.score, hit.occurred_at, hit.id, hit.text)
+            (
+                rank,
+                hit.score,
+                day(hit.occurred_at),
+                short_id(hit.id, full_ids),
+                kinds.get(hit.id, hit.kind),
+                hit.text,
+            )
             for rank, hit in enumerate(hits, start=1)
         ],
     )
@@ -129,6 +158,14 @@ def context(
 @scope_options
 @click.option("--limit", "-n", default=50, show_default=True, help="Memories per page.")
 @click.option("--cursor", help="Continue from the cursor a previous page printed.")
+@click.option(
+    "--order",
+    type=click.Choice(ORDERS),
+    default="oldest",
+    show_default=True,
+    help="By when it happened, oldest or newest first; or in the order added.",
+)
+@full_ids_option
 @json_option
 @click.pass_context
 def list_(
@@ -136,61 +173,38 @@ def list_(
     /,
     limit: int,
     cursor: str | None,
+    order: str,
+    full_ids: bool,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
-    """List memories, oldest first (all of them when no scope is given)."""
-    page = open_memory(ctx).list(limit=limit, cursor=cursor, **scope)
+    """List memories (all of them when no scope is given), by when they happened. The
+    table shows each id's last 8 characters (show, history and forget take them);
+    --full-ids or --json for whole ids. Kind: turn (a message, verbatim), fact
+    (extracted), superseded (a fact a later one replaced: `remem show` says by which)."""
+    page = open_memory(ctx).list(limit=limit, cursor=cursor, order=order, **scope)
     if as_json:
         print_json({"items": list(page.items), "cursor": page.cursor})
         return
+    users = {note.scope.user_id for note in page.items}
+    with_user = len(users) > 1  # a column that says the same on every line says nothing
     print_table(
-        ["id", "when", "user", "memory"],
-        [(n.id, n.occurred_at, n.scope.user_id, n.text) for n in page.items],
+        ["id", "when", "kind", *(["user"] if with_user else []), "memory"],
+        [
+            (
+                short_id(n.id, full_ids),
+                day(n.occurred_at),
+                _kind(n),
+                *([n.scope.user_id] if with_user else []),
+                n.text,
+            )
+            for n in page.items
+        ],
     )
     if page.cursor:
-        click.echo(f"more: --cursor {page.cursor}")
-
-
-@click.command()
-@click.argument("item_id", metavar="ID")
-@json_option
-@click.pass_context
-def show(ctx: click.Context, /, item_id: str, as_json: bool) -> None:
-    """Show one memory (nt_...) with its sources, or one episode (ep_...)."""
-    memory = open_memory(ctx)
-    if ids.kind_of(item_id) == ids.EPISODE:
-        record: Any = memory.episode(item_id)
-        sources = []
-    else:
-        record = memory.get(item_id)
-        sources = [memory.episode(e) for e in record.episode_ids]
-    if as_json:
-        print_json({"record": record, "sources": sources} if sources else record)
-        return
-    for key, value in _fields(record):
-        click.echo(f"{key + ':':<13} {value}")
-    for episode in sources:
-        speaker = episode.name or episode.role or "-"
         click.echo(
-            f"source:       {episode.id} [{when(episode.occurred_at)}] {speaker}: {episode.text}"
+            f"more: --cursor {page.cursor}" + (f" --order {order}" if order != "oldest" else "")
         )
-
-
-@click.command()
-@click.argument("item_id", metavar="ID")
-@json_option
-@click.pass_context
-def history(ctx: click.Context, /, item_id: str, as_json: bool) -> None:
-    """Every change to a memory or episode, oldest first."""
-    events = open_memory(ctx).history(item_id)
-    if as_json:
-        print_json(events)
-        return
-    print_table(
-        ["when", "action", "actor", "change"],
-        [(e.at, e.action, e.actor, _change(e.before, e.after)) for e in events],
-    )
 
 
 @click.command()
@@ -203,6 +217,7 @@ def history(ctx: click.Context, /, item_id: str, as_json: bool) -> None:
     is_flag=True,
     help="Erase for good, deleted memories and history payloads too (cannot be undone).",
 )
+@json_option
 @click.pass_context
 def forget(
     ctx: click.Context,
@@ -211,10 +226,12 @@ def forget(
     everything: bool,
     yes: bool,
     purge: bool,
+    as_json: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
-    """Forget memories by ID, or a whole scope with --all. History keeps what was
-    forgotten; --purge erases it: text, vectors, search entries and history payloads."""
+    """Forget memories by ID (whole, or a memory's short id as tables show it), or a whole
+    scope with --all. History keeps what was forgotten; --purge erases it: text, vectors,
+    search entries and history payloads."""
     verb = "erase" if purge else "forget"
     if everything:
         if item_ids:
@@ -225,17 +242,24 @@ def forget(
         if not yes:  # asked only once the request is known to be one remem can do
             click.confirm(f"{verb} every memory in {_describe(scope)}?", abort=True)
         memory = open_memory(ctx)
-        if purge:
-            click.echo(f"erased {memory.purge_all(**scope)} records")
+        count = (memory.purge_all if purge else memory.delete_all)(**scope)
+        if as_json:
+            print_json({"erased" if purge else "forgotten": count})
         else:
-            click.echo(f"forgot {memory.delete_all(**scope)} memories")
+            click.echo(f"erased {count} records" if purge else f"forgot {count} memories")
         return
     if not item_ids:
         raise click.UsageError("give the IDs to forget, or --all with a scope")
     memory = open_memory(ctx)
-    for item_id in item_ids:
+    done = []
+    for given in item_ids:
+        item_id = resolve_id(memory, given)
         (memory.purge if purge else memory.delete)(item_id)
-        click.echo(f"{'erased' if purge else 'forgot'} {item_id}")
+        done.append(item_id)
+        if not as_json:
+            click.echo(f"{'erased' if purge else 'forgot'} {item_id}")
+    if as_json:
+        print_json({"erased" if purge else "forgotten": done})
 
 
 # what waits while a job of each kind is pending
@@ -282,39 +306,18 @@ def _filters(pairs: tuple[str, ...]) -> dict[str, Any]:
     return filters
 
 
-def _fields(record: Any) -> list[tuple[str, Any]]:
-    rows = [("id", record.id), ("text", record.text)]
-    scope = record.scope
-    rows += [
-        (k, v)
-        for k, v in (
-            ("user", scope.user_id),
-            ("agent", scope.agent_id),
-            ("session", scope.session_id),
-        )
-        if v
-    ]
-    for name in ("role", "name", "version"):
-        if getattr(record, name, None) is not None:
-            rows.append((name, getattr(record, name)))
-    rows.append(("occurred at", when(record.occurred_at)))
-    if record.metadata:
-        rows.append(("metadata", json.dumps(record.metadata, ensure_ascii=False)))
-    return rows
+def _kind(note: Note) -> str:
+    replaced = note.valid_to is not None or note.superseded_by is not None
+    return "superseded" if replaced else note.kind
 
 
-def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    if before and after and before.get("text") != after.get("text"):
-        return f"{before.get('text')!r} -> {after.get('text')!r}"
-    if before and after:
-        return "metadata changed"
-    if before:
-        return f"was {before.get('text')!r}"
-    return ""
+def _kinds(memory: Memory, note_ids: list[str]) -> dict[str, str]:
+    """What each of these notes is: turn, fact or superseded (a hit says only "note")."""
+    return {note_id: _kind(note) for note_id, note in memory.store.get_notes(note_ids).items()}
 
 
 def _describe(scope: ScopeOptions) -> str:
     return ", ".join(f"{k}={v}" for k, v in scope.items() if v) or "(no scope)"
 
 
-COMMANDS = [add, search, context, list_, show, history, forget]
+COMMANDS = [add, search, context, list_, forget]

@@ -136,13 +136,17 @@ def list_keys(ctx: click.Context, as_json: bool) -> None:
 
 @keys.command()
 @click.argument("key_id", metavar="ID")
+@json_option
 @click.pass_context
-def revoke(ctx: click.Context, key_id: str) -> None:
+def revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
     """Stop a key from working, at once (servers check keys on every request)."""
     from remem.keys import revoke_key
 
     key = revoke_key(open_memory(ctx).store, key_id)
-    click.echo(f"revoked {key.id} (tenant {key.tenant})")
+    if as_json:
+        print_json(_key_data(key))
+    else:
+        click.echo(f"revoked {key.id} (tenant {key.tenant})")
 
 
 def _key_data(key: ApiKey) -> dict[str, Any]:

@@ -14,11 +14,15 @@ from remem.errors import ConfigError
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@json_option
 @click.pass_context
-def export(ctx: click.Context, path: str) -> None:
+def export(ctx: click.Context, path: str, as_json: bool) -> None:
     """Write the whole memory, history and vectors included, to a JSONL file."""
     count = open_memory(ctx).export(path)
-    click.echo(f"exported {count} records to {path}")
+    if as_json:
+        print_json({"exported": count, "path": path})
+    else:
+        click.echo(f"exported {count} records to {path}")
 
 
 @click.command(name="import")
@@ -42,7 +46,8 @@ def import_(ctx: click.Context, path: str, as_json: bool) -> None:
 @click.option(
     "--to", "target", required=True, metavar="PATH_OR_URL", help="Where to copy it (may exist)."
 )
-def migrate(source: str, target: str) -> None:
+@json_option
+def migrate(source: str, target: str, as_json: bool) -> None:
     """Copy a whole memory between stores, losslessly: episodes, notes, versions and
     history, links, jobs, vectors and API keys, ids kept. A SQLite path or a
     postgresql:// URL on either side; records already in the target are skipped, so an
@@ -66,7 +71,10 @@ def migrate(source: str, target: str) -> None:
     finally:
         origin.close()
         destination.close()
-    click.echo(f"copied {result.added} records ({result.skipped} already there)")
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"copied {result.added} records ({result.skipped} already there)")
 
 
 def _is_missing_file(location: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Response
 from fastapi.responses import FileResponse
@@ -38,7 +38,7 @@ from remem.server.schemas import (
     UpdateRequest,
     scope_parameter,
 )
-from remem.types import AddResult, Context, Episode, Event, Hit, Note, Page
+from remem.types import AddResult, Context, Episode, Event, Hit, Link, Note, Page
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -67,8 +67,7 @@ def create_app(
     _scope_routes(app)
     _one_memory_routes(app)
     _record_routes(app)
-    if upstream is not None:
-        install_proxy(app, upstream)
+    install_proxy(app, upstream)  # without one, its route says what to set
     return app
 
 
@@ -161,10 +160,20 @@ def _scope_routes(app: FastAPI) -> None:
         session_id: ScopeQuery = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+        order: Annotated[
+            Literal["oldest", "newest", "added"],
+            Query(description="by occurred_at, oldest or newest first; or in the order added"),
+        ] = "oldest",
     ) -> Page:
-        """Live memories in a scope, oldest first; pass `cursor` back for the next page."""
+        """Live memories in a scope, oldest first (see `order`); pass `cursor` back, with
+        the same order, for the next page."""
         return memory.list(
-            user_id=user_id, agent_id=agent_id, session_id=session_id, limit=limit, cursor=cursor
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            limit=limit,
+            cursor=cursor,
+            order=order,
         )
 
     @app.delete(
@@ -254,6 +263,11 @@ def _record_routes(app: FastAPI) -> None:
     def history(item_id: ItemId, memory: Caller) -> list[Event]:
         """Every change to a memory or episode, oldest first."""
         return memory.history(item_id)
+
+    @app.get("/v1/memories/{memory_id}/links", tags=["memories"], responses=READ | documented(404))
+    def links(memory_id: ItemId, memory: Caller) -> list[Link]:
+        """The links from and to a memory: relation, weight, the reason, when made."""
+        return memory.links(memory_id)
 
     @app.get("/v1/episodes/{episode_id}", tags=["memories"], responses=READ | documented(404))
     def episode(episode_id: ItemId, memory: Caller) -> Episode:

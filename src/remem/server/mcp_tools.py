@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -35,6 +35,10 @@ UserId = Annotated[str | None, Field(description="whose memory; default: the ser
 AgentId = Annotated[str | None, Field(description="the agent the memory belongs to, if any")]
 SessionId = Annotated[str | None, Field(description="a conversation or session id")]
 MemoryId = Annotated[str, Field(description="a memory id (nt_...) or an episode id (ep_...)")]
+Order = Annotated[
+    Literal["oldest", "newest", "added"],
+    Field(description="by when it happened, oldest or newest first; or in the order added"),
+]
 
 # (user_id, agent_id, session_id) as a call gives them -> the scope keyword arguments
 ScopeOf = Callable[[str | None, str | None, str | None], dict[str, Any]]
@@ -52,6 +56,7 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
     _add_tool(server, memory, scope)
     _recall_tools(server, memory, scope)
     _memory_tools(server, memory, scope)
+    _record_tools(server, memory)
     return server
 
 
@@ -126,7 +131,7 @@ def _recall_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
 
 
 def _memory_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
-    """Reading, listing, correcting and forgetting memories, and their history."""
+    """Reading, listing, correcting and forgetting memories."""
 
     @server.tool()
     async def get_memory(memory_id: MemoryId) -> dict[str, Any]:
@@ -140,11 +145,11 @@ def _memory_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
         session_id: SessionId = None,
         limit: Annotated[int, Field(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Field(description="from the previous page")] = None,
+        order: Order = "oldest",
     ) -> dict[str, Any]:
-        """Memories in a scope, oldest first; pass the returned cursor for the next page."""
-        call = partial(
-            memory.list, limit=limit, cursor=cursor, **scope(user_id, agent_id, session_id)
-        )
+        """Memories in a scope, oldest first; pass the cursor back (same order) for more."""
+        where = scope(user_id, agent_id, session_id)
+        call = partial(memory.list, limit=limit, cursor=cursor, order=order, **where)
         return to_data(await _run(call))
 
     @server.tool()
@@ -181,10 +186,21 @@ def _memory_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
         await _run(partial(memory.delete, memory_id))
         return {"deleted": memory_id}
 
+
+def _record_tools(server: MCPServer, memory: Memory) -> None:
+    """What a memory's history and links say about it."""
+
     @server.tool()
     async def memory_history(memory_id: MemoryId) -> list[dict[str, Any]]:
-        """Every change to a memory, oldest first: added, updated, deleted, by whom, when."""
+        """Every change to a memory, oldest first, typed by what it did (add, update_text,
+        update_metadata, supersede, evolve, link, delete, purge), by whom, when."""
         return [to_data(event) for event in await _run(partial(memory.history, memory_id))]
+
+    @server.tool()
+    async def memory_links(memory_id: MemoryId) -> list[dict[str, Any]]:
+        """The links from and to a memory (source_id -> target_id): how related notes
+        connect, with the relation, its weight and the reason it was made."""
+        return [to_data(link) for link in await _run(partial(memory.links, memory_id))]
 
 
 async def _run(call: Callable[[], T]) -> T:

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from remem.errors import RememError
 from remem.memory import Memory
 from remem.server.auth import Caller
-from remem.server.errors import documented, error_body
+from remem.server.errors import ErrorBody, documented, error_body
 from remem.server.schemas import NO_NUL, SOME_TEXT
 from remem.types import Scope
 
@@ -127,8 +127,18 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def install_proxy(app: FastAPI, upstream: Upstream) -> None:
-    """Add `POST /v1/chat/completions`, forwarding to `upstream`."""
+NOT_CONFIGURED = (
+    "no chat model is configured for the proxy: set REMEM_LLM_BASE_URL and REMEM_LLM_MODEL"
+    " (and REMEM_LLM_API_KEY if the model needs one), then restart the server"
+)
+
+
+def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
+    """Add `POST /v1/chat/completions`, forwarding to `upstream`; without one, the route
+    says which settings name a model."""
+    if upstream is None:
+        _install_not_configured(app)
+        return
     client = httpx.AsyncClient(
         base_url=upstream.base_url.rstrip("/"),
         timeout=upstream.timeout,
@@ -296,3 +306,18 @@ def _delta_text(line: str) -> str:
         return str(json.loads(line[5:])["choices"][0]["delta"].get("content") or "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return ""
+
+
+def _install_not_configured(app: FastAPI) -> None:
+    @app.post(
+        "/v1/chat/completions",
+        tags=["chat"],
+        response_model=None,
+        responses={
+            **documented(401, 403, 413, 421),
+            503: {"model": ErrorBody, "description": "No chat model is configured."},
+        },
+    )
+    def chat_completions(memory: Caller) -> JSONResponse:
+        """The chat proxy, when no upstream model is configured: a 503 naming the settings."""
+        return JSONResponse(error_body("not_configured", NOT_CONFIGURED), status_code=503)

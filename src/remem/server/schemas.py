@@ -19,7 +19,7 @@ from remem.inputs import MAX_BUDGET, MAX_COUNT, MAX_LIMIT, MIN_BUDGET
 NO_NUL = r"^[^\x00]*$"
 # some character that is neither blank nor NUL, and no NUL anywhere (linear to match)
 SOME_TEXT = r"^\s*[^\s\x00][^\x00]*$"
-CURSOR = r"^[0-9]{1,18}$"  # a row number this server handed out
+CURSOR = r"^[0-9]{18}\.[0-9]{1,18}$"  # a position this server handed out: inputs.py
 # remem keeps times from 0001-01-02 to 9999-12-30 UTC: the schema leaves out the two days
 # at each end, where a time zone decides (checked by the server, not by this pattern)
 FAR_DAYS_LEFT_OUT = r"^(?!0001-01-0[12]|9999-12-3[01])"

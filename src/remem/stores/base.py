@@ -141,9 +141,10 @@ class Records(Protocol):
         """The notes with these ids, deleted ones included."""
 
     def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None
+        self, scope: Scope, limit: int, cursor: str | None, order: str = "oldest"
     ) -> tuple[list[Note], str | None]:
-        """Live notes in the scope, oldest first, from an opaque cursor; and the next cursor."""
+        """Live notes in the scope from an opaque cursor, and the next cursor. `order`:
+        "oldest" or "newest" by occurred_at (ties in insertion order), or "added"."""
 
     def live_ids(
         self, scope: Scope, *, include_deleted: bool = False
@@ -157,6 +158,9 @@ class Records(Protocol):
 
     def events(self, target_id: str) -> list[Event]:
         """Every event about one record, oldest first."""
+
+    def links_of(self, note_id: str) -> list[Link]:
+        """Every link from or to one note, oldest first."""
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids (of any kind) the store already holds, or held and purged (so

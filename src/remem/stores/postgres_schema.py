@@ -179,9 +179,13 @@ CREATE TABLE llm_calls (
 # one float32 vector per sentence of a note of two or more sentences, row after row
 M002_SENTENCE_VECTORS = "ALTER TABLE notes ADD COLUMN sentence_embeddings bytea;"
 
+# `list` pages notes by when they were said (occurred_at), ties in the order added
+M003_NOTES_BY_TIME = "CREATE INDEX notes_time ON notes (occurred_at, seq);"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_sentence_vectors", M002_SENTENCE_VECTORS),
+    ("m003_notes_by_time", M003_NOTES_BY_TIME),
 ]
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+from remem import clock
 from remem.embedders.base import Vectors
 from remem.stores.base import Dump, NoteFacts, NoteRecord
 from remem.stores.rows import (
@@ -28,7 +30,7 @@ from remem.stores.rows import (
     scope_sql,
     vectors_from_blob,
 )
-from remem.types import ApiKey, Episode, Event, Job, Note, Scope
+from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
 
 T = TypeVar("T")
 IDS = "{ids}"  # where shared SQL tests a column against a bound list of ids
@@ -126,18 +128,27 @@ class SharedReads(ABC):
         return {note.id: note for note in self._notes(rows)}
 
     def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None
+        self, scope: Scope, limit: int, cursor: str | None, order: str = "oldest"
     ) -> tuple[list[Note], str | None]:
         where, params = scope_sql(scope, "")
-        order = self.dialect.order
+        number = self.dialect.order
+        moment, row = _read_cursor(cursor, order)
+        bound: tuple[Any, ...]
+        if order == "added":
+            after, bound, sort = f"{number} > ?", (row,), number
+        else:
+            compare, direction = (">", "") if order == "oldest" else ("<", " DESC")
+            after = f"(occurred_at {compare} ? OR (occurred_at = ? AND {number} {compare} ?))"
+            bound = (moment, moment, row)
+            sort = f"occurred_at{direction}, {number}{direction}"
         rows = self._read(
-            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND {order} > ?"
-            f" ORDER BY {order} LIMIT ?",
-            (*params, int(cursor or 0), limit + 1),
+            f"SELECT * FROM notes WHERE deleted_at IS NULL AND {where} AND {after}"
+            f" ORDER BY {sort} LIMIT ?",
+            (*params, *bound, limit + 1),
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        return self._notes(rows), (str(rows[-1][order]) if more else None)
+        return self._notes(rows), (_cursor_of(rows[-1], number) if more else None)
 
     def live_ids(
         self, scope: Scope, *, include_deleted: bool = False
@@ -162,6 +173,14 @@ class SharedReads(ABC):
     def events(self, target_id: str) -> list[Event]:
         rows = self._read("SELECT * FROM events WHERE target_id = ? ORDER BY seq", (target_id,))
         return [event_from_row(row) for row in rows]
+
+    def links_of(self, note_id: str) -> list[Link]:
+        rows = self._read(
+            "SELECT * FROM links WHERE source_id = ? UNION SELECT * FROM links WHERE target_id = ?"
+            " ORDER BY created_at, id",
+            (note_id, note_id),
+        )
+        return [link_from_row(row) for row in rows]
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -282,3 +301,26 @@ def note_record(note: Note, vector: Vectors | None, sentences: bytes | None) -> 
     if vector is None:
         return NoteRecord(note)
     return NoteRecord(note, vector, vectors_from_blob(sentences, len(vector)))
+
+
+# paging: where a page ended, as fixed-width microseconds since the first day and row number
+FIRST_DAY = datetime(1, 1, 1, tzinfo=UTC)
+LAST_MICROSECOND = 315_537_897_599_999_999  # 9999-12-31 23:59:59.999999, after every time
+
+
+def _cursor_of(row: Row, number: str) -> str:
+    """The cursor after `row` (`check_cursor` in inputs.py checks its shape)."""
+    elapsed = (read_time(row["occurred_at"]) - FIRST_DAY) // timedelta(microseconds=1)
+    return f"{elapsed:018d}.{row[number]}"
+
+
+def _read_cursor(cursor: str | None, order: str) -> tuple[str, int]:
+    """The stored time and row number a cursor names; without one, a position before
+    every row in this order."""
+    if cursor is None:
+        elapsed, row = (LAST_MICROSECOND, 2**63 - 1) if order == "newest" else (0, 0)
+    else:
+        digits, _, number = cursor.partition(".")
+        # a forged time past the last day reads as the last moment, not an overflow
+        elapsed, row = min(int(digits), LAST_MICROSECOND), int(number)
+    return clock.to_text(FIRST_DAY + timedelta(microseconds=elapsed)), row

@@ -215,11 +215,22 @@ def m004_sentence_vectors(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_notes_by_time(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- `list` pages notes by when they were said (occurred_at), ties in the order added
+        CREATE INDEX notes_time ON notes (occurred_at, pk);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_tenants_and_keys,
     m003_organised_memory,
     m004_sentence_vectors,
+    m005_notes_by_time,
 ]
 
 

@@ -26,7 +26,7 @@ from remem.write.indexing import index_notes
 from remem.write.ingest import make_episodes, notes_from_episodes
 from remem.write.organise import enrich, similar_links
 from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
-from remem.write.versions import event, snapshot
+from remem.write.versions import event, link_event, snapshot, update_action
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ def add(
     changes.jobs += [organise_job(episodes)] if organise else []
     changes.events = [event("add", e.id, e.scope, actor) for e in episodes]
     changes.events += [event("add", n.id, n.scope, actor) for n in notes]
+    changes.events += [link_event(link, request.scope, actor) for link in changes.links]
     return changes
 
 
@@ -98,9 +99,8 @@ def update(
         embedder,
         embed=[updated] if changed_text else [],
     )
-    changes.events = [
-        event("update", note.id, note.scope, actor, snapshot(note), snapshot(updated))
-    ]
+    action = update_action(note, updated)
+    changes.events = [event(action, note.id, note.scope, actor, snapshot(note), snapshot(updated))]
     changes.expect = {note.id: note.version}  # no other update in between, no delete
     return changes
 
