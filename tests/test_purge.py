@@ -118,3 +118,43 @@ def test_purge_respects_tenants_and_ids(memory: Memory) -> None:
     with pytest.raises(NotFoundError):
         memory.purge("nt_nope")
     assert memory.get(notes[1]).version == 2
+
+
+def test_a_purged_turn_leaves_no_context_behind_a_deleted_one(memory: Memory) -> None:
+    """A turn's full-text context is the live turn before it when it was added: with a
+    deleted turn in between, that is a turn further back, and purging it must reach it."""
+    first = memory.add(f"The {SECRET} plan is ready.", user_id="ana", session_id="s")
+    second = memory.add("Something in between.", user_id="ana", session_id="s").note_ids[0]
+    memory.delete(second)
+    memory.add("The third turn.", user_id="ana", session_id="s")
+    memory.purge(first.note_ids[0])
+    scope = memory._scope("ana", None, None)
+    found = memory.store.search_text([SECRET], scope, 10)
+    assert found.in_context == [] and found.note == []
+
+
+def test_purging_a_link_target_erases_the_link_event(memory: Memory) -> None:
+    text = "Ana keeps her bike in the garage next to the car."
+    target = memory.add(text, user_id="ana").note_ids[0]
+    source = memory.add(text + " Always.", user_id="ana").note_ids[0]
+    assert [e.action for e in memory.history(source)] == ["add", "link"]
+    memory.purge(target)
+    link_event = memory.history(source)[1]
+    assert link_event.action == "link" and link_event.after is None
+
+
+def test_purge_keeps_the_rest_of_a_batch_waiting_to_be_organised(tmp_path: Path) -> None:
+    from remem.llms import OpenAICompatibleLLM
+    from remem.testing import ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as server:
+        llm = OpenAICompatibleLLM(server.base_url, "scripted")
+        with Memory(tmp_path / "m.db", embedder=HashEmbedder(), llm=llm, jobs="worker") as memory:
+            added = memory.add(
+                [{"role": "user", "content": f"My pin is {SECRET}."}, {"content": "I like tea."}],
+                user_id="ana",
+            )
+            memory.purge(added.episode_ids[0])
+            (job,) = memory.store.jobs("pending")
+            assert job.payload["episodes"] == [added.episode_ids[1]]
+            assert SECRET not in str(job.payload)

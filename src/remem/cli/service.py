@@ -88,8 +88,12 @@ def mcp(ctx: click.Context, user_id: str, over_http: bool, host: str, port: int)
     _require_serving_extras()
     from remem.server.mcp_tools import create_mcp_server
 
-    if over_http and not _is_loopback(host):
-        raise ConfigError("the MCP server has no authentication: bind it to 127.0.0.1")
+    # the MCP SDK guards against DNS rebinding only for these names; any other host would
+    # leave an unauthenticated server open to a web page the user visits
+    if over_http and host not in MCP_HOSTS:
+        raise ConfigError(
+            "the MCP server has no authentication: bind it to 127.0.0.1, localhost or ::1"
+        )
     server = create_mcp_server(open_memory(ctx, jobs=settings_of(ctx).jobs), user_id)
     if over_http:
         server.run("streamable-http", host=host, port=port)
@@ -154,6 +158,9 @@ def _key_data(key: ApiKey) -> dict[str, Any]:
     data = to_data(key)
     del data["digest"]
     return data
+
+
+MCP_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _is_loopback(host: str) -> bool:

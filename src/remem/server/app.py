@@ -78,7 +78,7 @@ ItemId = Annotated[str, Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL)]
 Purge = Annotated[
     bool, Query(description="Erase instead of forgetting: text, vectors and history payloads.")
 ]
-ETAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
+ETAG = re.compile(r'\s*"(\d{1,18})"\s*')  # strong only: RFC 9110 If-Match
 NO_VERSION = 0  # what an If-Match naming no ETag of ours expects: no version matches it
 # a plain string (empty: not sent), so the document offers no `null` a client could send
 IfMatch = Annotated[

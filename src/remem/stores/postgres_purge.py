@@ -12,20 +12,25 @@ import psycopg
 
 from remem.stores.postgres_writes import rebuild_passage
 
-# The turn just after a note in its session (any state): its previous_body may quote it.
-FOLLOWER = (
-    "SELECT f.id FROM notes f WHERE f.tenant = n.tenant AND f.session_id = n.session_id"
-    " AND f.user_id IS NOT DISTINCT FROM n.user_id AND f.agent_id IS NOT DISTINCT FROM"
-    " n.agent_id AND f.kind = 'turn' AND f.seq > n.seq ORDER BY f.seq LIMIT 1"
+# The turns after a note in its session: a turn's previous_body is the live turn before it
+# when it was added, which may be a purged one even with deleted turns between them.
+FOLLOWERS = (
+    "SELECT f.id FROM notes n JOIN notes f ON f.tenant = n.tenant"
+    " AND f.session_id = n.session_id AND f.user_id IS NOT DISTINCT FROM n.user_id"
+    " AND f.agent_id IS NOT DISTINCT FROM n.agent_id AND f.kind = 'turn' AND f.seq > n.seq"
+    " WHERE n.kind = 'turn' AND n.id = ANY(%s)"
 )
 
 
 def purge(conn: psycopg.Connection[dict[str, Any]], ids: Sequence[str]) -> None:
     """Erase the episodes and notes with these ids, and what was derived from them."""
-    ids = list(dict.fromkeys(ids))
-    notes = conn.execute(
-        f"SELECT n.passage, ({FOLLOWER}) AS follower FROM notes n WHERE n.id = ANY(%s)", (ids,)
+    # notes made from a purged episode since the purge was planned go too
+    derived = conn.execute(
+        "SELECT note_id FROM note_sources WHERE episode_id = ANY(%s)", (list(ids),)
     ).fetchall()
+    ids = list(dict.fromkeys([*ids, *(row["note_id"] for row in derived)]))
+    notes = conn.execute("SELECT passage FROM notes WHERE id = ANY(%s)", (ids,)).fetchall()
+    followers = [row["id"] for row in conn.execute(FOLLOWERS, (ids,)).fetchall()]
     for table, column in (
         ("note_sources", "note_id"),
         ("note_sources", "episode_id"),
@@ -37,12 +42,16 @@ def purge(conn: psycopg.Connection[dict[str, Any]], ids: Sequence[str]) -> None:
     conn.execute(
         "DELETE FROM jobs WHERE kind != 'embed' AND payload->'episodes' ?| %s::text[]", (ids,)
     )
-    conn.execute("UPDATE events SET before = NULL, after = NULL WHERE target_id = ANY(%s)", (ids,))
+    conn.execute(  # a link event is kept under the note it starts from, and names its target
+        "UPDATE events SET before = NULL, after = NULL WHERE target_id = ANY(%s)"
+        " OR (action = 'link' AND after->>'target_id' = ANY(%s))",
+        (ids, ids),
+    )
     conn.execute("DELETE FROM notes WHERE id = ANY(%s)", (ids,))
     conn.execute("DELETE FROM episodes WHERE id = ANY(%s)", (ids,))
     for passage in {row["passage"] for row in notes if row["passage"] is not None}:
         rebuild_passage(conn, passage)
-    followers = [row["follower"] for row in notes if row["follower"] not in (None, *ids)]
+    followers = [follower for follower in followers if follower not in ids]
     conn.execute(
         "UPDATE notes SET previous_body = (SELECT p.body FROM notes p WHERE"
         " p.tenant = notes.tenant AND p.session_id = notes.session_id"

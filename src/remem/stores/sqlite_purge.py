@@ -20,7 +20,9 @@ IN_CHUNK = 900
 
 def purge(db: sqlite3.Connection, ids: Sequence[str]) -> None:
     """Erase the episodes and notes with these ids, and what was derived from them."""
-    ids = list(dict.fromkeys(ids))
+    # notes made from a purged episode since the purge was planned go too
+    derived = _rows(db, "SELECT note_id FROM note_sources WHERE episode_id IN ({})", ids)
+    ids = list(dict.fromkeys([*ids, *(row[0] for row in derived)]))
     notes = _rows(db, "SELECT pk, passage FROM notes WHERE id IN ({})", ids)
     followers = _followers(db, ids)
     _run(db, "DELETE FROM notes_fts WHERE rowid IN ({})", [row[0] for row in notes])
@@ -40,6 +42,12 @@ def purge(db: sqlite3.Connection, ids: Sequence[str]) -> None:
         ids,
     )
     _run(db, "UPDATE events SET before = NULL, after = NULL WHERE target_id IN ({})", ids)
+    _run(  # a link event is kept under the note the link starts from, and may describe its target
+        db,
+        "UPDATE events SET before = NULL, after = NULL WHERE action = 'link'"
+        " AND json_extract(after, '$.target_id') IN ({})",
+        ids,
+    )
     _run(db, "DELETE FROM notes WHERE id IN ({})", ids)
     _run(db, "DELETE FROM episodes WHERE id IN ({})", ids)
     for passage in {row[1] for row in notes if row[1] is not None}:
@@ -51,13 +59,15 @@ def purge(db: sqlite3.Connection, ids: Sequence[str]) -> None:
 
 
 def _followers(db: sqlite3.Connection, ids: list[str]) -> set[int]:
-    """The turns just after purged turns (their full-text context may quote them)."""
+    """The turns after purged turns in their sessions: a turn's full-text context is the live
+    turn before it when it was added, which may be a purged one even with deleted turns
+    between them, so every later turn is given its context again."""
     rows = _rows(
         db,
-        "SELECT (SELECT f.pk FROM notes f WHERE f.session_id = n.session_id"
+        "SELECT f.pk FROM notes n JOIN notes f ON f.session_id = n.session_id"
         " AND f.user_id IS n.user_id AND f.agent_id IS n.agent_id AND f.tenant = n.tenant"
-        " AND f.kind = 'turn' AND f.pk > n.pk ORDER BY f.pk LIMIT 1)"
-        " FROM notes n WHERE n.session_id IS NOT NULL AND n.kind = 'turn' AND n.id IN ({})",
+        " AND f.kind = 'turn' AND f.pk > n.pk"
+        " WHERE n.session_id IS NOT NULL AND n.kind = 'turn' AND n.id IN ({})",
         ids,
     )
     purged = {row[0] for row in _rows(db, "SELECT pk FROM notes WHERE id IN ({})", ids)}

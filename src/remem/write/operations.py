@@ -146,35 +146,53 @@ def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) ->
     )
 
 
-def purge_note(note: Note, store: Records, *, actor: str) -> Changes:
+def purge_note(note: Note, store: RecordsWithJobs, *, actor: str) -> Changes:
     """Erase a note (live or deleted), the episodes no other live note was made from, and
     every note made from those."""
     alone = _sources_only_of(note, store)
     derived = store.notes_of_episodes(alone, include_deleted=True)
-    return _erasure(list(store.get_episodes(alone).values()), [note, *derived], actor)
+    return _erasure(list(store.get_episodes(alone).values()), [note, *derived], store, actor)
 
 
-def purge_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
+def purge_episode(episode: Episode, store: RecordsWithJobs, *, actor: str) -> Changes:
     """Erase an episode (live or deleted) and every note made from it."""
     notes = store.notes_of_episodes([episode.id], include_deleted=True)
-    return _erasure([episode], notes, actor)
+    return _erasure([episode], notes, store, actor)
 
 
-def purge_scope(scope: Scope, store: Records, *, actor: str) -> Changes:
+def purge_scope(scope: Scope, store: RecordsWithJobs, *, actor: str) -> Changes:
     """Erase every episode and note of a scope, deleted ones included."""
     episode_ids, note_ids = store.live_ids(scope, include_deleted=True)
     episodes = list(store.get_episodes(episode_ids).values())
-    return _erasure(episodes, list(store.get_notes(note_ids).values()), actor)
+    return _erasure(episodes, list(store.get_notes(note_ids).values()), store, actor)
 
 
-def _erasure(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) -> Changes:
-    """What a purge writes: the ids to erase, and one event each saying only that."""
+def _erasure(
+    episodes: Sequence[Episode], notes: Sequence[Note], store: RecordsWithJobs, actor: str
+) -> Changes:
+    """What a purge writes: the ids to erase, one event each saying only that, and new
+    organising jobs for the rest of any batch a purged episode was waiting in."""
     records = {e.id: e.scope for e in episodes} | {n.id: n.scope for n in notes}
     return Changes(
         purge=list(records),
         events=[event("purge", item_id, scope, actor) for item_id, scope in records.items()],
         expect={note.id: note.version for note in notes if note.deleted_at is None},
+        jobs=_organise_the_rest(store, {episode.id for episode in episodes}),
     )
+
+
+def _organise_the_rest(store: RecordsWithJobs, purged: set[str]) -> list[Job]:
+    """A waiting organise job names its whole batch, and its checkpoints may quote a
+    purged turn, so the purge drops it: the batch's other live episodes get a new one."""
+    jobs = []
+    for job in [*store.jobs("pending"), *store.jobs("failed")]:
+        batch = job.payload.get("episodes", []) if job.kind == ORGANISE_JOB else []
+        if purged.isdisjoint(batch):
+            continue
+        found = store.get_episodes([e for e in batch if e not in purged])
+        rest = [found[e] for e in batch if e in found and found[e].deleted_at is None]
+        jobs += [organise_job(rest)] if rest else []
+    return jobs
 
 
 def retry_embedding(

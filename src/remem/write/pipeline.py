@@ -108,6 +108,8 @@ class Organiser:
             self.store.apply(changes)
         except (LLMError, EmbedderError, StaleWriteError) as error:
             usage = error.usage if isinstance(error, LLMError) and error.usage else Usage()
+            if isinstance(error, StaleWriteError):  # decided on what has changed: decide again
+                payload["done"] = {k: v for k, v in payload["done"].items() if k == "extract"}
             with contextlib.suppress(LeaseLostError):  # another worker owns the job now
                 self._failed(job, payload, str(error), usage)
             return Outcome(False, usage=spent + usage, error=str(error))
@@ -158,7 +160,8 @@ class Organiser:
             if decision.action in ("update", "supersede") and decision.target_id not in offered:
                 continue  # a target the step did not offer: keep the fact as new
             decisions[decision.fact] = decision.model_dump(exclude={"fact"})
-        return {"decisions": decisions}, answer.usage
+        shown = {note.id: note.version for known in candidates for note in known}
+        return {"decisions": decisions, "versions": shown}, answer.usage
 
     def _enrich(self, payload: dict[str, Any], episodes: list[Episode]) -> tuple[Any, Usage]:
         kept = self._kept(payload)
@@ -208,7 +211,8 @@ class Organiser:
         )
         answer = self.llm.generate("evolve", prompts.EVOLVE, question, prompts.Evolved)
         updates = [u.model_dump() for u in answer.value.updates if u.note_id in notes]
-        return {"updates": updates}, answer.usage
+        shown = {note.id: note.version for note in notes.values()}
+        return {"updates": updates, "versions": shown}, answer.usage
 
     def _shown(self, notes: Sequence[Note]) -> list[dict[str, Any]]:
         """Existing notes as a model sees them, each with its speaker and date."""
@@ -236,7 +240,9 @@ class Organiser:
         written = [*created.values(), *versions.values()]
         sources = self.store.get_episodes([e for note in written for e in note.episode_ids])
         changes = index_notes(written, sources, self.embedder, queue_failures=False)
-        changes.links = _links(done["link"]["links"], facts, created, moment)
+        targets = self.store.get_notes([link["target_id"] for link in done["link"]["links"]])
+        live = {i for i, note in targets.items() if note.deleted_at is None}
+        changes.links = _links(done["link"]["links"], facts, created, live, moment)
         changes.events = [event("add", n.id, n.scope, self.actor) for n in created.values()]
         changes.events += [
             link_event(link, created[link.source_id].scope, self.actor) for link in changes.links
@@ -254,8 +260,10 @@ class Organiser:
         ]
         summary = {"facts": list(created), "changed": list(versions), "links": len(changes.links)}
         changes.jobs = [_finished(job, {**payload, "result": summary})]
-        # a note changed or deleted since it was read: the job runs again from a fresh read
-        changes.expect = {i: revisions.before[i].version for i in versions}
+        # each note at the version the model was shown (a note changed or deleted since makes
+        # the job decide again, see `run`)
+        shown = {**done["reconcile"].get("versions", {}), **done["evolve"].get("versions", {})}
+        changes.expect = {i: shown.get(i, revisions.before[i].version) for i in versions}
         changes.lease = (job.id, job.lease or "")
         return changes, list(created)
 
@@ -422,9 +430,10 @@ def _links(
     answers: list[dict[str, Any]],
     facts: list[dict[str, Any]],
     created: dict[str, Note],
+    live: set[str],
     moment: datetime,
 ) -> list[Link]:
-    """The links the model made from new facts (to notes it was shown)."""
+    """The links the model made from new facts to notes it was shown that are still live."""
     return [
         Link(
             ids.new_id(ids.LINK),
@@ -436,7 +445,7 @@ def _links(
             moment,
         )
         for link in answers
-        if facts[link["fact"]]["id"] in created
+        if facts[link["fact"]]["id"] in created and link["target_id"] in live
     ]
 
 
