@@ -130,3 +130,13 @@ def test_postgres_binds_an_id_list_as_one_array() -> None:
 
     statements = list(POSTGRES.among(f"SELECT id FROM notes WHERE x = ? AND id {IDS}", ["a"], [7]))
     assert statements == [("SELECT id FROM notes WHERE x = %s AND id = ANY(%s)", [7, ["a"]])]
+
+
+def test_note_ids_ending_finds_live_notes_of_one_tenant(memory: Memory) -> None:
+    first, second = memory.add([{"content": "one"}, {"content": "two"}], user_id="u").note_ids
+    memory.delete(second)
+    assert memory.store.note_ids_ending(first[-8:], "", 2) == [first]
+    assert memory.store.note_ids_ending(second[-8:], "", 2) == []  # deleted
+    assert memory.store.note_ids_ending(first[-8:], "other", 2) == []
+    assert memory.store.note_ids_ending("%", "", 2) == []  # not a LIKE pattern
+    assert len(memory.store.note_ids_ending(first[-1:], "", 1)) <= 1

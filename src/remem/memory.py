@@ -216,9 +216,10 @@ class Memory:
 
         def change() -> Changes:
             if ids.kind_of(item_id) == ids.EPISODE:
-                episode = self._record(self.store.get_episodes([item_id]), item_id, "episode")
+                found = self.store.get_episodes([item_id])
+                episode = self._record(found, item_id, "episode", live=False)
                 return operations.purge_episode(episode, self.store, actor=self.actor)
-            note = self._record(self.store.get_notes([item_id]), item_id, "memory")
+            note = self._record(self.store.get_notes([item_id]), item_id, "memory", live=False)
             return operations.purge_note(note, self.store, actor=self.actor)
 
         self._write(change)
@@ -252,17 +253,11 @@ class Memory:
     def run_jobs(self) -> int:
         """Run pending jobs: embedding that failed, then organising by the language model
         (until one fails); return how many completed."""
-        retried: list[int] = []
-
-        def change() -> Changes:
-            changes, finished = operations.retry_embedding(
-                self.store, self.embedder, actor=self.actor
-            )
-            retried[:] = [finished]
-            return changes
-
-        self._write(change)
-        return retried[0] + sum(outcome.done for outcome in self._jobs.run_pending())
+        changes = self._write(
+            lambda: operations.retry_embedding(self.store, self.embedder, actor=self.actor)
+        )
+        embedded = sum(job.status == "done" for job in changes.jobs)
+        return embedded + sum(outcome.done for outcome in self._jobs.run_pending())
 
     def retry_failed_jobs(self) -> int:
         """Make jobs that failed too often pending again (after fixing the cause); return
@@ -326,18 +321,13 @@ class Memory:
     def get(self, memory_id: str) -> Note:
         """One live note by id."""
         memory_id = check_id(memory_id, "memory_id")
-        note = self.store.get_notes([memory_id]).get(memory_id)
-        if note is None or note.deleted_at is not None or note.scope.tenant != self.tenant:
-            raise NotFoundError("memory", memory_id)
-        return note
+        return self._record(self.store.get_notes([memory_id]), memory_id, "memory", live=True)
 
     def episode(self, episode_id: str) -> Episode:
         """One live episode (a raw input, verbatim) by id."""
         episode_id = check_id(episode_id, "episode_id")
-        episode = self.store.get_episodes([episode_id]).get(episode_id)
-        if episode is None or episode.deleted_at is not None or episode.scope.tenant != self.tenant:
-            raise NotFoundError("episode", episode_id)
-        return episode
+        found = self.store.get_episodes([episode_id])
+        return self._record(found, episode_id, "episode", live=True)
 
     def list(
         self,
@@ -436,10 +426,12 @@ class Memory:
                 time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
         raise StoreError(f"gave up after {WRITE_ATTEMPTS} attempts: {overtaken}")
 
-    def _record(self, found: Mapping[str, R], item_id: str, kind: str) -> R:
-        """A record of this tenant (deleted or not) from a lookup by id."""
+    def _record(self, found: Mapping[str, R], item_id: str, kind: str, *, live: bool) -> R:
+        """A record of this tenant from a lookup by id; with `live`, not a deleted one."""
         record = found.get(item_id)
         if record is None or record.scope.tenant != self.tenant:
+            raise NotFoundError(kind, item_id)
+        if live and record.deleted_at is not None:
             raise NotFoundError(kind, item_id)
         return record
 

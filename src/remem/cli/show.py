@@ -26,17 +26,11 @@ def resolve_id(memory: Memory, given: str) -> str:
     live memory whose id ends with it."""
     if ids.kind_of(given) or not given.strip():
         return given
-    wanted, cursor, found = given.upper(), None, []
-    while True:
-        page = memory.list(limit=1000, cursor=cursor, order="added")
-        found += [note.id for note in page.items if note.id.endswith(wanted)]
-        cursor = page.cursor
-        if cursor is None:
-            break
+    found = memory.store.note_ids_ending(given.upper(), memory.tenant, 2)
     if not found:
         raise NotFoundError("memory", given)
     if len(found) > 1:
-        raise click.UsageError(f"{given} ends {len(found)} memory ids: give more of it")
+        raise click.UsageError(f"{given} ends more than one memory id: give more of it")
     return found[0]
 
 

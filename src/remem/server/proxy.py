@@ -167,7 +167,7 @@ def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
         scope = Scope(user_id=_user_of(body, x_remem_user), session_id=x_remem_session)
         request = body.model_dump(exclude_unset=True)
         request["model"] = body.model or upstream.model
-        _encoded(request)
+        content = _encoded(request)  # refused here, before the memory or the model is asked
         said = _latest_user_text(request["messages"])
         if said:
             context = await run_in_threadpool(
@@ -175,8 +175,9 @@ def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
             )
             if context.items:
                 request["messages"] = _with_memory(request["messages"], context.text)
+                content = _encoded(request)
         outgoing = client.build_request(
-            "POST", "/chat/completions", content=_encoded(request), headers=headers
+            "POST", "/chat/completions", content=content, headers=headers
         )
         try:
             answer = await client.send(outgoing, stream=body.stream)

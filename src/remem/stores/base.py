@@ -162,6 +162,10 @@ class Records(Protocol):
     def links_of(self, note_id: str) -> list[Link]:
         """Every link from or to one note, oldest first."""
 
+    def note_ids_ending(self, suffix: str, tenant: str, limit: int) -> list[str]:
+        """Ids of up to `limit` live notes of a tenant that end with `suffix` (the short ids
+        tables show)."""
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids (of any kind) the store already holds, or held and purged (so
         an old export cannot bring back what was erased)."""

@@ -182,6 +182,15 @@ class SharedReads(ABC):
         )
         return [link_from_row(row) for row in rows]
 
+    def note_ids_ending(self, suffix: str, tenant: str, limit: int) -> list[str]:
+        if not suffix.isascii() or not suffix.isalnum():
+            return []  # ids end in letters and digits; nothing else reaches LIKE
+        rows = self._read(
+            "SELECT id FROM notes WHERE deleted_at IS NULL AND tenant = ? AND id LIKE ? LIMIT ?",
+            (tenant, "%" + suffix, limit),
+        )
+        return [row["id"] for row in rows]
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for table in ("episodes", "notes", "links", "events", "jobs"):

@@ -195,26 +195,23 @@ def _organise_the_rest(store: RecordsWithJobs, purged: set[str]) -> list[Job]:
     return jobs
 
 
-def retry_embedding(
-    store: RecordsWithJobs, embedder: Embedder, *, actor: str
-) -> tuple[Changes, int]:
-    """Embed the notes whose embedding failed; the changes, and how many jobs finish (none
-    when the embedder fails again: each job then counts one more attempt)."""
+def retry_embedding(store: RecordsWithJobs, embedder: Embedder, *, actor: str) -> Changes:
+    """Embed the notes whose embedding failed: their vectors and their jobs done, or, when
+    the embedder fails again, each job one attempt more."""
     pending = [job for job in store.jobs("pending") if job.kind == EMBED_JOB]
     notes = store.get_notes([job.target_id for job in pending])
     live = [note for note in notes.values() if note.deleted_at is None]
     try:
         made = embed_notes(embedder, live)
     except EmbedderError as error:
-        return Changes(jobs=[failed_job(job.target_id, str(error), job) for job in pending]), 0
-    changes = Changes(
+        return Changes(jobs=[failed_job(job.target_id, str(error), job) for job in pending])
+    return Changes(
         vectors=dict(made.vectors),
         sentence_vectors=dict(made.sentence_vectors),
         jobs=[finished(job) for job in pending],
         events=[event("embed", note.id, note.scope, actor) for note in live],
         expect={note.id: note.version for note in live},  # the text embedded is current
     )
-    return changes, len(pending)
 
 
 def revive_failed_jobs(store: JobQueue) -> Changes:
