@@ -176,3 +176,27 @@ def test_a_metadata_update_keeps_the_text_written_meanwhile(tmp_path: Path) -> N
         second.update(note_id, metadata={"tag": "x"})  # second's caches saw only "old text"
         assert first.get(note_id).text == "new text"
         assert first.get(note_id).metadata == {"tag": "x"}
+
+
+def test_a_write_built_from_a_stale_read_is_refused_by_the_store(memory: Memory) -> None:
+    """The check every store makes under its lock, without timing: a batch built from
+    version 1 cannot commit once version 2 is in, nor once the note is deleted."""
+    from remem.stores.base import StaleWriteError
+    from remem.write import operations
+
+    note_id = memory.add("version one", user_id="u").note_ids[0]
+    stale = memory.get(note_id)
+    build = operations.update
+    from_v1 = build(stale, "from a stale read", None, memory.store, memory.embedder, actor="t")
+    memory.update(note_id, text="version two")
+    with pytest.raises(StaleWriteError) as raised:
+        memory.store.apply(from_v1)
+    assert (raised.value.expected, raised.value.current) == (1, 2)
+    assert memory.get(note_id).text == "version two"
+    current = memory.get(note_id)
+    from_v2 = build(current, None, {"k": 1}, memory.store, memory.embedder, actor="t")
+    memory.delete(note_id)
+    with pytest.raises(StaleWriteError) as raised:
+        memory.store.apply(from_v2)
+    assert raised.value.current is None  # deleted: the update must not bring it back
+    assert memory.store.get_notes([note_id])[note_id].deleted_at is not None

@@ -9,6 +9,7 @@ import builtins
 import copy
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -119,6 +120,10 @@ class Memory:
         self.actor = actor
         self.ranking = ranking
         self.tenant = ""
+        # one read-modify-write at a time per memory (its tenant views share it): threads of
+        # one process take turns instead of overtaking each other's reads, which could
+        # starve a delete behind a stream of updates; other processes meet `expect`
+        self._writing = threading.Lock()
         self._embedder_recorded = _check_embedder(self.store, self.embedder)
         organiser = Organiser(self.store, self.embedder, self.llm, ranking) if self.llm else None
         self._jobs = JobRunner(self.store, organiser, parts.jobs, lease)
@@ -413,18 +418,20 @@ class Memory:
 
     def _write(self, change: Callable[[], Changes]) -> Changes:
         """Build a batch from what the store holds now and apply it; when a note it was
-        built from changed before it committed, build it again from the new state."""
-        for attempt in range(WRITE_ATTEMPTS):
-            changes = change()
-            try:
-                self._apply(changes)
-                return changes
-            except StaleWriteError as stale:
-                log.debug("a write raced another; building it again: %s", stale)
-                overtaken = stale
-                # a random pause, longer each time, so two writers stop meeting in step
-                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
-        raise StoreError(f"gave up after {WRITE_ATTEMPTS} attempts: {overtaken}")
+        built from changed before it committed (another process wrote it), build it again
+        from the new state."""
+        with self._writing:
+            for attempt in range(WRITE_ATTEMPTS):
+                changes = change()
+                try:
+                    self._apply(changes)
+                    return changes
+                except StaleWriteError as stale:
+                    log.debug("a write raced another; building it again: %s", stale)
+                    overtaken = stale
+                    # a random pause, longer each time, so two writers stop meeting in step
+                    time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
+            raise StoreError(f"gave up after {WRITE_ATTEMPTS} attempts: {overtaken}")
 
     def _record(self, found: Mapping[str, R], item_id: str, kind: str, *, live: bool) -> R:
         """A record of this tenant from a lookup by id; with `live`, not a deleted one."""
