@@ -373,6 +373,7 @@ def test_add_names_the_kind_of_job_it_left_pending(tmp_path: Path) -> None:
 WITHOUT_JSON = {
     ("serve",): "a long-running server: it prints nothing but a startup line",
     ("mcp",): "speaks the MCP protocol on stdout itself",
+    ("ui",): "opens a browser (or serves the UI) and prints only where",
     ("bench",): "a group: its commands have --json",
     ("keys",): "a group: its commands have --json",
 }

@@ -42,8 +42,9 @@ def lived(memory: Memory) -> Memory:
     return memory
 
 
+# the sections below are tested without the profile block, which test_profile.py covers
 def test_context_has_recent_turns_then_dated_memories(lived: Memory) -> None:
-    context = lived.context("Should I visit my sister Bea?", user_id="ana", session_id="now")
+    context = lived.context("Should I visit my sister Bea?", user_id="ana", session_id="now", profile_share=0)
     recent, memories = context.text.split("\n\n")
     assert recent.splitlines()[0] == RECENT_HEADER
     assert "- [2024-05-01 12:00] Ana: I am planning a trip this summer." in recent
@@ -57,12 +58,12 @@ def test_context_has_recent_turns_then_dated_memories(lived: Memory) -> None:
 
 
 def test_turns_already_in_the_recent_part_are_not_repeated(lived: Memory) -> None:
-    context = lived.context("trip this summer", user_id="ana", session_id="now")
+    context = lived.context("trip this summer", user_id="ana", session_id="now", profile_share=0)
     assert context.text.count("planning a trip") == 1
 
 
 def test_without_a_session_only_memories_are_given(lived: Memory) -> None:
-    context = lived.context("trip", user_id="ana")
+    context = lived.context("trip", user_id="ana", profile_share=0)
     assert {item.kind for item in context.items} == {"memory"}
 
 
@@ -159,7 +160,7 @@ def test_every_line_says_who_said_it_and_when_and_facts_are_marked(location: str
             session_id="now",
             occurred_at="2024-05-01T12:00:00Z",
         )
-        context = memory.context("Berlin", user_id="ana", session_id="now")
+        context = memory.context("Berlin", user_id="ana", session_id="now", profile_share=0)
     recent, memories = context.text.split("\n\n")
     assert "- [2024-05-01 12:00] the assistant: Welcome back to Berlin!" in recent
     lines = memories.splitlines()[1:]
@@ -172,5 +173,5 @@ def test_every_line_says_who_said_it_and_when_and_facts_are_marked(location: str
 
 def test_text_added_without_a_speaker_is_labelled_a_note(memory: Memory) -> None:
     memory.add("I am allergic to peanuts.", user_id="ana", occurred_at="2024-03-02T10:00:00Z")
-    context = memory.context("peanuts", user_id="ana")
+    context = memory.context("peanuts", user_id="ana", profile_share=0)
     assert "- [2024-03-02 10:00] note: I am allergic to peanuts." in context.text.splitlines()

@@ -25,6 +25,8 @@ TOOLS = {
     "delete_memory",
     "memory_history",
     "memory_links",
+    "get_profile",
+    "fill_form",
 }
 
 

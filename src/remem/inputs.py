@@ -195,6 +195,13 @@ def check_count(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def check_share(value: Any, name: str = "profile_share") -> float:
+    """A share of a budget: a finite number from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidInputError(f"{name} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def check_query(query: Any, operation: str) -> str:
     """A non-empty query string that can be stored."""
     if not isinstance(query, str) or not query.strip():

@@ -28,6 +28,7 @@ from remem.errors import (
     NotFoundError,
     StoreError,
 )
+from remem.ingest.api import IngestMethods
 from remem.inputs import (
     MAX_BUDGET,
     MAX_COUNT,
@@ -43,13 +44,17 @@ from remem.inputs import (
     check_order,
     check_path,
     check_query,
+    check_share,
     check_tenant,
     make_scope,
     parse_content,
 )
 from remem.llms import LLM
 from remem.parts import FROM_SETTINGS, Default, build_parts
-from remem.read.context import build_context
+from remem.profile.api import PersonMethods
+from remem.profile.service import invalidate as invalidate_profiles
+from remem.profile.service import outdated_by as profiles_outdated_by
+from remem.read.context import build_context, profile_lines
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
@@ -81,7 +86,7 @@ log = logging.getLogger("remem")
 R = TypeVar("R", Episode, Note)
 
 
-class Memory:
+class Memory(PersonMethods, IngestMethods):
     """A long-term memory: `add` what was said, `search` for what matters now.
 
     Pass ready parts (`store=`, `embedder=`, `llm=`) or a `path` to a SQLite file; what
@@ -223,9 +228,11 @@ class Memory:
             if ids.kind_of(item_id) == ids.EPISODE:
                 found = self.store.get_episodes([item_id])
                 episode = self._record(found, item_id, "episode", live=False)
-                return operations.purge_episode(episode, self.store, actor=self.actor)
+                purged = operations.purge_episode(episode, self.store, actor=self.actor)
+                return self._dropping_profiles(purged, episode.scope)
             note = self._record(self.store.get_notes([item_id]), item_id, "memory", live=False)
-            return operations.purge_note(note, self.store, actor=self.actor)
+            purged = operations.purge_note(note, self.store, actor=self.actor)
+            return self._dropping_profiles(purged, note.scope)
 
         self._write(change)
 
@@ -239,9 +246,15 @@ class Memory:
         """Erase every episode and note of the scope, deleted ones included (see `purge`);
         return how many records went."""
         scope = self._scope(user_id, agent_id, session_id).require("purge_all")
-        return len(
-            self._write(lambda: operations.purge_scope(scope, self.store, actor=self.actor)).purge
-        )
+        erased: list[str] = []
+
+        def change() -> Changes:
+            purged = operations.purge_scope(scope, self.store, actor=self.actor)
+            erased[:] = purged.purge
+            return self._dropping_profiles(purged, scope)
+
+        self._write(change)
+        return len(erased)
 
     def delete_all(
         self,
@@ -307,20 +320,28 @@ class Memory:
         budget_tokens: int = 1500,
         recent_turns: int = 10,
         memories: int = 20,
+        profile_share: float = 0.15,
     ) -> Context:
-        """The prompt block a model needs now: the latest `recent_turns` of the session, then
-        the memories most relevant to `query`, each dated, within `budget_tokens`."""
+        """The prompt block a model needs now: who the person is (their profile, in at most
+        `profile_share` of the budget; 0 leaves it out), the latest `recent_turns` of the
+        session, then the memories most relevant to `query`, each dated, within
+        `budget_tokens`."""
         scope = self._scope(user_id, agent_id, session_id).require("context")
+        budget = check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
+        share = check_share(profile_share)
+        profile_id, profile_text = self._profile_lines(scope, budget) if share else ("", "")
         return build_context(
             self.store,
             self.embedder,
             self.ranking,
             check_query(query, "context"),
             scope,
-            check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET),
+            budget,
             check_count("recent_turns", recent_turns, 0, MAX_LIMIT),
             check_count("memories", memories, 0, MAX_LIMIT),
             token_counts,
+            profile_lines(profile_id, profile_text, clock.now()),
+            share,
         )
 
     def get(self, memory_id: str) -> Note:
@@ -442,9 +463,18 @@ class Memory:
             raise NotFoundError(kind, item_id)
         return record
 
+    def _dropping_profiles(self, purged: Changes, scope: Scope) -> Changes:
+        """A purge with the profiles its records fed: a derived text must not keep what
+        was erased (they are rebuilt from what is left)."""
+        dropped = invalidate_profiles(scope, self.store)
+        purged.meta.update(dropped.meta)
+        purged.purge.extend(dropped.purge)
+        return purged
+
     def _apply(self, changes: Changes) -> None:
         if changes.vectors and not self._embedder_recorded:
             changes.meta["embedder"] = self.embedder.model_id
+        changes.meta.update(profiles_outdated_by(changes))
         self.store.apply(changes)
         self._embedder_recorded = self._embedder_recorded or bool(changes.vectors)
 

@@ -11,17 +11,26 @@ from remem.errors import ScopeRequiredError
 __all__ = [
     "AddResult",
     "ApiKey",
+    "Attribute",
+    "Biography",
     "Context",
     "ContextItem",
     "Episode",
     "Event",
+    "FieldFill",
+    "FilledForm",
     "Hit",
     "ImportResult",
+    "IngestResult",
     "Job",
     "Link",
     "Note",
     "Page",
+    "Profile",
     "Scope",
+    "Statement",
+    "TimelineEntry",
+    "Topic",
 ]
 
 Metadata = dict[str, Any]
@@ -178,6 +187,20 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
+class IngestResult:
+    """What `Memory.ingest` did with files: chunks (episodes) added, updated (a changed
+    chunk: a new version), unchanged and removed (gone from the file), and the files skipped
+    with the reason."""
+
+    files: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a listing; pass `cursor` back to get the next page (None: no more)."""
 
@@ -199,11 +222,12 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class ContextItem:
-    """One line of a `Context`: a recent turn (`kind="recent"`, id of the episode) or a
-    memory (`kind="memory"`, id of the note), as it appears in the text."""
+    """One line of a `Context`: a line of the person's profile (`kind="profile"`, id of the
+    profile), a recent turn (`kind="recent"`, id of the episode) or a memory
+    (`kind="memory"`, id of the note), as it appears in the text."""
 
     id: str
-    kind: Literal["recent", "memory"]
+    kind: Literal["profile", "recent", "memory"]
     text: str
     occurred_at: datetime
     tokens: int
@@ -219,3 +243,116 @@ class Context:
     items: tuple[ContextItem, ...]
     tokens: int
     budget: int
+
+
+# -- the person layer (L1 profile): every statement carries the note ids it rests on -------
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One sentence about the person and the notes it rests on."""
+
+    text: str
+    note_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """A dated note that marks a change in a topic."""
+
+    occurred_at: datetime
+    note_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A theme of a person's memory (Second Me's "shade"): notes grouped by meaning.
+
+    `id` stays the same while the topic grows; `label` and `keywords` are the words that
+    set its notes apart from the rest of the memory. `name` and `description` are written
+    by a model when one is configured (each description sentence with its evidence).
+    `confidence` comes from evidence: how many notes, sessions, and how recent."""
+
+    id: str
+    label: str
+    keywords: tuple[str, ...]
+    note_ids: tuple[str, ...]
+    first_at: datetime
+    last_at: datetime
+    timeline: tuple[TimelineEntry, ...]
+    confidence: float
+    sessions: int = 0
+    name: str | None = None
+    description: tuple[Statement, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.note_ids)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One typed slot about the person (`slot` such as "home", "work", "email", "pet"):
+    its value, the notes it comes from, when it held, and how sure remem is. A newer value
+    of a single-valued slot closes the older one (`valid_to`), which stays in history."""
+
+    slot: str
+    value: str
+    note_ids: tuple[str, ...]
+    confidence: float
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    source: Literal["pattern", "model", "person"] = "pattern"
+
+
+@dataclass(frozen=True)
+class Biography:
+    """Who the person is (a short biography) and what is happening now (status), sentence
+    by sentence with evidence; `by` says whether a model wrote it or it was summarised
+    from topics and attributes without one."""
+
+    text: str
+    sentences: tuple[Statement, ...]
+    status: tuple[Statement, ...]
+    by: Literal["summary", "model"]
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What remem knows of the person a scope is about: topics, current attributes,
+    biography. `version` grows with every change; older versions are in `history(id)`."""
+
+    id: str
+    scope: Scope
+    topics: tuple[Topic, ...]
+    attributes: tuple[Attribute, ...]
+    biography: Biography
+    version: int
+    updated_at: datetime
+    notes_seen: int = 0
+    person: str | None = None
+    # every attribute value ever held, the closed ones (valid_to set) included
+    attribute_history: tuple[Attribute, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldFill:
+    """One field of a filled form: its JSON pointer path, value (None when memory does not
+    say), confidence (0 when empty), the notes it rests on, and why."""
+
+    path: str
+    value: Any
+    confidence: float
+    note_ids: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class FilledForm:
+    """A JSON Schema filled from memory: the object, and per field its evidence."""
+
+    value: dict[str, Any]
+    fields: tuple[FieldFill, ...]

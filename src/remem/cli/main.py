@@ -85,9 +85,9 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: s
 
 
 def _register() -> None:
-    from remem.cli import bench, demo, jobs, memories, service, show, transfer
+    from remem.cli import bench, demo, ingest, jobs, memories, profile, service, show, transfer, ui
 
-    for module in (memories, show, jobs, transfer, service, demo, bench):
+    for module in (memories, show, profile, jobs, transfer, ingest, service, ui, demo, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

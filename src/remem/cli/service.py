@@ -32,8 +32,8 @@ def _require_serving_extras() -> None:
 @click.option("--port", default=8765, show_default=True, help="Port to listen on.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the REST API (/v1/..., docs at /docs) and, when an upstream model is
-    configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
+    """Serve the web UI (/), the REST API (/v1/..., docs at /docs) and, when an upstream
+    model is configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
     OpenAI-compatible chat proxy at /v1/chat/completions.
 
     With a model configured, adds are organised on a background thread, which also picks
@@ -66,7 +66,11 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = create_app(memory, open_without_keys=loopback, upstream=upstream)
     access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
     proxy = f", chat proxy to {settings.llm_base_url}" if upstream else ""
-    click.echo(f"remem serving http://{host}:{port} ({access}{proxy}); docs at /docs", err=True)
+    click.echo(
+        f"remem serving http://{host}:{port} ({access}{proxy}): the web UI at /, the API under"
+        " /v1, its docs at /docs",
+        err=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

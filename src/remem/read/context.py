@@ -34,6 +34,7 @@ RECENT_SHARE = 1 / 3
 # A line shortened to fewer words of text than this (after its label) says too little to
 # be worth its date and speaker: it is dropped instead.
 MIN_SHORTENED_WORDS = 8
+PROFILE_HEADER = "Who this is (from memory):"
 RECENT_HEADER = "Recent conversation:"
 MEMORY_HEADER = "Relevant memories, most relevant first:"
 ELLIPSIS = " …"
@@ -45,7 +46,7 @@ class Candidate:
     """A line that may go into the context, before the budget is applied."""
 
     id: str
-    kind: Literal["recent", "memory"]
+    kind: Literal["profile", "recent", "memory"]
     text: str
     occurred_at: datetime
     score: float | None = None
@@ -62,8 +63,11 @@ def build_context(
     recent_turns: int,
     memories: int,
     count: TokenCounter,
+    profile: Sequence[Candidate] = (),
+    profile_share: float = 0.0,
 ) -> Context:
-    """Recent turns of the scope's session, then the memories most relevant to `query`."""
+    """Who the person is (`profile` lines, in at most `profile_share` of the budget), the
+    recent turns of the scope's session, then the memories most relevant to `query`."""
     recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
     owner = scope.across_sessions()  # long-term memory spans the owner's sessions
     hits = search(store, embedder, query, owner, memories, None, weights) if memories else []
@@ -78,19 +82,28 @@ def build_context(
         [_memory_line(hit, first_sources, hit.id in facts) for hit in hits],
         budget,
         count,
+        _fit(PROFILE_HEADER, profile, int(budget * profile_share), count),
     )
 
 
 def assemble(
-    recent: Sequence[Candidate], memories: Sequence[Candidate], budget: int, count: TokenCounter
+    recent: Sequence[Candidate],
+    memories: Sequence[Candidate],
+    budget: int,
+    count: TokenCounter,
+    profile_items: Sequence[ContextItem] = (),
 ) -> Context:
-    """Fit recent turns (newest first) and memories (best first) into `budget` tokens."""
-    recent_items = _fit(RECENT_HEADER, recent, int(budget * RECENT_SHARE), count)
-    used = _cost(RECENT_HEADER, recent_items, count)
+    """After the profile lines already fitted, recent turns (newest first) and memories
+    (best first) into what is left of `budget` tokens."""
+    used = _cost(PROFILE_HEADER, profile_items, count)
+    room = min(int(budget * RECENT_SHARE), budget - used)
+    recent_items = _fit(RECENT_HEADER, recent, room, count)
+    used += _cost(RECENT_HEADER, recent_items, count)
     memory_items = _fit(MEMORY_HEADER, memories, budget - used, count)
     sections = [
         "\n".join([header, *(item.text for item in items)])
         for header, items in (
+            (PROFILE_HEADER, profile_items),
             (RECENT_HEADER, recent_items[::-1]),  # read in the order it was said
             (MEMORY_HEADER, memory_items),
         )
@@ -98,10 +111,19 @@ def assemble(
     ]
     return Context(
         text="\n\n".join(sections),
-        items=(*recent_items[::-1], *memory_items),
+        items=(*profile_items, *recent_items[::-1], *memory_items),
         tokens=used + _cost(MEMORY_HEADER, memory_items, count),
         budget=budget,
     )
+
+
+def profile_lines(profile_id: str, text: str, when: datetime) -> list[Candidate]:
+    """The lines of a profile block, in the order they are written (the first say most)."""
+    return [
+        Candidate(profile_id, "profile", line, when)
+        for line in (raw.strip() for raw in text.splitlines())
+        if line
+    ]
 
 
 def _fit(

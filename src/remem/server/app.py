@@ -24,8 +24,10 @@ from remem.memory import Memory
 from remem.server import errors
 from remem.server.auth import Caller
 from remem.server.errors import documented
+from remem.server.ingest_api import install_ingest_routes
 from remem.server.limits import BodyLimit
 from remem.server.openapi import ADDED, FORGET, NDJSON, READ, WRITE
+from remem.server.profile_api import install_profile_routes
 from remem.server.proxy import Upstream, install_proxy
 from remem.server.schemas import (
     CURSOR,
@@ -38,9 +40,13 @@ from remem.server.schemas import (
     UpdateRequest,
     scope_parameter,
 )
+from remem.server.ui import install_ui
 from remem.types import AddResult, Context, Episode, Event, Hit, Link, Note, Page
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# file uploads (the API's and the web UI's): a chat export is often tens of megabytes
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+UPLOAD_PATHS = ("/v1/ingest", "/import")
 
 
 def create_app(
@@ -60,14 +66,18 @@ def create_app(
     )
     app.state.memory = memory
     app.state.open_without_keys = open_without_keys
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    uploads = {path: max(max_body_bytes, MAX_UPLOAD_BYTES) for path in UPLOAD_PATHS}
+    app.add_middleware(BodyLimit, limit=max_body_bytes, uploads=uploads)
     errors.install(app)
     _service_routes(app)
     _remember_and_recall_routes(app)
     _scope_routes(app)
     _one_memory_routes(app)
     _record_routes(app)
+    install_profile_routes(app)
+    install_ingest_routes(app)
     install_proxy(app, upstream)  # without one, its route says what to set
+    install_ui(app)  # the web UI at /, after the API so /v1 routes match first
     return app
 
 
@@ -145,6 +155,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             budget_tokens=body.budget_tokens,
             recent_turns=body.recent_turns,
             memories=body.memories,
+            profile_share=body.profile_share,
             **body.scope(),
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,19 +15,27 @@ class BodyTooLargeError(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware: 413 when Content-Length, or the bytes actually sent, pass `limit`."""
+    """ASGI middleware: 413 when Content-Length, or the bytes actually sent, pass `limit`
+    (or, for a path in `uploads`, `upload_limit`: file uploads are larger than API calls)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        uploads: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads.get(scope["path"], self.default)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
-            await too_large(self.limit)(scope, receive, send)
+        if not declared.isdigit() or int(declared) > limit:
+            await too_large(limit)(scope, receive, send)
             return
         received = 0
 
@@ -33,8 +43,8 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise BodyTooLargeError(self.limit)
+            if received > limit:
+                raise BodyTooLargeError(limit)
             return message
 
         await self.app(scope, counted, send)

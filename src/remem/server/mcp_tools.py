@@ -1,4 +1,4 @@
-"""remem as an MCP server: eight tools over the Python API, for any MCP client.
+"""remem as an MCP server: eleven tools over the Python API, for any MCP client.
 
     remem mcp                      # stdio, for a client that starts it
     remem mcp --http --port 8766   # streamable HTTP on 127.0.0.1
@@ -57,6 +57,7 @@ def create_mcp_server(memory: Memory, user_id: str) -> MCPServer:
     _recall_tools(server, memory, scope)
     _memory_tools(server, memory, scope)
     _record_tools(server, memory)
+    _person_tools(server, memory, scope)
     return server
 
 
@@ -201,6 +202,43 @@ def _record_tools(server: MCPServer, memory: Memory) -> None:
         """The links from and to a memory (source_id -> target_id): how related notes
         connect, with the relation, its weight and the reason it was made."""
         return [to_data(link) for link in await _run(partial(memory.links, memory_id))]
+
+
+def _person_tools(server: MCPServer, memory: Memory, scope: ScopeOf) -> None:
+    """Who the user is, and forms filled from what they said."""
+
+    @server.tool()
+    async def get_profile(user_id: UserId = None, agent_id: AgentId = None) -> dict[str, Any]:
+        """What memory knows of the user: biography and status, attributes (home, work,
+        contacts, family, preferences...) each with the memory ids it rests on, and the
+        topics of their memory."""
+        where = scope(user_id, agent_id, None)
+        call = partial(memory.profile, user_id=where["user_id"], agent_id=agent_id)
+        return to_data(await _run(call))
+
+    @server.tool()
+    async def fill_form(
+        form: Annotated[
+            dict[str, Any], Field(description="a JSON Schema (type object) of the fields")
+        ],
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        instructions: Annotated[
+            str | None, Field(description="what the form is for, to guide the filling")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Fill a form from the user's memory: the filled object, and per field its value,
+        confidence, the memory ids it rests on and why. Fields memory does not know stay
+        empty; ask the user for those rather than guessing."""
+        where = scope(user_id, agent_id, None)
+        call = partial(
+            memory.fill,
+            form,
+            user_id=where["user_id"],
+            agent_id=agent_id,
+            instructions=instructions,
+        )
+        return to_data(await _run(call))
 
 
 async def _run(call: Callable[[], T]) -> T:

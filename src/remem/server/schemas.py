@@ -65,21 +65,21 @@ def any_of(*names: str) -> list[dict[str, Any]]:
     ]
 
 
-def scope_parameter() -> dict[str, Any]:
+def scope_parameter(names: tuple[str, ...] = SCOPE_NAMES, name: str = "scope") -> dict[str, Any]:
     """The scope of a query string as one OpenAPI parameter (`?user_id=...&agent_id=...`)
-    that must name at least one scope id."""
+    that must name at least one of `names`."""
     text = {"type": "string", "maxLength": 256, "pattern": NO_NUL}
     return {
-        "name": "scope",
+        "name": name,
         "in": "query",
         "required": True,
         "style": "form",
         "explode": True,
-        "description": "at least one of user_id, agent_id, session_id",
+        "description": f"at least one of {', '.join(names)}",
         "schema": {
             "type": "object",
-            "properties": dict.fromkeys(SCOPE_NAMES, text),
-            "anyOf": any_of(*SCOPE_NAMES),
+            "properties": dict.fromkeys(names, text),
+            "anyOf": any_of(*names),
         },
     }
 
@@ -156,6 +156,9 @@ class ContextRequest(ScopeFields):
     budget_tokens: Count = Field(default=1500, ge=MIN_BUDGET, le=MAX_BUDGET)
     recent_turns: Count = Field(default=10, ge=0, le=MAX_LIMIT)
     memories: Count = Field(default=20, ge=0, le=MAX_LIMIT)
+    profile_share: float = Field(
+        default=0.15, ge=0, le=1, description="Share of the budget the profile may take."
+    )
 
 
 class UpdateRequest(Strict):

@@ -199,6 +199,10 @@ class Retrieval(Protocol):
         """For each of these notes that has a vector: the best cosine of a unit vector with
         the note or, for a note of several sentences, with one of its sentences."""
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        """note id -> its vector, for the notes of `ids` that are embedded."""
+        ...
+
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""
 

@@ -265,6 +265,14 @@ class PostgresStore(SharedReads):
         }
         return best_of_notes(own, split, vector)
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        rows = self._rows(
+            "SELECT id, embedding FROM notes WHERE embedding IS NOT NULL AND id = ANY(%s)",
+            (list(ids),),
+        )
+        vectors = {row["id"]: _vector_of(row["embedding"]) for row in rows}
+        return {note_id: vector for note_id, vector in vectors.items() if vector is not None}
+
     def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         counts = {}
         for term in dict.fromkeys(terms):

@@ -296,6 +296,10 @@ class SQLiteStore(SharedReads):
             split = {i: blob for i in own if (blob := self._sentences.get(i)) is not None}
         return best_of_notes(own, split, vector)
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        rows = self._read_among(f"SELECT note_id, vector FROM vectors WHERE note_id {IDS}", ids)
+        return {row["note_id"]: np.frombuffer(row["vector"], dtype="<f4").copy() for row in rows}
+
     def _remember_sentences(self, blobs: dict[str, bytes | None]) -> None:
         size = sum(len(blob or b"") + 100 for blob in blobs.values())  # + the entry itself
         if self._sentence_bytes + size > SENTENCE_CACHE_BYTES:

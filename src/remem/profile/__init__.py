@@ -1,0 +1,1 @@
+"""The person layer: topics, attributes, biography and form prefill from memory."""

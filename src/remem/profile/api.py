@@ -1,0 +1,172 @@
+"""The person layer of `Memory`: profile, topics and prefill (a mixin, so `Memory` keeps
+one public API while its module stays about storing and finding memories)."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from remem import clock
+from remem.errors import LLMError
+from remem.llms import LLM
+from remem.llms.base import Usage
+from remem.profile import biography, fill, service
+from remem.stores.base import Changes, LLMCall, Store
+from remem.tokens import token_counts
+from remem.types import FilledForm, Hit, Profile, Scope, Topic
+
+log = logging.getLogger("remem")
+# a context uses the saved profile as it is when it was brought up to date this recently:
+# catching up reads the owner's note ids, which a busy agent should not pay on every turn
+FRESH_ENOUGH = timedelta(seconds=30)
+# ... and places at most this many new notes before it answers (a few hundred ms); more, as
+# after a large import, are placed by `profile()` (or `remem profile`), not on a turn
+CONTEXT_MAX_NEW = 2000
+
+
+class PersonMethods:
+    """Profile, topics and form filling, over the parts `Memory` holds."""
+
+    store: Store
+    llm: LLM | None
+    actor: str
+    _writing: threading.Lock
+
+    def _scope(self, user_id: Any, agent_id: Any, session_id: Any) -> Scope:
+        raise NotImplementedError
+
+    def _apply(self, changes: Changes) -> None:
+        raise NotImplementedError
+
+    search: Callable[..., builtins.list[Hit]]
+
+    def profile(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        person: str | None = None,
+        rebuild: bool = False,
+    ) -> Profile:
+        """What remem knows of the person a user (or agent) is about, brought up to date
+        with their notes: topics, attributes with evidence, biography. `person` names them
+        as they appear as a speaker (default: as before, else the user id); with a model
+        the biography is written by it when enough has changed. `rebuild` starts over."""
+        scope = self._scope(user_id, agent_id, None).require("profile")
+        return self._refreshed(scope, person, rebuild=rebuild, llm=self.llm)
+
+    def topics(self, *, user_id: str | None = None, agent_id: str | None = None) -> list[Topic]:
+        """The topics of a user's (or agent's) memory, largest and surest first."""
+        return list(self.profile(user_id=user_id, agent_id=agent_id).topics)
+
+    def fill(
+        self,
+        schema: Mapping[str, Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        instructions: str | None = None,
+    ) -> FilledForm:
+        """Fill a JSON Schema from memory: every field with its value, confidence, evidence
+        and why; what memory does not say stays empty (confidence 0), never invented."""
+        scope = self._scope(user_id, agent_id, None).require("fill")
+        known = self._refreshed(scope, None, rebuild=False, llm=None)
+
+        def evidence(query: str, limit: int) -> list[Hit]:
+            return self.search(query, user_id=user_id, agent_id=agent_id, limit=limit)
+
+        def person_said(hit: Hit) -> bool:
+            """Only the person's own words fill their form (not another speaker's email)."""
+            first = hit.episode_ids[0] if hit.episode_ids else ""
+            episode = self.store.get_episodes([first]).get(first) if first else None
+            speaker = (episode.role, episode.name) if episode is not None else None
+            return service.said_by_person(speaker, known.person)
+
+        form, _ = fill.fill_form(
+            schema,
+            attributes=known.attributes,
+            search=evidence,
+            llm=self.llm,
+            instructions=instructions,
+            is_person=person_said,
+        )
+        return form
+
+    def _profile_lines(self, scope: Scope, budget: int) -> tuple[str, str]:
+        """(profile id, compact profile text) for a context: the profile as saved, brought
+        up to date without a model (fast: only what changed since is read)."""
+        owner = service.owner_of(scope)
+        if not (owner.user_id or owner.agent_id):
+            return "", ""
+        now = clock.now()
+        doc = service.stored(self.store, owner)
+        if doc is not None and _fresh(
+            doc.updated_at, service.outdated_since(self.store, owner), now
+        ):
+            known = service.profile_of(doc, owner, now)
+        else:
+            known = self._refreshed(owner, None, rebuild=False, llm=None, max_new=CONTEXT_MAX_NEW)
+        block = biography.profile_block(known, budget, token_counts)
+        # the block's own first line is its header; the context writes its own
+        return known.id, "\n".join(block.splitlines()[1:])
+
+    def _refreshed(
+        self,
+        scope: Scope,
+        person: str | None,
+        *,
+        rebuild: bool,
+        llm: LLM | None,
+        max_new: int | None = None,
+    ) -> Profile:
+        now = clock.now()
+        with self._writing:
+            try:
+                done = service.refresh(
+                    self.store,
+                    scope,
+                    person=person,
+                    now=now,
+                    actor=self.actor,
+                    llm=llm,
+                    rebuild=rebuild,
+                    max_new=max_new,
+                )
+            except LLMError as error:
+                # the model failed after its retries: the profile is kept current without
+                # it (reported, not hidden), and the model is asked again next time
+                log.warning("the profile's model step failed, summarised instead: %s", error)
+                done = service.refresh(
+                    self.store, scope, person=person, now=now, actor=self.actor, rebuild=rebuild
+                )
+            if done.changes is not None:
+                if llm is not None and done.usage.calls:
+                    done.changes.llm_calls.append(_call(done.doc.id, llm, done.usage, now))
+                self._apply(done.changes)
+        return service.profile_of(done.doc, scope, now)
+
+
+def _fresh(updated: datetime | None, outdated: datetime | None, now: datetime) -> bool:
+    """Whether a saved profile may serve a context as it is: brought up to date recently,
+    and not before a note was forgotten."""
+    if updated is None or now - updated >= FRESH_ENOUGH:
+        return False
+    return outdated is None or outdated < updated
+
+
+def _call(profile_id: str, llm: LLM, usage: Usage, now: datetime) -> LLMCall:
+    return LLMCall(
+        job_id=profile_id,
+        step="profile",
+        model=llm.model_id,
+        calls=usage.calls,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        latency_ms=usage.latency_ms,
+        ok=True,
+        at=now,
+    )
