@@ -289,6 +289,12 @@ def test_with_a_model_the_profile_is_written_by_it_with_evidence(
             asked = len(model.chat_requests())
             assert memory.profile(user_id="ana").version == profile.version
             assert len(model.chat_requests()) == asked
+            # the note the biography rests on is forgotten: the biography does not keep it
+            cited = profile.biography.sentences[0].note_ids[0]
+            memory.delete(cited)
+            after = memory.profile(user_id="ana")
+            for sentence in (*after.biography.sentences, *after.biography.status):
+                assert cited not in sentence.note_ids
 
 
 def test_a_failing_model_leaves_a_summary_and_says_so(
@@ -335,3 +341,46 @@ def test_what_the_person_set_themselves_is_marked_theirs(memory: Memory) -> None
         a for a in memory.profile(user_id="ana", person="Ana").attributes if a.slot == "home"
     )
     assert home.value == "Porto" and home.source == "person" and home.confidence == 1.0
+
+
+def test_a_users_purge_drops_their_profile_with_each_agent(memory: Memory) -> None:
+    memory.add(
+        [{"role": "user", "content": "Mail me at ana@example.org, I live in Lisbon."}],
+        user_id="ana",
+        agent_id="helper",
+    )
+    both = memory.profile(user_id="ana", agent_id="helper")
+    assert both.attributes
+    memory.purge_all(user_id="ana")
+    assert "ana@example.org" not in json.dumps(memory.store.get_meta(state.key_of(both.scope)))
+    for event in memory.history(both.id):
+        assert "ana@example.org" not in json.dumps(to_data(event))
+
+
+def test_imported_chats_speak_as_the_user_without_a_name_given(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "name": "Alice Smith", "content": "I live in Lisbon."},
+            {"role": "assistant", "name": "Bob", "content": "I live in Oslo."},
+        ],
+        user_id="alice",
+    )
+    profile = memory.profile(user_id="alice", rebuild=True)
+    assert {a.slot: a.value for a in profile.attributes}.get("home") == "Lisbon"
+
+
+def test_reading_an_unknown_profile_writes_nothing(memory: Memory) -> None:
+    profile = memory.profile(user_id="nobody")
+    assert profile.version == 0 and memory.store.get_meta(state.key_of(profile.scope)) is None
+    with pytest.raises(ScopeRequiredError, match="user_id or agent_id"):
+        memory.profile(agent_id="")
+
+
+def test_a_quiet_refresh_writes_no_history(memory: Memory) -> None:
+    _say(memory, HOME_TURNS[:1])
+    profile = memory.profile(user_id="ana", person="Ana")
+    _say(memory, ["Miso the cat sleeps on the laptop."], start=START + timedelta(days=1))
+    memory.profile(user_id="ana")
+    events = memory.history(profile.id)
+    assert len(events) <= 2
+    assert all(event.after and "attributes" in event.after for event in events)

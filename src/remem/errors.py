@@ -34,10 +34,8 @@ class InvalidInputError(RememError, ValueError):
 class ScopeRequiredError(InvalidInputError):
     """Neither user_id, agent_id nor session_id was given."""
 
-    def __init__(self, operation: str) -> None:
-        super().__init__(
-            f"{operation} needs a scope: pass at least one of user_id, agent_id or session_id"
-        )
+    def __init__(self, operation: str, names: str = "user_id, agent_id or session_id") -> None:
+        super().__init__(f"{operation} needs a scope: pass at least one of {names}")
 
 
 class EmptyContentError(InvalidInputError):

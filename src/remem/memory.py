@@ -466,9 +466,12 @@ class Memory(PersonMethods, IngestMethods):
     def _dropping_profiles(self, purged: Changes, scope: Scope) -> Changes:
         """A purge with the profiles its records fed: a derived text must not keep what
         was erased (they are rebuilt from what is left)."""
-        dropped = invalidate_profiles(scope, self.store)
-        purged.meta.update(dropped.meta)
-        purged.purge.extend(dropped.purge)
+        # every owner a purged record belonged to (a user's purge reaches their notes with
+        # each agent), read from the purge's own events
+        for owner in {scope, *(event.scope for event in purged.events)}:
+            dropped = invalidate_profiles(owner, self.store)
+            purged.meta.update(dropped.meta)
+            purged.purge.extend(i for i in dropped.purge if i not in purged.purge)
         return purged
 
     def _apply(self, changes: Changes) -> None:

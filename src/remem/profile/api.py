@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from remem import clock
-from remem.errors import LLMError
+from remem.errors import LLMError, ScopeRequiredError
 from remem.llms import LLM
 from remem.llms.base import Usage
 from remem.profile import biography, fill, service
@@ -26,6 +26,8 @@ FRESH_ENOUGH = timedelta(seconds=30)
 # ... and places at most this many new notes before it answers (a few hundred ms); more, as
 # after a large import, are placed by `profile()` (or `remem profile`), not on a turn
 CONTEXT_MAX_NEW = 2000
+# refreshes that meet another one saving first are made again, this many times in all
+REFRESH_ATTEMPTS = 3
 
 
 class PersonMethods:
@@ -56,7 +58,7 @@ class PersonMethods:
         with their notes: topics, attributes with evidence, biography. `person` names them
         as they appear as a speaker (default: as before, else the user id); with a model
         the biography is written by it when enough has changed. `rebuild` starts over."""
-        scope = self._scope(user_id, agent_id, None).require("profile")
+        scope = self._owner(user_id, agent_id, "profile")
         return self._refreshed(scope, person, rebuild=rebuild, llm=self.llm)
 
     def topics(self, *, user_id: str | None = None, agent_id: str | None = None) -> list[Topic]:
@@ -73,7 +75,7 @@ class PersonMethods:
     ) -> FilledForm:
         """Fill a JSON Schema from memory: every field with its value, confidence, evidence
         and why; what memory does not say stays empty (confidence 0), never invented."""
-        scope = self._scope(user_id, agent_id, None).require("fill")
+        scope = self._owner(user_id, agent_id, "fill")
         known = self._refreshed(scope, None, rebuild=False, llm=None)
 
         def evidence(query: str, limit: int) -> list[Hit]:
@@ -95,6 +97,13 @@ class PersonMethods:
             is_person=person_said,
         )
         return form
+
+    def _owner(self, user_id: Any, agent_id: Any, operation: str) -> Scope:
+        """The owner a profile is of: a user or an agent (a profile spans sessions)."""
+        scope = self._scope(user_id, agent_id, None)
+        if not (scope.user_id or scope.agent_id):
+            raise ScopeRequiredError(operation, "user_id or agent_id")
+        return scope
 
     def _profile_lines(self, scope: Scope, budget: int) -> tuple[str, str]:
         """(profile id, compact profile text) for a context: the profile as saved, brought
@@ -123,31 +132,52 @@ class PersonMethods:
         llm: LLM | None,
         max_new: int | None = None,
     ) -> Profile:
+        """The profile brought up to date. The work (reads, clustering, the model) runs
+        outside the memory's write lock, which only guards saving it: if another refresh
+        saved first, this one is made again from what that saved (without the model,
+        which has just been asked)."""
         now = clock.now()
-        with self._writing:
-            try:
-                done = service.refresh(
-                    self.store,
-                    scope,
-                    person=person,
-                    now=now,
-                    actor=self.actor,
-                    llm=llm,
-                    rebuild=rebuild,
-                    max_new=max_new,
-                )
-            except LLMError as error:
-                # the model failed after its retries: the profile is kept current without
-                # it (reported, not hidden), and the model is asked again next time
-                log.warning("the profile's model step failed, summarised instead: %s", error)
-                done = service.refresh(
-                    self.store, scope, person=person, now=now, actor=self.actor, rebuild=rebuild
-                )
-            if done.changes is not None:
-                if llm is not None and done.usage.calls:
-                    done.changes.llm_calls.append(_call(done.doc.id, llm, done.usage, now))
-                self._apply(done.changes)
+        for attempt in range(REFRESH_ATTEMPTS):
+            done = self._refresh(scope, person, rebuild, llm if attempt == 0 else None, max_new)
+            if done.changes is None:
+                break
+            with self._writing:
+                current = service.stored(self.store, scope)
+                if (current.version if current else 0) == done.base:
+                    if llm is not None and done.usage.calls:
+                        done.changes.llm_calls.append(_call(done.doc.id, llm, done.usage, now))
+                    self._apply(done.changes)
+                    break
+            rebuild = False  # what the other refresh saved is the new base
         return service.profile_of(done.doc, scope, now)
+
+    def _refresh(
+        self,
+        scope: Scope,
+        person: str | None,
+        rebuild: bool,
+        llm: LLM | None,
+        max_new: int | None,
+    ) -> service.Refresh:
+        def attempt(model: LLM | None) -> service.Refresh:
+            return service.refresh(
+                self.store,
+                scope,
+                person=person,
+                now=clock.now(),
+                actor=self.actor,
+                llm=model,
+                rebuild=rebuild,
+                max_new=max_new,
+            )
+
+        try:
+            return attempt(llm)
+        except LLMError as error:
+            # the model failed after its retries: the profile is kept current without
+            # it (reported, not hidden), and the model is asked again next time
+            log.warning("the profile's model step failed, summarised instead: %s", error)
+            return attempt(None)
 
 
 def _fresh(updated: datetime | None, outdated: datetime | None, now: datetime) -> bool:

@@ -27,13 +27,8 @@ MAX_DEPTH = 8  # objects inside objects
 MAX_NODES = 20_000  # values anywhere in the schema document
 MAX_NESTING = 40  # containers inside containers anywhere in the document
 MAX_KEY_CHARS = 200
-MAX_PATTERN_CHARS = 200  # a caller's regex runs on values: keep it small
-# a repeated group that starts with a repetition, "(a+)+" or "(\w*\s?)*": backtracking on
-# it can take exponential time, and patterns run on values a model wrote. A heuristic: it
-# catches the classic shapes and lets "(\.[a-z]+)*" (a literal first) through.
-_NESTED_REPEAT = re.compile(
-    r"\((?:\?:)?(?:\\.|\[[^\]]*\]|[^()\\\[|])[+*{][^()]*\)(?:[+*]|\{\d+(?:,\d*)?\})"
-)
+_REGEX_KEYWORDS = frozenset({"pattern", "patternProperties", "propertyNames"})
+MAX_ENUM = 200  # choices a field offers (each is shown to a model)
 # keywords that start a new base for references, which `_follow` does not track
 _NEW_BASES = frozenset({"$id", "$anchor", "$dynamicAnchor"})
 LEAF_KINDS = frozenset({"string", "number", "integer", "boolean", "array"})
@@ -149,16 +144,15 @@ def _check_entry(key: Any, value: Any) -> None:
             )
         if key != "$ref":
             raise InvalidInputError(f"{key} is not supported in a form schema; use $ref")
-    if key == "pattern" and isinstance(value, str):
-        if len(value) > MAX_PATTERN_CHARS:
-            raise InvalidInputError(
-                f"a pattern in the form schema is over {MAX_PATTERN_CHARS} chars"
-            )
-        if _NESTED_REPEAT.search(value):
-            raise InvalidInputError(
-                f"pattern {value!r} repeats a repetition, which can take very long to check:"
-                " rewrite it without nested quantifiers"
-            )
+    if key in _REGEX_KEYWORDS and isinstance(value, str | dict):
+        # a caller's regular expression would run on values with Python's backtracking
+        # engine, which holds the interpreter: one crafted pattern stalls every request
+        raise InvalidInputError(
+            f"{key} is not supported in a form schema (a regular expression can take"
+            " unbounded time to check); say the shape in `format` or `description`"
+        )
+    if key == "enum" and isinstance(value, list) and len(value) > MAX_ENUM:
+        raise InvalidInputError(f"an enum in the form schema has over {MAX_ENUM} values")
 
 
 # -- fields ----------------------------------------------------------------------------------

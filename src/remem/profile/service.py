@@ -62,6 +62,7 @@ class Refresh:
     doc: ProfileDoc
     changes: Changes | None
     usage: Usage = field(default_factory=Usage)
+    base: int = 0  # the saved version it was built from (0: none)
 
 
 def owner_of(scope: Scope) -> Scope:
@@ -89,30 +90,56 @@ def refresh(
     refresh that would have to place more new notes than that is left for later (a
     context must stay fast; `Memory.profile` does the whole work)."""
     owner = owner_of(scope)
-    doc = _start(stored(store, owner), owner, person, rebuild=rebuild)
+    before = stored(store, owner)
+    base = before.version if before else 0
+    doc = _start(before, owner, person, rebuild=rebuild)
     state = _topic_state(doc)
     live = set(store.live_ids(owner)[1])
     placed = state.note_ids if state else frozenset()
     added_ids, removed = sorted(live - placed), placed - live
-    if max_new is not None and len(added_ids) > max_new:
-        return Refresh(doc, None)
+    if (max_new is not None and len(added_ids) > max_new) or (before is None and not live):
+        return Refresh(doc, None, base=base)  # too much for now, or nothing to keep
     unread = _unread_by_model(doc, live) if llm is not None else []
     if not (added_ids or removed or unread) and doc.version and not _model_due(doc, llm, live):
-        return Refresh(doc, None)
+        return Refresh(doc, None, base=base)
+    doc = _without_evidence(doc, removed)
     added = _read_notes(store, added_ids)
     state = _placed(state, _topic_inputs(store, added), removed, now)
     attributes = _attributes(store, doc.attributes, added, removed, doc.person)
     new, usage = _written(store, owner, doc, state, attributes, live, unread, now, llm)
     changes = Changes(meta={saved.key_of(owner): saved.dump(new)})
-    changes.events.append(_event(doc, new, owner, actor))
-    return Refresh(new, changes, usage)
+    if before is None or _told(new) != _told(before):  # not every placed note: noise
+        changes.events.append(_event(before, new, owner, actor))
+    return Refresh(new, changes, usage, base=base)
+
+
+def _without_evidence(doc: ProfileDoc, removed: Set[str]) -> ProfileDoc:
+    """The biography without what rests only on forgotten notes: a sentence loses their
+    ids, and goes when none is left (a model's is then due to be written again)."""
+    biography = doc.biography
+    if biography is None or not removed:
+        return doc
+
+    def kept(statements: Sequence[Statement]) -> tuple[Statement, ...]:
+        pruned = (
+            Statement(s.text, tuple(i for i in s.note_ids if i not in removed)) for s in statements
+        )
+        return tuple(s for s in pruned if s.note_ids)
+
+    sentences, status = kept(biography.sentences), kept(biography.status)
+    if (sentences, status) == (biography.sentences, biography.status):
+        return doc
+    text = " ".join(s.text for s in sentences)
+    pruned = replace(biography, text=text, sentences=sentences, status=status)
+    return doc.with_changes(biography=pruned, extra={**doc.extra, "biography_stale": True})
 
 
 def _start(
     before: ProfileDoc | None, owner: Scope, person: str | None, *, rebuild: bool
 ) -> ProfileDoc:
-    """The saved profile to continue from (a new one when none), for `person`."""
-    person = person or (before.person if before else None) or owner.user_id or owner.agent_id
+    """The saved profile to continue from (a new one when none), for `person` (None: as
+    before; never named, the person is whoever speaks as the user)."""
+    person = person or (before.person if before else None)
     doc = before or saved.new_doc(person)
     if rebuild or doc.person != person:  # attributes are read from the person's own words
         doc = doc.with_changes(person=person, topics=None, attributes=(), extra={})
@@ -152,6 +179,8 @@ def _written(
         names, named = _topic_names(store, llm, topics_of(state, now), extra.get("topic_names"))
         extra["topic_names"], usage = names, usage + named
     biography, written = _biography(store, owner, doc, state, attributes, now, llm, len(live))
+    if biography.by == "model" and biography is not doc.biography:
+        extra.pop("biography_stale", None)
     new = doc.with_changes(
         version=doc.version + 1,
         updated_at=now,
@@ -405,7 +434,7 @@ def _model_due(doc: ProfileDoc, llm: LLM | None, live: Any) -> bool:
 def _biography_due(doc: ProfileDoc, llm: LLM | None, live: Any) -> bool:
     if llm is None:
         return False
-    if doc.biography is None or doc.biography.by != "model":
+    if doc.biography is None or doc.biography.by != "model" or doc.extra.get("biography_stale"):
         return True
     new = abs(len(live) - doc.biography_notes)
     return new >= REWRITE_AFTER_NOTES or new >= REWRITE_AFTER_SHARE * max(1, len(live))
@@ -434,12 +463,13 @@ def _speakers(store: Records, notes: Sequence[Note]) -> dict[str, tuple[str | No
 
 def said_by_person(speaker: tuple[str | None, str | None] | None, person: str | None) -> bool:
     """Whether a note is the person's own words: said under their name, or as the user
-    of a conversation that names no one."""
+    of a conversation that names no one; when the person was never named, whatever was
+    said as the user (an import marks the person's own messages so)."""
     if speaker is None:
         return False
     role, name = speaker
-    if name:
-        return person is not None and name.casefold() == person.casefold()
+    if name and person is not None:
+        return name.casefold() == person.casefold()
     return role in (None, "user")
 
 
@@ -447,16 +477,28 @@ def _with(attribute: Attribute, evidence: tuple[str, ...]) -> Attribute:
     return replace(attribute, note_ids=evidence)
 
 
-def _event(before: ProfileDoc, after: ProfileDoc, owner: Scope, actor: str) -> Any:
-    """History keeps each version's attributes and biography, so older ones stay readable."""
+def _told(doc: ProfileDoc) -> tuple[Any, ...]:
+    """What a profile says of the person: its current attributes and biography."""
+    biography = doc.biography
+    told = (biography.text, biography.status) if biography else ("", ())
+    return (tuple(found_attributes.current(doc.attributes)), *told)
 
-    def kept(doc: ProfileDoc) -> dict[str, Any] | None:
-        if not doc.version:
+
+def _event(before: ProfileDoc | None, after: ProfileDoc, owner: Scope, actor: str) -> Any:
+    """History keeps what each version said (current attributes, biography and status), so
+    older values stay readable; closed attributes are in the profile itself."""
+
+    def kept(doc: ProfileDoc | None) -> dict[str, Any] | None:
+        if doc is None:
             return None
+        biography = doc.biography
         return {
             "version": doc.version,
-            "attributes": [saved.attribute_json(a) for a in doc.attributes],
-            "biography": doc.biography.text if doc.biography else "",
+            "attributes": [
+                saved.attribute_json(a) for a in found_attributes.current(doc.attributes)
+            ],
+            "biography": biography.text if biography else "",
+            "status": [s.text for s in biography.status] if biography else [],
             "notes_seen": doc.notes_seen,
         }
 
