@@ -85,7 +85,7 @@ def local(folder: Path) -> Iterator[tuple[Memory, str, list[str]]]:
         _link(memory, note_ids[0], note_ids[1], "elaborates", "both are about Miso")
         _link(memory, note_ids[0], note_ids[2], "same_person", "Ana")
         _link(memory, note_ids[3], note_ids[0], "follows", "later that spring")
-        with running(create_app(memory)) as url:
+        with running(create_app(memory, max_upload_bytes=4 * 1024 * 1024)) as url:
             yield memory, url, note_ids
 
 
@@ -377,7 +377,7 @@ def test_a_refused_upload_says_why_in_the_page(
     broken = folder / "broken.jsonl"
     broken.write_text('{"type": "remem-export", "version": 999}\n', encoding="utf-8")
     huge = folder / "huge.txt"
-    huge.write_bytes(b"<b>x</b> " * (5 * 1024 * 1024 // 9))  # over the 4 MB body limit
+    huge.write_bytes(b"<b>x</b> " * (5 * 1024 * 1024 // 9))  # over the 4 MB upload limit set above
     _, url, _ = local
     for path, expected in ((broken, "export format"), (huge, "request body over")):
         browser.get(f"{url}/add")

@@ -54,6 +54,7 @@ def create_app(
     *,
     open_without_keys: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
     upstream: Upstream | None = None,
 ) -> FastAPI:
     """The API over `memory`. With `open_without_keys` (a loopback-only server) requests
@@ -66,7 +67,7 @@ def create_app(
     )
     app.state.memory = memory
     app.state.open_without_keys = open_without_keys
-    uploads = {path: max(max_body_bytes, MAX_UPLOAD_BYTES) for path in UPLOAD_PATHS}
+    uploads = dict.fromkeys(UPLOAD_PATHS, max_upload_bytes)
     app.add_middleware(BodyLimit, limit=max_body_bytes, uploads=uploads)
     errors.install(app)
     _service_routes(app)

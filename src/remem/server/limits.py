@@ -16,7 +16,7 @@ class BodyTooLargeError(Exception):
 
 class BodyLimit:
     """ASGI middleware: 413 when Content-Length, or the bytes actually sent, pass `limit`
-    (or, for a path in `uploads`, `upload_limit`: file uploads are larger than API calls)."""
+    (for a path in `uploads`, the limit it maps to: file uploads are larger than calls)."""
 
     def __init__(
         self,
