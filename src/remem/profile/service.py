@@ -10,7 +10,7 @@ committed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -22,12 +22,12 @@ from remem.llms import LLM
 from remem.llms.base import Usage
 from remem.profile import attributes as found_attributes
 from remem.profile import biography as biographies
+from remem.profile import naming
 from remem.profile import state as saved
 from remem.profile.state import ProfileDoc
-from remem.profile.topic_names import name_topic
 from remem.profile.topics import TopicInput, TopicState, rebuild_topics, topics_of, update_topics
 from remem.stores.base import Changes, Records
-from remem.types import Attribute, Biography, Episode, Note, Profile, Scope, Statement, Topic
+from remem.types import Attribute, Biography, Episode, Note, Profile, Scope, Statement
 from remem.write.versions import event
 
 # how many notes are read at a time while catching up
@@ -39,11 +39,6 @@ REWRITE_AFTER_SHARE = 0.2
 # marked unread in the saved profile, for the next refresh
 MODEL_NOTES_PER_REFRESH = 200
 MODEL_BATCH = 40
-# with a model, the surest topics are named (one call each) once, and again when they
-# have grown or shrunk by this share
-TOPICS_NAMED = 8
-RENAME_AFTER_SHARE = 0.25
-NOTES_SHOWN_PER_TOPIC = 48
 # "recent" for the status part of the biography
 RECENT = timedelta(days=7)
 RECENT_NOTES = 20
@@ -176,7 +171,12 @@ def _written(
         if unread:
             attributes, read, usage = _model_attributes(store, llm, attributes, unread, doc.person)
         extra["model_read"] = sorted(set(extra.get("model_read", ())) & live | set(read))
-        names, named = _topic_names(store, llm, topics_of(state, now), extra.get("topic_names"))
+        names, named = naming.name_changed(
+            lambda ids: _read_notes(store, ids),
+            llm,
+            topics_of(state, now),
+            extra.get("topic_names"),
+        )
         extra["topic_names"], usage = names, usage + named
     biography, written = _biography(store, owner, doc, state, attributes, now, llm, len(live))
     if biography.by == "model" and biography is not doc.biography:
@@ -202,7 +202,7 @@ def profile_of(doc: ProfileDoc, scope: Scope, now: datetime) -> Profile:
     return Profile(
         id=doc.id,
         scope=owner_of(scope),
-        topics=tuple(_named(topic, names.get(topic.id)) for topic in topics_of(state, now))
+        topics=tuple(naming.named(topic, names.get(topic.id)) for topic in topics_of(state, now))
         if state
         else (),
         attributes=tuple(found_attributes.current(doc.attributes)),
@@ -312,56 +312,6 @@ def _attributes(
         for found_one in found
     ]
     return found_attributes.merge_attributes(kept, found)
-
-
-def _topic_names(
-    store: Records, llm: LLM, topics: Sequence[Topic], before: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], Usage]:
-    """Names and descriptions of the surest topics, kept per topic id: asked of the model
-    for a topic not named yet or much changed since; dropped with their topic."""
-    names = {tid: entry for tid, entry in (before or {}).items() if tid in {t.id for t in topics}}
-    due = [topic for topic in topics[:TOPICS_NAMED] if _rename_due(topic, names.get(topic.id))]
-    shown = sorted({i for topic in due for i in _sample(topic.note_ids)})
-    notes = {note.id: note for note in _read_notes(store, shown)}
-    usage = Usage()
-    for topic in due:
-        found = name_topic(llm, topic, notes)
-        if found is not None:
-            name, description, cost = found
-            names[topic.id] = {
-                "name": name,
-                "description": saved.statements_json(description),
-                "size": topic.size,
-            }
-            usage = usage + cost
-    return names, usage
-
-
-def _rename_due(topic: Topic, named: Mapping[str, Any] | None) -> bool:
-    if not named:
-        return True
-    size = max(1, int(named.get("size", 1)))
-    return abs(topic.size - size) >= RENAME_AFTER_SHARE * size
-
-
-def _sample(note_ids: Sequence[str]) -> list[str]:
-    """At most NOTES_SHOWN_PER_TOPIC ids spread over a topic's life."""
-    step = max(1, len(note_ids) // NOTES_SHOWN_PER_TOPIC)
-    return list(note_ids[::step][:NOTES_SHOWN_PER_TOPIC])
-
-
-def _named(topic: Topic, named: Mapping[str, Any] | None) -> Topic:
-    """A topic with the name a model gave it; description sentences keep only evidence
-    still in the topic, and go when none is left."""
-    if not named:
-        return topic
-    members = set(topic.note_ids)
-    description = tuple(
-        Statement(item.text, kept)
-        for item in saved.statements(named.get("description", []))
-        if (kept := tuple(i for i in item.note_ids if i in members))
-    )
-    return replace(topic, name=str(named["name"]), description=description)
 
 
 def _unread_by_model(doc: ProfileDoc, live: set[str]) -> list[str]:

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from remem.errors import InvalidInputError
+from remem.profile.state import attribute_json
 from remem.server.ui.access import Viewer, posted, viewer
 from remem.server.ui.filters import NEEDS_SCOPE, ScopeFilter, known_scopes, scope_or_default
 from remem.server.ui.render import page, redirect
-from remem.types import Event
+from remem.types import Event, Profile
 
 router = APIRouter(include_in_schema=False)
 Looking = Annotated[Viewer, Depends(viewer)]
@@ -46,7 +47,7 @@ def profile(request: Request, looking: Looking) -> Response:
             history = memory.history(known.id)
             values["profile"] = known
             values["biographies"] = biography_versions(history)
-            values["past"] = past_attributes(history)
+            values["past"] = past_attributes(known)
     return page(request, looking, "profile.html", title="Profile", **values)
 
 
@@ -70,16 +71,12 @@ def biography_versions(history: list[Event]) -> list[BiographyVersion]:
     return found[::-1]
 
 
-def past_attributes(history: list[Event]) -> list[dict[str, Any]]:
+def past_attributes(known: Profile) -> list[dict[str, Any]]:
     """Values the person's attributes no longer have (closed by a newer value), newest
-    first, as the latest profile change recorded them."""
-    latest = next((e.after for e in reversed(history) if e.after), None) or {}
-    closed = [
-        attribute
-        for attribute in latest.get("attributes") or []
-        if isinstance(attribute, dict) and attribute.get("valid_to")
-    ]
-    return sorted(closed, key=lambda attribute: str(attribute["valid_to"]), reverse=True)
+    first."""
+    closed = [(a.valid_to, a) for a in known.attribute_history if a.valid_to is not None]
+    closed.sort(key=lambda pair: pair[0], reverse=True)
+    return [attribute_json(attribute) for _, attribute in closed]
 
 
 # how a person says what is true now, for the slots the profile's patterns read
