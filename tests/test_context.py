@@ -44,7 +44,9 @@ def lived(memory: Memory) -> Memory:
 
 # the sections below are tested without the profile block, which test_profile.py covers
 def test_context_has_recent_turns_then_dated_memories(lived: Memory) -> None:
-    context = lived.context("Should I visit my sister Bea?", user_id="ana", session_id="now", profile_share=0)
+    context = lived.context(
+        "Should I visit my sister Bea?", user_id="ana", session_id="now", profile_share=0
+    )
     recent, memories = context.text.split("\n\n")
     assert recent.splitlines()[0] == RECENT_HEADER
     assert "- [2024-05-01 12:00] Ana: I am planning a trip this summer." in recent

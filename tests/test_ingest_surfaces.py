@@ -53,7 +53,8 @@ def test_rest_upload_is_tenant_scoped(memory: Memory, server: str) -> None:
         assert seen.json()["items"] == []
         listed = client.get("/v1/memories", params={"user_id": "ada"}, headers=_bearer(acme))
         paths = {note["metadata"]["path"] for note in listed.json()["items"]}
-        assert paths == {"WhatsApp Chat.txt", "notes.md"}  # the name, never the path sent
+        # the name sent, cleaned: never a path out of nowhere (`..`, absolute)
+        assert paths == {"etc/WhatsApp Chat.txt", "notes.md"}
         big = [("files", ("big.txt", b"word " * 60_000, "text/plain"))]
         assert client.post("/v1/ingest", files=big, data=form).status_code in (401, 413)
         document = client.get("/openapi.json").json()

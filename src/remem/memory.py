@@ -28,6 +28,7 @@ from remem.errors import (
     NotFoundError,
     StoreError,
 )
+from remem.ingest import ledger_changes_for_purge
 from remem.ingest.api import IngestMethods
 from remem.inputs import (
     MAX_BUDGET,
@@ -50,7 +51,7 @@ from remem.inputs import (
     parse_content,
 )
 from remem.llms import LLM
-from remem.parts import FROM_SETTINGS, Default, build_parts
+from remem.parts import FROM_SETTINGS, Default, build_parts, check_embedder
 from remem.profile.api import PersonMethods
 from remem.profile.service import invalidate as invalidate_profiles
 from remem.profile.service import outdated_by as profiles_outdated_by
@@ -58,7 +59,7 @@ from remem.read.context import build_context, profile_lines
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
 from remem.read.search import search as hybrid_search
-from remem.stores.base import Changes, Records, StaleWriteError, Store
+from remem.stores.base import Changes, StaleWriteError, Store
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
 from remem.types import (
@@ -129,7 +130,7 @@ class Memory(PersonMethods, IngestMethods):
         # one process take turns instead of overtaking each other's reads, which could
         # starve a delete behind a stream of updates; other processes meet `expect`
         self._writing = threading.Lock()
-        self._embedder_recorded = _check_embedder(self.store, self.embedder)
+        self._embedder_recorded = check_embedder(self.store, self.embedder)
         organiser = Organiser(self.store, self.embedder, self.llm, ranking) if self.llm else None
         self._jobs = JobRunner(self.store, organiser, parts.jobs, lease)
 
@@ -464,14 +465,17 @@ class Memory(PersonMethods, IngestMethods):
         return record
 
     def _dropping_profiles(self, purged: Changes, scope: Scope) -> Changes:
-        """A purge with the profiles its records fed: a derived text must not keep what
-        was erased (they are rebuilt from what is left)."""
+        """A purge with what its records fed: the profiles (a derived text must not keep
+        what was erased; they are rebuilt from what is left) and the import ledgers'
+        entries for them."""
         # every owner a purged record belonged to (a user's purge reaches their notes with
         # each agent), read from the purge's own events
+        erased = list(purged.purge)
         for owner in {scope, *(event.scope for event in purged.events)}:
             dropped = invalidate_profiles(owner, self.store)
             purged.meta.update(dropped.meta)
             purged.purge.extend(i for i in dropped.purge if i not in purged.purge)
+            purged.meta.update(ledger_changes_for_purge(self.store, owner, erased))
         return purged
 
     def _apply(self, changes: Changes) -> None:
@@ -484,15 +488,3 @@ class Memory(PersonMethods, IngestMethods):
 
 def _other_end(link: Link, note_id: str) -> str:
     return link.target_id if link.source_id == note_id else link.source_id
-
-
-def _check_embedder(store: Records, embedder: Embedder) -> bool:
-    """True when the store already records this embedder; raise when it records another."""
-    recorded = store.get_meta("embedder")
-    if recorded is not None and recorded != embedder.model_id:
-        raise ConfigError(
-            f"this memory was embedded with {recorded!r} but the configured embedder is "
-            f"{embedder.model_id!r}; configure the embedder that made it (REMEM_EMBEDDER), "
-            "or export it and import the file into a new memory to re-embed it"
-        )
-    return recorded is not None

@@ -12,6 +12,7 @@ from remem.embedders import Embedder, create_embedder
 from remem.errors import ConfigError
 from remem.llms import LLM, create_llm
 from remem.stores import Store, open_store
+from remem.stores.base import Records
 from remem.write.jobs import JOB_MODES, JobMode
 
 
@@ -61,3 +62,15 @@ def build_parts(
             part.close()
         raise
     return Parts(store, embedder, llm, mode)
+
+
+def check_embedder(store: Records, embedder: Embedder) -> bool:
+    """True when the store already records this embedder; raise when it records another."""
+    recorded = store.get_meta("embedder")
+    if recorded is not None and recorded != embedder.model_id:
+        raise ConfigError(
+            f"this memory was embedded with {recorded!r} but the configured embedder is "
+            f"{embedder.model_id!r}; configure the embedder that made it (REMEM_EMBEDDER), "
+            "or export it and import the file into a new memory to re-embed it"
+        )
+    return recorded is not None

@@ -6,3 +6,7 @@
 `remem.ingest.run.ingest_paths` is the one entry point (`Memory.ingest`, `remem ingest`
 and `POST /v1/ingest` call it).
 """
+
+from remem.ingest.purge import ledger_changes_for_purge
+
+__all__ = ["ledger_changes_for_purge"]

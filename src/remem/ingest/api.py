@@ -71,14 +71,11 @@ class IngestMethods:
         organise: str = "now",
     ) -> IngestResult:
         """`ingest` for files sent to a server (REST, the web UI): (name, bytes) pairs. A
-        name is only provenance (its last part, cleaned), never a path that is opened; an
-        upload of the same name again updates what the last one gave."""
+        name (a relative path, cleaned: `upload_name`) is provenance and what the file is
+        known by, never a path that is opened: an upload of the same name again updates
+        what the last one gave; a second file of one name in the same call is skipped."""
         target = self._ingest_target(user_id, agent_id, organise)
-        moment = clock.now()
-        sources = [
-            Source(data, upload_name(name, i), moment) for i, (name, data) in enumerate(uploads)
-        ]
-        return ingest_sources(sources, target, self._ingest_commit(organise), me=me)
+        return ingest_sources(upload_sources(uploads), target, self._ingest_commit(organise), me=me)
 
     def _ingest_target(self, user_id: Any, agent_id: Any, organise: str) -> Target:
         if organise not in ORGANISE:
@@ -99,10 +96,31 @@ class IngestMethods:
         return commit
 
 
+def upload_sources(uploads: Sequence[tuple[str, bytes]]) -> list[Source | tuple[str, str]]:
+    """Uploads as sources named (and known across ingests) by their cleaned names; an
+    upload of a name already sent in the same request is skipped, never a replacement."""
+    moment = clock.now()
+    sources: list[Source | tuple[str, str]] = []
+    seen: set[str] = set()
+    for index, (name, data) in enumerate(uploads):
+        cleaned = upload_name(name, index)
+        if cleaned in seen:
+            sources.append((cleaned, "another file of this name came first in this request"))
+        else:
+            seen.add(cleaned)
+            sources.append(Source(data, cleaned, moment))
+    return sources
+
+
 def upload_name(name: str, index: int) -> str:
-    """What an uploaded file is called in provenance: the last part of the name a client
-    sent, without control characters, at most 200 characters ("upload-N" when nothing is
-    left)."""
-    last = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(c for c in last if c.isprintable()).strip().lstrip(".")
-    return cleaned[:200] or f"upload-{index + 1}"
+    """What an uploaded file is called (provenance, and what it is known by when uploaded
+    again): the name a client sent as a relative path, each part without control
+    characters and leading dots (so no `..`, no hidden or absolute path), at most 200
+    characters ("upload-N" when nothing is left)."""
+    parts = []
+    for part in name.replace("\\", "/").split("/"):
+        cleaned = "".join(c for c in part if c.isprintable()).strip().lstrip(".").strip()
+        if cleaned:
+            parts.append(cleaned)
+    joined = "/".join(parts)
+    return joined[-200:].lstrip("/") or f"upload-{index + 1}"

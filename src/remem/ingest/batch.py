@@ -13,7 +13,7 @@ from typing import Any
 
 from remem import clock
 from remem.embedders.base import Embedder
-from remem.ingest.ledger import Entry, Ledger
+from remem.ingest.ledger import Entry, Ledger, key_digest
 from remem.ingest.plan import Step
 from remem.ingest.records import Chunk
 from remem.inputs import MAX_METADATA_BYTES, check_metadata
@@ -198,9 +198,9 @@ def _organise_jobs(episodes: Sequence[Episode]) -> list[Job]:
 
 def _record(steps: Sequence[Step], ledger: Ledger) -> None:
     for step in steps:
-        if step.action == "remove":
+        if step.action in ("remove", "drop"):
             ledger.drop(step.note_id)
         elif step.chunk is not None:
-            entry = Entry(step.chunk.key, step.hash, step.episode_id, step.note_id)
+            entry = Entry(key_digest(step.chunk.key), step.hash, step.episode_id, step.note_id)
             if entry != step.entry:  # a chunk that did not move needs no new page
                 ledger.put(entry)

@@ -40,7 +40,8 @@ def _conversation(conversation: dict[str, Any], index: int, me: str | None) -> l
     started = moment(conversation.get("create_time"))
     chunks = []
     for node_id, message in _kept_branch(conversation["mapping"], conversation.get("current_node")):
-        role = SPOKEN.get(text_of((message.get("author") or {}).get("role")))
+        author = message.get("author")
+        role = SPOKEN.get(text_of(author.get("role"))) if isinstance(author, dict) else None
         text = _text(message.get("content"))
         metadata = message.get("metadata") or {}
         hidden = isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation")
@@ -80,12 +81,17 @@ def _kept_branch(mapping: dict[str, Any], current: Any) -> list[tuple[str, dict[
 def _last_leaf(mapping: dict[str, Any]) -> str | None:
     """Without `current_node`: the leaf written last."""
     leaves = [
-        (moment((node.get("message") or {}).get("create_time")), node_id)
+        (moment(_field(node.get("message"), "create_time")), node_id)
         for node_id, node in mapping.items()
         if isinstance(node, dict) and not node.get("children")
     ]
     dated = [(when.timestamp() if when else 0.0, node_id) for when, node_id in leaves]
     return max(dated)[1] if dated else None
+
+
+def _field(value: Any, name: str) -> Any:
+    """`value[name]` when `value` is an object, else None (exports hold odd shapes)."""
+    return value.get(name) if isinstance(value, dict) else None
 
 
 def _text(content: Any) -> str:

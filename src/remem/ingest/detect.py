@@ -4,6 +4,7 @@ file that cannot be read raises UnreadableFileError naming why."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from remem.ingest import chatgpt, claude, html, mail, markdown, pdf, telegram, text, whatsapp
@@ -29,10 +30,13 @@ def parse(source: Source, me: str | None) -> Parsed:
         return pdf.parse(source)
     if suffix == ".pdf":
         raise UnreadableFileError("named .pdf but not a PDF file")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (NULs are its text): as UTF-8
+        data = _decode(data).encode("utf-8", "surrogatepass")
     if b"\x00" in data[:SNIFF_BYTES]:
         raise UnreadableFileError("a binary file")
     if suffix in (".eml", ".mbox") or mail.looks_like_mbox(data) or mail.looks_like_message(data):
-        return mail.parse(source, me, mbox=suffix == ".mbox" or mail.looks_like_mbox(data))
+        mbox = suffix == ".mbox" or mail.looks_like_mbox(data)
+        return mail.parse(replace(source, data=data), me, mbox=mbox)
     decoded = _decode(data)
     known = suffix in TEXT or suffix in MARKDOWN or suffix in HTML
     if suffix == ".json" or (not known and decoded.lstrip()[:1] in ("{", "[")):

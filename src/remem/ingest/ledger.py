@@ -3,12 +3,16 @@ written in the same transaction as them: so a crash never leaves chunks without 
 ledger, or the reverse, and an interrupted ingest resumes where it stopped.
 
 One ledger per (tenant, owner, file): a head `{hash, pages}` (`hash` is the whole file's,
-set once every chunk of it is in) and pages of at most PAGE entries [key, hash, episode id,
-note id], so a batch rewrites the few pages it touched, never the whole ledger."""
+set once every chunk of it is in) and pages of at most PAGE entries [key digest, hash,
+episode id, note id], so a batch rewrites the few pages it touched, never the whole ledger.
+A ledger holds digests and ids only, never the file's text (nor its headings, senders or
+times, which a chunk's key is made of): a purge leaves nothing readable behind. The
+ledgers of an owner are listed (in BUCKETS meta rows) so a purge can find them."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +22,7 @@ from remem.types import Scope
 
 PAGE = 256
 PREFIX = "ingest:"
+INDEX_PREFIX = "ingest-files:"
 
 
 @dataclass
@@ -30,18 +35,49 @@ class Entry:
     note_id: str
 
 
+def owner_part(owner: Scope) -> str:
+    """An owner as text that digests name (tenant, user, agent)."""
+    return f"{owner.tenant}\x00{owner.user_id or ''}\x00{owner.agent_id or ''}"
+
+
 def ledger_name(owner: Scope, path: str) -> str:
     """The meta key of a file's ledger for one tenant and owner."""
-    owner_part = f"{owner.tenant}\x00{owner.user_id or ''}\x00{owner.agent_id or ''}"
-    return PREFIX + digest(owner_part, path)[:40]
+    return PREFIX + digest(owner_part(owner), path)[:40]
+
+
+def key_digest(key: str) -> str:
+    """What a ledger keeps of a chunk's key (only equality is needed)."""
+    return digest("chunk-key", key)[:32]
+
+
+def index_key(owner: Scope, name: str) -> str:
+    """The meta row listing the owner's ledgers whose name ends as `name`'s does (256 rows
+    per owner, each short: a new file rewrites one)."""
+    return f"{INDEX_PREFIX}{digest(owner_part(owner))[:40]}:{name[-2:]}"
+
+
+def indexed(store: Records, key: str) -> list[str]:
+    """The ledger names an index row lists."""
+    names = _json(store.get_meta(key))
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def owner_ledgers(store: Records, owner: Scope) -> list[str]:
+    """Every ledger name of the owner (in files ingested since ledgers were listed)."""
+    rows = (index_key(owner, f"{i:02x}") for i in range(256))
+    return [name for key in rows for name in indexed(store, key)]
 
 
 class Ledger:
     """A file's ledger, loaded; changes are kept until `flush` says what to write."""
 
-    def __init__(self, name: str, file_hash: str | None, pages: list[list[Entry]]) -> None:
+    def __init__(
+        self, name: str, file_hash: str | None, pages: list[list[Entry]], writer: str | None = None
+    ) -> None:
         self.name = name
         self.file_hash = file_hash
+        self.writer = writer  # a token each write of the ledger changes
+        self.content: str | None = None  # the meta row that names it by the file's bytes
         self.pages = pages
         self._page_of = {e.note_id: i for i, page in enumerate(pages) for e in page}
         self._dirty: set[int] = set()
@@ -55,7 +91,18 @@ class Ledger:
         count = head["pages"] if isinstance(head.get("pages"), int) else 0
         pages = [_entries(store.get_meta(f"{name}:{i}")) for i in range(count)]
         file_hash = head.get("hash") if isinstance(head.get("hash"), str) else None
-        return cls(name, file_hash, pages)
+        ledger = cls(name, file_hash, pages, _writer(head))
+        ledger.content = head["content"] if isinstance(head.get("content"), str) else None
+        return ledger
+
+    def overtaken(self, store: Records) -> bool:
+        """Another writer (another process) wrote this ledger since it was read here."""
+        return _writer(_json(store.get_meta(self.name))) != self.writer
+
+    @property
+    def is_new(self) -> bool:
+        """Nothing of the file is in yet (no head written)."""
+        return self.file_hash is None and not self.pages
 
     def entries(self) -> list[Entry]:
         return [entry for page in self.pages for entry in page]
@@ -83,6 +130,13 @@ class Ledger:
             self._dirty.add(page)
             self._unfinished()
 
+    def named_by(self, content_key: str) -> None:
+        """The file's bytes name this ledger in the meta row `content_key` (a purge that
+        empties the ledger blanks that row too)."""
+        if self.content != content_key:
+            self.content = content_key
+            self._head_dirty = True
+
     def finish(self, file_hash: str) -> None:
         """Every chunk of the file with this hash is in."""
         if self.file_hash != file_hash:
@@ -92,8 +146,11 @@ class Ledger:
     def flush(self) -> dict[str, str]:
         """The meta rows to write for the changes since the last flush."""
         rows = {f"{self.name}:{i}": _dump([_row(e) for e in self.pages[i]]) for i in self._dirty}
-        if self._head_dirty or rows:
-            rows[self.name] = _dump({"hash": self.file_hash, "pages": len(self.pages)})
+        if self._head_dirty or rows:  # the head with a new writer token: a write is seen
+            self.writer = secrets.token_hex(8)
+            head = {"hash": self.file_hash, "pages": len(self.pages), "writer": self.writer}
+            head.update({"content": self.content} if self.content else {})
+            rows[self.name] = _dump(head)
         self._dirty.clear()
         self._head_dirty = False
         return rows
@@ -102,6 +159,11 @@ class Ledger:
         if self.file_hash is not None:
             self.file_hash = None
             self._head_dirty = True
+
+
+def _writer(head: Any) -> str | None:
+    writer = head.get("writer") if isinstance(head, dict) else None
+    return writer if isinstance(writer, str) else None
 
 
 def _row(entry: Entry) -> list[str]:

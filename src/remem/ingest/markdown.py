@@ -10,7 +10,9 @@ from typing import Any
 from remem.ingest.document import Document, Section, document_chunks, link_name
 from remem.ingest.records import Parsed, Source, moment
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# a heading's closing #s are stripped with str methods: a regex with `(.*?)\s*#*\s*$` takes
+# cubic time on a long line of spaces
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _KEY = re.compile(r"^([A-Za-z0-9_][\w .-]*):(?:\s+(.*))?$")
 MAX_FRONT_MATTER_LINES = 200
@@ -77,6 +79,18 @@ def _scalar(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def heading(line: str) -> tuple[int, str] | None:
+    """A heading line's level and title (closing `#`s dropped), or None."""
+    found = _HEADING.match(line)
+    if found is None:
+        return None
+    title = found.group(2).rstrip()
+    bare = title.rstrip("#")
+    if not bare or bare[-1].isspace():  # closing #s follow a space (or are the whole title)
+        title = bare.rstrip()
+    return len(found.group(1)), title
+
+
 def _sections(body: str) -> list[Section]:
     """The text under each heading, with the headings above it (`#` inside code fences is
     not a heading)."""
@@ -94,13 +108,13 @@ def _sections(body: str) -> list[Section]:
     for line in body.split("\n"):
         if _FENCE.match(line):
             fenced = not fenced
-        found = None if fenced else _HEADING.match(line)
+        found = None if fenced else heading(line)
         if found is None:
             lines.append(line)
             continue
         close()
-        level = len(found.group(1))
+        level, title = found
         headings = [(lv, title) for lv, title in headings if lv < level]
-        headings.append((level, found.group(2)))
+        headings.append((level, title))
     close()
     return sections

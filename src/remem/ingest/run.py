@@ -1,28 +1,34 @@
 """The one entry point of ingesting: files (or uploaded bytes) in, an `IngestResult` out.
 
 For each file: read it as its format says, give each chunk its speaker's role, match the
-chunks with the file's ledger, and commit the steps in batches (each batch's notes
-embedded together, the ledger in the same transaction). A file that cannot be read is
-reported in `skipped` and the others go on.
+chunks with the file's ledger (one per conversation of a chat export with ids), and commit
+the steps in batches (each batch's notes embedded together, the ledger in the same
+transaction). A file that cannot be read, or that a parser fails on, is reported in
+`skipped` and the others go on; a failing store is raised.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from remem.errors import InvalidInputError, StoreError
 from remem.ingest import detect
 from remem.ingest.batch import FileFacts, Target, batch_changes
 from remem.ingest.files import find_files, read_source
-from remem.ingest.ledger import Ledger, ledger_name
+from remem.ingest.ledger import Ledger, index_key, indexed, ledger_name
 from remem.ingest.links import wikilink_changes
 from remem.ingest.plan import Step, chunk_hash, plan
 from remem.ingest.records import Chunk, Parsed, Source, UnreadableFileError
+from remem.ingest.renames import adopt_moved, remembered
 from remem.ingest.sessions import digest
 from remem.stores.base import Changes, Records, StaleWriteError
 from remem.types import IngestResult, Note
@@ -32,10 +38,34 @@ __all__ = ["BATCH", "Me", "Progress", "Target", "ingest_paths", "ingest_sources"
 BATCH = 256  # chunk writes per transaction: one embedding batch, a short write lock
 MAX_KEY = 200  # characters of a chunk's key (ids in an export may be any length)
 ATTEMPTS = 5  # a file another writer overtook is planned again this many times
+QUIET = 2.0  # seconds without a write to a file's ledger: its other ingest is done
+QUIET_WAIT = 600.0
+CONVERSATIONS = ("chatgpt", "claude", "telegram")  # exports that give each conversation an id
+T = TypeVar("T")
+R = TypeVar("R")
 Me = str | Callable[[list[str]], str | None] | None
 Commit = Callable[[Changes], None]
-_file_locks: dict[str, threading.Lock] = {}
+# a lock lives while an ingest of its file holds it: the table does not grow with every file
+_file_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _file_locks_guard = threading.Lock()
+_index_guard = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+class LedgerOvertakenError(Exception):
+    """Another process wrote a file's ledger while this one was ingesting the file."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"ledger {name} was written by another ingest meanwhile")
+
+
+class _Passed(Exception):
+    """An error the caller must see, not a bad file: the store's (a commit failed), or
+    that of the caller's own callback (`progress`, `me`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -61,7 +91,7 @@ class _Tally:
             files=self.files,
             added=counts["add"],
             updated=counts["update"],
-            unchanged=counts["same"],
+            unchanged=counts["same"] + counts["forgotten"],  # neither is written
             removed=counts["remove"],
             skipped=tuple(self.skipped or ()),
         )
@@ -76,7 +106,7 @@ class _Person:
 
     def needed(self, senders: Sequence[str]) -> str | None:
         if self.name is None and self._ask is not None and len(senders) > 1:
-            answer, self._ask = self._ask(list(senders)), None
+            answer, self._ask = _passing(self._ask, list(senders)), None
             self.name = answer.strip() if answer and answer.strip() else None
         return self.name
 
@@ -126,21 +156,61 @@ def ingest_sources(
         if isinstance(source, tuple):
             tally.skipped.append(source)
             continue
-        try:
-            parsed = detect.parse(source, person.name)
-            chunks = _prepared(parsed, person)
-        except UnreadableFileError as error:
-            tally.skipped.append((source.path, str(error)))
-            continue
 
         def report(done: int, total: int, path: str = source.path, at: int = index) -> None:
             if progress is not None:
-                progress(Progress(path, at, count or at, done, total))
+                _passing(progress, Progress(path, at, count or at, done, total))
 
-        steps = _sync_file(parsed, chunks, source, target, commit, report, batch)
+        try:
+            parsed = detect.parse(source, person.name)
+            chunks = _prepared(parsed, person)
+            steps = [
+                step
+                for identity, part in units(parsed, chunks, source)
+                for step in _sync_file(
+                    parsed, part, source, identity, target, _guarded(commit), report, batch
+                )
+            ]
+        except _Passed as failed:
+            raise failed.error from None
+        except (StoreError, MemoryError):
+            raise
+        except Exception as error:  # a parser's bug on odd input must not stop the others
+            tally.skipped.append((source.path, _reason(source, error)))
+            continue
         tally.counts.update(step.action for step in steps)
         tally.files += 1
     return tally.result()
+
+
+def _reason(source: Source, error: Exception) -> str:
+    """Why a file was skipped; an unexpected error is logged with its traceback too."""
+    if isinstance(error, UnreadableFileError):
+        return str(error)
+    log.warning("ingest skipped %s", source.path, exc_info=error)
+    return f"could not be read: {type(error).__name__}: {error}"
+
+
+def _guarded(commit: Commit) -> Commit:
+    """`commit`, its failures marked as the store's (a stale write is planned again)."""
+
+    def guarded(changes: Changes) -> None:
+        try:
+            commit(changes)
+        except StaleWriteError:
+            raise
+        except Exception as error:
+            raise _Passed(error) from error
+
+    return guarded
+
+
+def _passing(callback: Callable[[T], R], argument: T) -> R:
+    """The caller's `callback` called, its error marked as the caller's."""
+    try:
+        return callback(argument)
+    except Exception as error:
+        raise _Passed(error) from error
 
 
 def _paths(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
@@ -193,21 +263,54 @@ def _sync_file(
     parsed: Parsed,
     chunks: list[Chunk],
     source: Source,
+    identity: str,
     target: Target,
     commit: Commit,
     report: Callable[[int, int], None],
     batch: int,
 ) -> list[Step]:
-    """Bring the memory in line with one file, planned again when another writer changed
-    one of its notes in between; the steps taken."""
-    name = ledger_name(target.owner, source.identity)
+    """Bring the memory in line with one file (or one conversation of it: `identity`
+    names its ledger), planned again when another writer changed one of its notes or its
+    ledger in between; the steps taken. (A writer in another process that commits between
+    this one's last look at the ledger and its commit can still add a chunk twice: the
+    store offers no compare-and-set on meta rows.)"""
+    name = ledger_name(target.owner, identity)
+    committed: list[Step] = []  # by attempts overtaken after they wrote some batches
     with _lock(name):
         for _ in range(ATTEMPTS):
             try:
-                return _apply_plan(parsed, chunks, source, target, commit, report, batch, name)
+                steps = _apply_plan(
+                    parsed, chunks, source, target, commit, report, batch, name, committed
+                )
+                return _as_done(steps, committed)
             except StaleWriteError as stale:
+                overtaken: Exception = stale
+            except LedgerOvertakenError as stale:  # let the other ingest finish, then catch up
                 overtaken = stale
+                _wait_until_quiet(target.store, name)
         raise StoreError(f"{source.path}: gave up after {ATTEMPTS} attempts: {overtaken}")
+
+
+def _as_done(steps: list[Step], committed: list[Step]) -> list[Step]:
+    """The steps of the attempt that finished, with what earlier attempts of this ingest
+    wrote counted as theirs (their chunks are "same" to the last plan)."""
+    earlier = {step.note_id: step for step in committed if step.action != "same"}
+    final = [earlier.get(s.note_id, s) if s.action == "same" else s for s in steps]
+    seen = {step.note_id for step in final}
+    return final + [step for step in earlier.values() if step.note_id not in seen]
+
+
+def _wait_until_quiet(store: Records, name: str) -> None:
+    """Wait (up to QUIET_WAIT seconds) until no one has written the ledger for QUIET
+    seconds: two ingests of one file then take turns instead of racing batch by batch."""
+    deadline = time.monotonic() + QUIET_WAIT
+    last = store.get_meta(name)
+    while time.monotonic() < deadline:
+        time.sleep(QUIET)
+        now = store.get_meta(name)
+        if now == last:
+            return
+        last = now
 
 
 def _apply_plan(
@@ -219,48 +322,92 @@ def _apply_plan(
     report: Callable[[int, int], None],
     batch: int,
     name: str,
+    committed: list[Step],
 ) -> list[Step]:
     ledger = Ledger.load(target.store, name)
+    if ledger.is_new:
+        _register(target, name, commit)
+    whole = name == ledger_name(target.owner, source.identity)  # not one conversation of it
+    moved = adopt_moved(target.store, target.owner, source, ledger) if whole else {}
     entries = ledger.entries()
-    live = _live_notes(target.store, [entry.note_id for entry in entries])
+    found = _notes(target.store, [entry.note_id for entry in entries])
+    live = {i: note for i, note in found.items() if note.deleted_at is None}
     for entry in entries:
-        if entry.note_id not in live:
-            ledger.drop(entry.note_id)  # deleted or purged since: its chunk comes back
-    steps = plan(chunks, entries, live)
+        if entry.note_id not in found:
+            ledger.drop(entry.note_id)  # purged since: its chunk comes back
+    steps = plan(chunks, entries, live, forgotten=found.keys() - live.keys())
     file_hash = digest(parsed.format, *(chunk_hash(chunk) for chunk in chunks))
     facts = FileFacts(parsed.format, source.path, _fallback_time(chunks, source))
     batches = _batches(steps, batch)
     for number, part in enumerate(batches, 1):
         changes = batch_changes(part, facts, target, ledger)
+        changes.meta.update(moved if number == 1 else {})
         if number == len(batches):
             ledger.finish(file_hash)
             _merge(changes, _links(parsed, steps, target))
+            known = remembered(target.store, target.owner, source, ledger) if whole else {}
+            changes.meta.update(known)
+        if ledger.overtaken(target.store):  # another process wrote the ledger: plan again
+            raise LedgerOvertakenError(name)
         changes.meta.update(ledger.flush())
         if _writes_anything(changes):
             commit(changes)
+            committed += part
         report(sum(len(done) for done in batches[:number]), len(steps))
     return steps
 
 
+def units(parsed: Parsed, chunks: list[Chunk], source: Source) -> list[tuple[str, list[Chunk]]]:
+    """What is synced on its own, with the identity its ledger is named by: each
+    conversation of a chat export with ids (the same conversation in a newer export, or
+    in a copy elsewhere, updates what the last one gave; one missing from it is left
+    alone), else the whole file."""
+    if parsed.format not in CONVERSATIONS:
+        return [(source.identity, chunks)]
+    grouped: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        conversation = chunk.metadata.get("conversation_id")
+        if not isinstance(conversation, str) or conversation.startswith("#"):  # no id: the file
+            identity = source.identity
+        else:
+            identity = f"{parsed.format}\x00conversation\x00{conversation}"
+        grouped.setdefault(identity, []).append(chunk)
+    return list(grouped.items())
+
+
 def _batches(steps: list[Step], size: int) -> list[list[Step]]:
-    """Runs of steps with at most `size` writes each (unchanged chunks cost nothing)."""
+    """Runs of steps with at most `size` writes each (unchanged and forgotten chunks
+    cost nothing)."""
     batches: list[list[Step]] = [[]]
     writes = 0
     for step in steps:
-        if step.action != "same" and writes >= size:
+        writing = step.action in ("add", "update", "remove")
+        if writing and writes >= size:
             batches.append([])
             writes = 0
         batches[-1].append(step)
-        writes += step.action != "same"
+        writes += writing
     return batches
 
 
-def _live_notes(store: Records, note_ids: list[str]) -> dict[str, Note]:
-    live: dict[str, Note] = {}
+def _notes(store: Records, note_ids: list[str]) -> dict[str, Note]:
+    """The notes of a ledger's entries still in the store (live or deleted)."""
+    found: dict[str, Note] = {}
     for start in range(0, len(note_ids), 500):
-        found = store.get_notes(note_ids[start : start + 500])
-        live.update({i: note for i, note in found.items() if note.deleted_at is None})
-    return live
+        found.update(store.get_notes(note_ids[start : start + 500]))
+    return found
+
+
+def _register(target: Target, name: str, commit: Commit) -> None:
+    """List a new ledger among its owner's (so a purge finds it), in a write of its own
+    made while no other file of this process is listed: the row is read and written at
+    once. (Two processes listing a file of the same row at once may lose one: that file's
+    ledger is then not blanked by a purge of its owner, though its notes are purged.)"""
+    key = index_key(target.owner, name)
+    with _index_guard:
+        names = indexed(target.store, key)
+        if name not in names:
+            commit(Changes(meta={key: json.dumps([*names, name])}))
 
 
 def _fallback_time(chunks: list[Chunk], source: Source) -> Any:
@@ -289,4 +436,7 @@ def _writes_anything(changes: Changes) -> bool:
 def _lock(name: str) -> threading.Lock:
     """One ingest of a file (per tenant and owner) at a time in this process."""
     with _file_locks_guard:
-        return _file_locks.setdefault(name, threading.Lock())
+        lock = _file_locks.get(name)
+        if lock is None:
+            lock = _file_locks[name] = threading.Lock()
+        return lock

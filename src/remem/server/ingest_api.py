@@ -4,11 +4,12 @@ provenance, never a path on this machine."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import FastAPI, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
+from remem.errors import InvalidInputError
 from remem.ingest.api import upload_name
 from remem.server.auth import Caller
 from remem.server.errors import documented
@@ -54,7 +55,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
     def ingest(
         memory: Caller,
         files: Annotated[
-            list[UploadFile],
+            list[UploadFile | str],  # a part without a filename arrives as text: refused below
             File(description="The files: chat exports, notes, documents, e-mail."),
         ] = [],  # noqa: B006 - FastAPI copies defaults; a form without files ingests nothing
         user_id: OwnerField = None,
@@ -74,7 +75,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
         cannot be read are listed in `skipped` with the reason."""
         uploads: list[tuple[str, bytes]] = []
         too_large: list[tuple[str, str]] = []
-        for index, upload in enumerate(files[:MAX_FILES]):
+        for index, upload in enumerate(_uploaded(files)[:MAX_FILES]):
             name = upload.filename or ""
             data = _read(upload, max_file_bytes)
             if data is None:
@@ -88,7 +89,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
         )
         left_out = [
             (upload_name(f.filename or "", i), f"more than {MAX_FILES} files in one request")
-            for i, f in enumerate(files[MAX_FILES:], MAX_FILES)
+            for i, f in enumerate(_uploaded(files)[MAX_FILES:], MAX_FILES)
         ]
         skipped = [*result.skipped, *too_large, *left_out]
         return Ingested(
@@ -99,6 +100,17 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
             removed=result.removed,
             skipped=[[path, reason] for path, reason in skipped],
         )
+
+
+def _uploaded(files: list[UploadFile | str]) -> list[UploadFile]:
+    """The file parts; a `files` part sent without a filename is a form field, not a file."""
+    for index, part in enumerate(files):
+        if isinstance(part, str):  # (a file part is Starlette's UploadFile, FastAPI's base)
+            raise InvalidInputError(
+                f"files: part {index + 1} has no filename; send each file as a file part"
+                ' (Content-Disposition: form-data; name="files"; filename="...")'
+            )
+    return cast(list[UploadFile], files)
 
 
 def _read(upload: UploadFile, limit: int) -> bytes | None:
