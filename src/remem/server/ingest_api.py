@@ -4,12 +4,11 @@ provenance, never a path on this machine."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
-from remem.errors import InvalidInputError
 from remem.ingest.api import upload_name
 from remem.server.auth import Caller
 from remem.server.errors import documented
@@ -38,7 +37,13 @@ OwnerField = Annotated[str | None, Form(max_length=256, pattern=NO_NUL)]
 NEEDS_AN_OWNER: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {"anyOf": any_of("user_id", "agent_id")}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "anyOf": any_of("user_id", "agent_id"),
+                }
+            }
+        },
     }
 }
 
@@ -55,7 +60,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
     def ingest(
         memory: Caller,
         files: Annotated[
-            list[UploadFile | str],  # a part without a filename arrives as text: refused below
+            list[UploadFile],
             File(description="The files: chat exports, notes, documents, e-mail."),
         ] = [],  # noqa: B006 - FastAPI copies defaults; a form without files ingests nothing
         user_id: OwnerField = None,
@@ -75,7 +80,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
         cannot be read are listed in `skipped` with the reason."""
         uploads: list[tuple[str, bytes]] = []
         too_large: list[tuple[str, str]] = []
-        for index, upload in enumerate(_uploaded(files)[:MAX_FILES]):
+        for index, upload in enumerate(files[:MAX_FILES]):
             name = upload.filename or ""
             data = _read(upload, max_file_bytes)
             if data is None:
@@ -89,7 +94,7 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
         )
         left_out = [
             (upload_name(f.filename or "", i), f"more than {MAX_FILES} files in one request")
-            for i, f in enumerate(_uploaded(files)[MAX_FILES:], MAX_FILES)
+            for i, f in enumerate(files[MAX_FILES:], MAX_FILES)
         ]
         skipped = [*result.skipped, *too_large, *left_out]
         return Ingested(
@@ -100,17 +105,6 @@ def install_ingest_routes(app: FastAPI, max_file_bytes: int = MAX_FILE_BYTES) ->
             removed=result.removed,
             skipped=[[path, reason] for path, reason in skipped],
         )
-
-
-def _uploaded(files: list[UploadFile | str]) -> list[UploadFile]:
-    """The file parts; a `files` part sent without a filename is a form field, not a file."""
-    for index, part in enumerate(files):
-        if isinstance(part, str):  # (a file part is Starlette's UploadFile, FastAPI's base)
-            raise InvalidInputError(
-                f"files: part {index + 1} has no filename; send each file as a file part"
-                ' (Content-Disposition: form-data; name="files"; filename="...")'
-            )
-    return cast(list[UploadFile], files)
 
 
 def _read(upload: UploadFile, limit: int) -> bytes | None:
