@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from remem import InvalidInputError
+from remem import InvalidInputError, Memory
 from remem.bench import locomo
 from remem.bench.metrics import expand_to_turns, ndcg_at, percentile, recall_at
-from remem.bench.runner import run
+from remem.bench.runner import FEEDS, Report, _ingest, run
 from remem.cli.main import cli
 from remem.testing import HashEmbedder
 
@@ -126,3 +126,28 @@ def test_cli_runs_the_benchmark(tiny: Path, tmp_path: Path) -> None:
     assert summary["scores"]["overall"]["n"] == 4 and summary["embedder"] == "hash-64"
     table = CliRunner().invoke(cli, ["bench", "locomo", "--data", str(tiny)], env=env)
     assert "R@10" in table.stdout and "search p50" in table.stdout
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_each_feed_adds_every_turn_with_or_without_its_session(feed: str, tiny: Path) -> None:
+    (sample,) = locomo.load(tiny)
+    with Memory(":memory:", embedder=HashEmbedder()) as memory:
+        dia_of = _ingest(memory, sample, Report(), feed)
+        assert sorted(dia_of.values()) == ["D1:1", "D1:2", "D2:1"]
+        sessions = {memory.episode(e).scope.session_id for e in dia_of}
+        adds = [e for e in dia_of for event in memory.history(e) if event.action == "add"]
+    expected = {None} if feed == "turn" else {"tiny-1/session_1", "tiny-1/session_2"}
+    assert sessions == expected and len(adds) == 3
+    report = run(locomo.load(tiny), HashEmbedder(), len, feed=feed)
+    assert report.summary()["questions"] == 4 and report.turns == 3
+
+
+def test_an_unknown_feed_is_refused(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown feed"):
+        run(locomo.load(tiny), HashEmbedder(), len, feed="sessions")
+    env = {"REMEM_EMBEDDER": "hash", "REMEM_DB": str(tmp_path / "unused.db"), "REMEM_CONFIG": ""}
+    args = ["bench", "locomo", "--data", str(tiny), "--json", "--feed"]
+    result = CliRunner().invoke(cli, [*args, "turn"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["feed"] == "turn"
+    assert CliRunner().invoke(cli, [*args, "bogus"], env=env).exit_code == 2

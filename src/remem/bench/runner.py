@@ -10,14 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remem.bench.locomo import CATEGORIES, Question, Sample
+from remem.bench.locomo import CATEGORIES, Question, Sample, Turn
 from remem.bench.metrics import expand_to_turns, ndcg_at, percentile, recall_at
 from remem.embedders.base import Embedder
+from remem.errors import InvalidInputError
 from remem.memory import Memory
 from remem.read.rank import DEFAULT, Weights
 from remem.stores.sqlite import SQLiteStore
 
 KS = (5, 10, 25, 50)
+# How the turns are added (issue #18): a session per `add` with its session id (what a
+# chat app that knows its sessions does), a turn per `add` with the session id, or a turn
+# per `add` with the user id only (how most apps call `add`).
+FEEDS = ("session", "turn+session", "turn")
 # The samples tuning may look at; the rest are held out (issue #3).
 TUNING_SAMPLES = ("conv-26", "conv-30", "conv-41", "conv-42", "conv-43")
 
@@ -76,9 +81,10 @@ def run(
     count_tokens: Callable[[Sequence[str]], int],
     progress: Callable[[int], None] | None = None,
     ranking: Weights = DEFAULT,
+    feed: str = "session",
 ) -> Report:
     """Build one fresh memory per sample, ask every question, score the turns returned."""
-    return run_variants(samples, embedder, count_tokens, [ranking], progress)[0]
+    return run_variants(samples, embedder, count_tokens, [ranking], progress, feed)[0]
 
 
 def run_variants(
@@ -87,14 +93,17 @@ def run_variants(
     count_tokens: Callable[[Sequence[str]], int],
     rankings: Sequence[Weights],
     progress: Callable[[int], None] | None = None,
+    feed: str = "session",
 ) -> list[Report]:
     """`run` for several rankings at once: each sample is ingested once, asked per ranking."""
+    if feed not in FEEDS:
+        raise InvalidInputError(f"unknown feed {feed!r}; choose one of {', '.join(FEEDS)}")
     reports = [Report() for _ in rankings]
     with tempfile.TemporaryDirectory(prefix="remem-bench-") as folder:
         for sample in samples:
             path = Path(folder) / f"{sample.sample_id}.db"
             with Memory(store=SQLiteStore(path), embedder=embedder) as memory:
-                dia_of = _ingest(memory, sample, reports[0])
+                dia_of = _ingest(memory, sample, reports[0], feed)
             for report in reports[1:]:
                 report.ingest_seconds, report.turns = reports[0].ingest_seconds, reports[0].turns
             for ranking, report in zip(rankings, reports, strict=True):
@@ -108,32 +117,35 @@ def run_variants(
     return reports
 
 
-def _ingest(memory: Memory, sample: Sample, report: Report) -> dict[str, str]:
-    """Add every turn as one message, a session at a time; return episode id -> turn id."""
+def _ingest(memory: Memory, sample: Sample, report: Report, feed: str) -> dict[str, str]:
+    """Add every turn as one message, fed as `feed` says; return episode id -> turn id."""
     dia_of: dict[str, str] = {}
     start = time.perf_counter()
     for session in sample.sessions:
-        messages = [
-            {
-                "role": "user",
-                "name": turn.speaker,
-                "content": turn.text,
-                "metadata": {"dia_id": turn.dia_id},
-            }
-            for turn in session.turns
-        ]
-        if not messages:
-            continue
-        result = memory.add(
-            messages,
-            user_id=sample.sample_id,
-            session_id=f"{sample.sample_id}/session_{session.number}",
-            occurred_at=session.occurred_at,
-        )
-        dia_of.update(zip(result.episode_ids, (t.dia_id for t in session.turns), strict=True))
+        session_id = f"{sample.sample_id}/session_{session.number}"
+        calls = [session.turns] if feed == "session" else [(turn,) for turn in session.turns]
+        for turns in calls:
+            if not turns:
+                continue
+            result = memory.add(
+                [_message(turn) for turn in turns],
+                user_id=sample.sample_id,
+                session_id=None if feed == "turn" else session_id,
+                occurred_at=session.occurred_at,
+            )
+            dia_of.update(zip(result.episode_ids, (t.dia_id for t in turns), strict=True))
     report.ingest_seconds += time.perf_counter() - start
     report.turns += len(dia_of)
     return dia_of
+
+
+def _message(turn: Turn) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "name": turn.speaker,
+        "content": turn.text,
+        "metadata": {"dia_id": turn.dia_id},
+    }
 
 
 def _ask(

@@ -26,13 +26,24 @@ def bench() -> None:
     help="A dataset in the LoCoMo schema, e.g. ../shared/bench/locomo10.json.",
 )
 @click.option("--samples", metavar="IDS", help="Comma-separated sample ids (default: all).")
+@click.option(
+    "--feed",
+    type=click.Choice(["session", "turn+session", "turn"]),
+    default="session",
+    show_default=True,
+    help="How turns are added: a session per add call with its session id, a turn per "
+    "call with the session id, or a turn per call with the user id only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
-def locomo(ctx: click.Context, /, data_path: str, samples: str | None, as_json: bool) -> None:
+def locomo(
+    ctx: click.Context, /, data_path: str, samples: str | None, feed: str, as_json: bool
+) -> None:
     """Turn retrieval on LoCoMo: R@5/10/25/50 and NDCG@10, overall, per half, per category.
 
-    Each sample gets a fresh temporary memory; every turn is added as one message and
-    every question asked through Memory.search. Scores use the dataset's definition:
+    Each sample gets a fresh temporary memory; every turn is added as one message (a
+    session per add call, or one per call: --feed) and every question asked through
+    Memory.search. Scores use the dataset's definition:
     hits expand, in rank order, into the turns they came from, up to k distinct turns.
     """
     from remem.bench import locomo as dataset
@@ -45,9 +56,10 @@ def locomo(ctx: click.Context, /, data_path: str, samples: str | None, as_json: 
     embedder = create_embedder(settings)
     total = sum(len(sample.questions) for sample in loaded)
     with click.progressbar(length=total, label="questions", file=sys.stderr) as bar:
-        report = run(loaded, embedder, count_tokens, progress=bar.update)
+        report = run(loaded, embedder, count_tokens, progress=bar.update, feed=feed)
     summary = report.summary()
     summary["embedder"] = embedder.model_id
+    summary["feed"] = feed
     summary["tokenizer"] = TOKENIZER_NAME
     if as_json:
         print_json(summary)
@@ -66,7 +78,7 @@ def _print(summary: dict[str, Any]) -> None:
         f"(query embedding included); ingest {summary['ingest_seconds']} s "
         f"({summary['ingest_turns_per_s']} turns/s); mean tokens of the top 10 hits "
         f"{summary['mean_tokens_top10']:.0f} ({summary['tokenizer']}); "
-        f"embedder {summary['embedder']}"
+        f"embedder {summary['embedder']}; feed {summary['feed']}"
     )
 
 

@@ -1,4 +1,5 @@
-"""The embedder protocol: one required method, `embed_batch`; the rest is built on it."""
+"""The embedder protocol: one required method, `embed_batch`; the rest is built on it
+(`embed_with_spans` may be overridden by a model that can do it for less)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy.typing as npt
 from remem.errors import EmbedderError
 
 Vectors = npt.NDArray[np.float32]
+# A character range [start, end) of a text, such as one of its sentences.
+Span = tuple[int, int]
 
 
 class Embedder(ABC):
@@ -30,6 +33,27 @@ class Embedder(ABC):
         """One text as a 1-d vector."""
         vector: Vectors = self.embed_batch([text])[0]
         return vector
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Each text's vector, and one for each of its spans (a note's sentences, ordered
+        character ranges), shape (len(spans[i]), dimensions). Here the texts and the spans
+        are embedded in one batch, each span as a text of its own; a local model can do
+        better (the bundled one builds the text's vector from its spans' passes)."""
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
+        pieces = [
+            text[begin:end]
+            for text, ranges in zip(texts, spans, strict=True)
+            for begin, end in ranges
+        ]
+        matrix = self.embed_batch([*texts, *pieces])
+        vectors, row, split = matrix[: len(texts)], len(texts), []
+        for ranges in spans:
+            split.append(matrix[row : row + len(ranges)])
+            row += len(ranges)
+        return vectors, split
 
     def close(self) -> None:  # noqa: B027 - optional hook, most embedders hold nothing
         """Release what the embedder holds."""

@@ -14,18 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from remem.embedders.base import Embedder, Vectors, normalise
+from remem.embedders.base import Embedder, Span, Vectors, normalise
+from remem.embedders.minilm.batching import batches
+from remem.embedders.minilm.pieces import compose, pieces_of
 from remem.errors import ConfigError, EmbedderError
 
 TOKENIZER_PATH = Path(__file__).with_name("tokenizer.json")
 # The model was trained on 128-token inputs; longer ones only cost time.
 MAX_TOKENS = 128
-# Batches are sorted by length so padding stays small; 64 keeps memory flat.
-BATCH_SIZE = 64
 
 
 class MiniLMEmbedder(Embedder):
-    """all-MiniLM-L6-v2 run with onnxruntime: mean pooling, then L2 normalisation."""
+    """all-MiniLM-L6-v2 run with onnxruntime: mean pooling, then L2 normalisation.
+
+    With spans (a note's sentences), each span runs alone and the text's vector is pooled
+    from its pieces (see `pieces`), so a note and its sentences cost one pass, not two.
+    """
 
     model_id = "all-MiniLM-L6-v2-int8"
     dimensions = 384
@@ -53,26 +57,54 @@ class MiniLMEmbedder(Embedder):
         )
         tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         tokenizer.enable_truncation(MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()  # batches are padded to their own longest text, see _forward
         self._tokenizer = tokenizer
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        with self._lock:
+            states = self._states(texts)
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        with self._lock:
-            if self._session is None:
-                self._load()
-            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-            result = np.empty((len(texts), self.dimensions), dtype=np.float32)
-            for start in range(0, len(order), BATCH_SIZE):
-                chunk = order[start : start + BATCH_SIZE]
-                result[chunk] = self._run([texts[i] for i in chunk])
-        return result
+        # Mean over every token, [CLS] and [SEP] included: how the model was trained.
+        pooled = np.stack([state.mean(axis=0) for state in states])
+        return normalise(pooled, expected_rows=len(texts))
 
-    def _run(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[Vectors, list[Vectors]]:
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
+        pieces = pieces_of(texts, spans)
+        with self._lock:
+            states = self._states([piece.content for piece in pieces])
+        return compose(len(texts), pieces, states, self.dimensions)
+
+    def _states(self, texts: Sequence[str]) -> list[Vectors]:
+        """Each text's token states (tokens x dimensions); the caller holds the lock."""
+        if self._session is None:
+            self._load()
+        if not texts:
+            return []
+        # One by one: encode_batch hands small batches to a thread pool, and waking it cost
+        # more than the tokenizing (3.5 ms against 0.1 ms an add, measured under load).
+        return self._forward([self._tokenizer.encode(text).ids for text in texts])
+
+    def _forward(self, encoded: Sequence[Sequence[int]]) -> list[Vectors]:
+        """The token states of each tokenised text, in batches of similar lengths."""
+        states: list[Vectors] = [np.empty(0, dtype=np.float32)] * len(encoded)
+        for batch in batches([len(ids) for ids in encoded]):
+            width = max(len(encoded[i]) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = 1
+            hidden = self._run(ids, mask)
+            for row, i in enumerate(batch):
+                states[i] = hidden[row, : len(encoded[i])]
+        return states
+
+    def _run(self, ids: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> Vectors:
         try:
             (hidden,) = self._session.run(
                 None,
@@ -80,9 +112,10 @@ class MiniLMEmbedder(Embedder):
             )
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise EmbedderError(f"the bundled embedding model failed: {error}") from error
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
-        return normalise(pooled, expected_rows=len(texts))
+        result: Vectors = np.asarray(hidden, dtype=np.float32)
+        if result.shape != (*ids.shape, self.dimensions):
+            raise EmbedderError(f"the bundled embedding model returned shape {result.shape}")
+        return result  # pooled vectors are checked for NaN by `normalise`
 
 
 def _installed_model_path() -> Path:
