@@ -52,6 +52,7 @@ def demo(ctx: click.Context, limit: int, as_json: bool) -> None:
             )
             for query in script["queries"]:
                 _show_search(memory, query, user, limit)
+            _show_profile(memory, user)
 
 
 def _load(memory: Any, sessions: list[dict[str, Any]], user: str) -> int:
@@ -72,6 +73,17 @@ def _show_search(memory: Any, query: str, user: str, limit: int) -> None:
             f"         source: {speaker}, {when(source.occurred_at)}  ({source.id})", dim=True
         )
     click.echo()
+
+
+def _show_profile(memory: Any, user: str) -> None:
+    """What memory says of the person, with no model: attributes and main topics."""
+    profile = memory.profile(user_id=user)
+    click.secho(f"Who memory says {user} is (remem profile --user {user}):", bold=True)
+    for attribute in profile.attributes:
+        click.echo(f"  {attribute.slot:<10} {shorten(attribute.value, 50)}")
+    topics = ", ".join(topic.label for topic in profile.topics[:4])
+    if topics:
+        click.echo(f"  topics     {shorten(topics, 66)}")
 
 
 COMMANDS = [demo]
