@@ -239,6 +239,8 @@ def test_demo_runs_offline_with_the_bundled_model(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Remembered 21 messages" in result.stdout
     assert "allergic to peanuts" in result.stdout
+    profile = result.stdout.split("Who memory says", 1)[1]
+    assert "health     allergic to peanuts" in profile and "Hannah (sister)" in profile
     assert not (tmp_path / "unused.db").exists()
 
 
