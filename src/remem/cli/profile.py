@@ -161,10 +161,10 @@ def _attribute_line(attribute: Attribute) -> str:
 
 def _print_topic(topic: Topic, *, timeline: bool) -> None:
     span = f"{topic.first_at:%Y-%m-%d} to {topic.last_at:%Y-%m-%d}"
-    title = topic.name or topic.label
+    click.echo(f"  {topic.id[-8:]}  {shorten(topic.name or topic.label, 66)}")
     click.echo(
-        f"  {topic.id[-8:]}  {shorten(title, 40)}  ({topic.size} notes, {topic.sessions}"
-        f" sessions, {span}, confidence {topic.confidence:.2f})"
+        f"            {topic.size} notes, {topic.sessions} sessions, {span},"
+        f" confidence {topic.confidence:.2f}"
     )
     click.echo(f"            keywords: {shorten(', '.join(topic.keywords), 56)}")
     for statement in topic.description:
