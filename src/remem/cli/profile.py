@@ -101,14 +101,22 @@ def fill(
     rows = [
         [
             item.path or "/",
-            "" if item.value is None else shorten(json.dumps(item.value, ensure_ascii=False), 28),
+            "" if item.value is None else shorten(json.dumps(item.value, ensure_ascii=False), 20),
             f"{item.confidence:.2f}",
-            ",".join(note_id[-8:] for note_id in item.note_ids[:3]),
-            shorten(item.why, 24),
+            _evidence(item.note_ids),
+            shorten(item.why, 18),
         ]
         for item in filled.fields
     ]
     print_table(["field", "value", "conf", "evidence", "why"], rows)
+
+
+def _evidence(note_ids: tuple[str, ...]) -> str:
+    """The first note's short id, and how many more (the whole list is in --json)."""
+    if not note_ids:
+        return ""
+    more = f" +{len(note_ids) - 1}" if len(note_ids) > 1 else ""
+    return note_ids[0][-8:] + more
 
 
 def _read_form(path: Path) -> Any:
