@@ -196,7 +196,7 @@ def test_sessions_are_bounded_and_expire() -> None:
     sessions = Sessions()
     first = sessions.start("a", None)
     for _ in range(MAX_SESSIONS):
-        sessions.start(None, None)
+        sessions.start("a", None)
     assert sessions.find(first.id) is None  # the oldest went first
     assert sessions.find("") is None and sessions.find(None) is None
     newest = sessions.start("b", "digest")
@@ -258,3 +258,37 @@ def test_odd_forms_get_a_page_never_a_crash(memory: Memory, local: TestClient) -
         assert answer.headers["content-type"].startswith("text/html")
     assert memory.get(note_id).text == "edit me"
     assert [note.text for note in memory.list().items] == ["edit me"]
+
+
+def test_anonymous_sessions_never_push_out_a_signed_in_one() -> None:
+    sessions = Sessions(limit=3)
+    signed_in = sessions.start("acme", "digest")
+    for _ in range(10):  # anyone can ask for the sign-in page this often
+        sessions.start(None, None)
+    assert sessions.find(signed_in.id) is not None
+
+
+def test_metadata_nested_past_the_decoder_is_a_clear_refusal(memory: Memory) -> None:
+    note_id = memory.add("A note.", user_id="u").note_ids[0]
+    deep = "[" * 50_000 + "]" * 50_000
+    with TestClient(create_app(memory), base_url=LOCAL, follow_redirects=False) as client:
+        page = client.get("/add").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token is not None
+        added = client.post(
+            "/add", data={"csrf": token.group(1), "text": "x", "user": "u", "metadata": deep}
+        )
+        assert added.status_code < 500 and "nested too deeply" in added.text
+        found = client.get(
+            "/", params={"q": "x", "user": "u", "meta": "a=" + "[" * 3000 + "]" * 3000}
+        )
+        assert found.status_code < 500 and "nested too deeply" in found.text
+        assert client.get(f"/memories/{note_id}").status_code == 200
+
+
+def test_the_profile_of_someone_unknown_is_a_page_not_a_404(memory: Memory) -> None:
+    memory.add("I live in Porto.", user_id="u")
+    with TestClient(create_app(memory), base_url=LOCAL) as client:
+        page = client.get("/profile", params={"user": "nobody"})
+        assert page.status_code == 200 and "There is no page here" not in page.text
+        assert 'name="user"' in page.text  # the form to pick someone else is there

@@ -52,7 +52,8 @@ class Session:
 class Sessions:
     """Sessions by id, in memory (a restart signs everyone out), the oldest dropped first."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_SESSIONS) -> None:
+        self.limit = limit
         self._secret = secrets.token_bytes(32)
         self._by_id: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
@@ -61,9 +62,18 @@ class Sessions:
         session = Session(secrets.token_urlsafe(32), tenant, key_digest, time.monotonic())
         with self._lock:
             self._by_id[session.id] = session
-            while len(self._by_id) > MAX_SESSIONS:
-                self._by_id.popitem(last=False)
+            while len(self._by_id) > self.limit:
+                self._drop_oldest()
         return session
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest session not signed in (anyone can make those by asking for the
+        sign-in page, and must not sign others out so); only then the oldest of all."""
+        anonymous = next((sid for sid, s in self._by_id.items() if s.tenant is None), None)
+        if anonymous is not None:
+            del self._by_id[anonymous]
+        else:
+            self._by_id.popitem(last=False)
 
     def find(self, session_id: str | None) -> Session | None:
         if not session_id:

@@ -116,6 +116,8 @@ def metadata_filter(text: str) -> dict[str, Any] | None:
         parsed: Any = json.loads(value)
     except json.JSONDecodeError:
         parsed = value.strip()
+    except RecursionError:  # nested past what the decoder can follow: no metadata is
+        raise InvalidInputError("a metadata filter value is nested too deeply") from None
     return {key.strip(): parsed}
 
 
@@ -144,6 +146,8 @@ def parse_metadata(text: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"metadata is not valid JSON: {error.msg} at {error.pos}") from None
+    except RecursionError:
+        raise InvalidInputError("metadata is nested too deeply (at most 16 levels)") from None
     if not isinstance(value, dict):
         raise InvalidInputError('metadata must be a JSON object, e.g. {"source": "diary"}')
     return value

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from remem.errors import InvalidInputError
+from remem.errors import InvalidInputError, NotFoundError
 from remem.profile.state import attribute_json
 from remem.server.ui.access import Viewer, posted, viewer
 from remem.server.ui.filters import NEEDS_SCOPE, ScopeFilter, known_scopes, scope_or_default
@@ -43,8 +43,12 @@ def profile(request: Request, looking: Looking) -> Response:
             known = memory.profile(user_id=arguments["user_id"], agent_id=arguments["agent_id"])
         except InvalidInputError as error:
             values["problem"] = str(error)
+        except NotFoundError:
+            values["problem"] = "Memory knows nothing of this person yet."
         else:
-            history = memory.history(known.id)
+            history = memory.history(known.id) if known.version else []
+            # links on the page name the owner shown, also when it was chosen for the user
+            values["scope"] = ScopeFilter(known.scope.user_id, known.scope.agent_id)
             values["profile"] = known
             values["biographies"] = biography_versions(history)
             values["past"] = past_attributes(known)
