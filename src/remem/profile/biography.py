@@ -173,8 +173,8 @@ def model_biography(
     who = f"The person is {person}." if person else "The person is the user."
     user = f"{who} Today is {now:{DAY}}.\nEvidence:\n{json.dumps(evidence, ensure_ascii=False)}"
     generation = llm.generate("biography", prompts.BIOGRAPHY, user, prompts.BiographyAnswer)
-    sentences = _within_words(_cited(generation.value.biography, shown), MAX_BIOGRAPHY_WORDS)
-    status = _cited(generation.value.status, shown)
+    sentences = _within_words(prompts.cited(generation.value.biography, shown), MAX_BIOGRAPHY_WORDS)
+    status = prompts.cited(generation.value.status, shown)
     if not sentences:
         summary = summary_biography(topics, attributes, recent, version=version, now=now)
         return summary, generation.usage
@@ -221,16 +221,6 @@ def _evidence(
     shown |= {note.id for note in recent}
     evidence = {"topics": topic_items, "attributes": attribute_items, "recent_notes": notes}
     return evidence, shown
-
-
-def _cited(answers: Sequence[prompts.SentenceAnswer], shown: set[str]) -> list[Statement]:
-    kept = []
-    for answer in answers:
-        ids = tuple(dict.fromkeys(i for i in answer.note_ids if i in shown))
-        text = " ".join(answer.text.split())
-        if ids and text:
-            kept.append(Statement(text, ids))
-    return kept
 
 
 def _within_words(sentences: Sequence[Statement], limit: int) -> list[Statement]:

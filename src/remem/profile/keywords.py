@@ -7,6 +7,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from remem.read import query
+
 __all__ = ["STOPWORDS", "distinctive", "note_terms", "prune", "shortened"]
 
 # Letters only: numbers, dates and ids say little about a theme and would swamp it.
@@ -19,26 +21,19 @@ MAX_TERMS_PER_NOTE = 64
 MIN_LENGTH = 3
 MAX_LENGTH = 30
 
-# Function words and chat fillers carry no theme.
-STOPWORDS = frozenset(
+# Function words carry no theme (search's list), nor do chat fillers.
+STOPWORDS = query.STOPWORDS | frozenset(
     """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only or
-    other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves also always another anything anyway around away back been cause come
-    coming definitely did doesn don done else even ever every everything feel feeling felt
-    find get gets getting give glad go goes going gonna good got great guess hey hi hmm
-    i'd i'll i'm i've it's just know kind let let's like little lot lots made make makes
-    making many may maybe mean might much must need never new next nice oh okay one ones
-    pretty quite rather really right said say says see seem seems since something sometimes
-    still stuff sure take tell thank thanks that's thing things think though thought time
-    today totally try trying two us use used want wanted way well went what's whole wow
-    yeah yes yet you'd you'll you're you've amazing awesome cool hear heard look looking
-    looks lovely sounds sound super thats whats wanna yea yep
+    also always another anything anyway around away back cause come coming definitely doesn
+    don done else even ever every everything feel feeling felt find get gets getting give
+    glad go goes going gonna good got great guess hey hi hmm i'd i'll i'm i've it's know
+    kind let let's like little lot lots made make makes making many may maybe mean might
+    much must need never new next nice oh okay one ones pretty quite rather really right
+    said say says see seem seems since something sometimes still stuff sure take tell thank
+    thanks that's thing things think though thought time today totally try trying two us use
+    used want wanted way well went what's whole wow yeah yes yet you'd you'll you're you've
+    amazing awesome cool hear heard look looking looks lovely sounds sound super thats whats
+    wanna yea yep
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 

@@ -8,13 +8,13 @@ as the evidence the model saw.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from remem.read.speakers import DAY
-from remem.types import Note
+from remem.types import Note, Statement
 
 MAX_VALUE_CHARS = 500
 MAX_NOTE_CHARS = 1000  # a note longer than this is shown shortened
@@ -103,3 +103,16 @@ def note_item(note: Note, speaker_of: Callable[[Note], str] | None) -> dict[str,
 
 def shortened(text: str, limit: int = MAX_NOTE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def cited(answers: Sequence[SentenceAnswer], allowed: set[str]) -> list[Statement]:
+    """A model's sentences with only the evidence ids it was shown; a sentence left citing
+    nothing (or saying nothing) is dropped: the model is trusted with wording, never with
+    evidence."""
+    kept = []
+    for answer in answers:
+        ids = tuple(dict.fromkeys(i for i in answer.note_ids if i in allowed))
+        text = " ".join(answer.text.split())
+        if ids and text:
+            kept.append(Statement(text, ids))
+    return kept

@@ -70,7 +70,7 @@ def name_topic(
     if not name:
         return None
     allowed = set(topic.note_ids)
-    description = tuple(_cited(generation.value.description, allowed))[:MAX_SENTENCES]
+    description = tuple(prompts.cited(generation.value.description, allowed))[:MAX_SENTENCES]
     return name, description, generation.usage
 
 
@@ -84,13 +84,3 @@ def _shown(topic: Topic, notes_by_id: Mapping[str, Note]) -> list[Note]:
     order = {note_id: position for position, note_id in enumerate(topic.note_ids)}
     ids = sorted(list(chosen)[:MAX_SHOWN], key=lambda note_id: order.get(note_id, 0))
     return [notes_by_id[note_id] for note_id in ids]
-
-
-def _cited(answers: Sequence[prompts.SentenceAnswer], allowed: set[str]) -> list[Statement]:
-    kept = []
-    for answer in answers:
-        ids = tuple(dict.fromkeys(i for i in answer.note_ids if i in allowed))
-        text = " ".join(answer.text.split())
-        if ids and text:
-            kept.append(Statement(text, ids))
-    return kept
