@@ -99,7 +99,7 @@ def dump(doc: ProfileDoc) -> str:
         "version": doc.version,
         "updated_at": _time(doc.updated_at),
         "topics": doc.topics,
-        "attributes": [_attribute_json(item) for item in doc.attributes],
+        "attributes": [attribute_json(item) for item in doc.attributes],
         "biography": _biography_json(doc.biography) if doc.biography else None,
         "biography_notes": doc.biography_notes,
         "notes_seen": doc.notes_seen,
@@ -109,11 +109,7 @@ def dump(doc: ProfileDoc) -> str:
 
 
 def attribute_json(attribute: Attribute) -> dict[str, Any]:
-    """An attribute as JSON (history events and the REST API show it this way)."""
-    return _attribute_json(attribute)
-
-
-def _attribute_json(attribute: Attribute) -> dict[str, Any]:
+    """An attribute as JSON (history events and the web UI show it this way)."""
     raw = asdict(attribute)
     raw["note_ids"] = list(attribute.note_ids)
     raw["valid_from"] = _time(attribute.valid_from)
@@ -136,8 +132,8 @@ def _attribute(raw: Mapping[str, Any]) -> Attribute:
 def _biography_json(biography: Biography) -> dict[str, Any]:
     return {
         "text": biography.text,
-        "sentences": _statements_json(biography.sentences),
-        "status": _statements_json(biography.status),
+        "sentences": statements_json(biography.sentences),
+        "status": statements_json(biography.status),
         "by": biography.by,
         "version": biography.version,
         "updated_at": _time(biography.updated_at),
@@ -147,29 +143,21 @@ def _biography_json(biography: Biography) -> dict[str, Any]:
 def _biography(raw: Mapping[str, Any]) -> Biography:
     return Biography(
         text=str(raw["text"]),
-        sentences=_statements(raw["sentences"]),
-        status=_statements(raw["status"]),
+        sentences=statements(raw["sentences"]),
+        status=statements(raw["status"]),
         by=raw["by"],
         version=int(raw["version"]),
         updated_at=clock.parse_time(raw["updated_at"]),
     )
 
 
-def statements_json(statements: Sequence[Statement]) -> list[dict[str, Any]]:
-    """Statements as JSON (text and note ids)."""
-    return _statements_json(statements)
+def statements_json(told: Sequence[Statement]) -> list[dict[str, Any]]:
+    """Statements as JSON: text and note ids."""
+    return [{"text": item.text, "note_ids": list(item.note_ids)} for item in told]
 
 
 def statements(raw: Sequence[Mapping[str, Any]]) -> tuple[Statement, ...]:
     """Statements from their JSON."""
-    return _statements(raw)
-
-
-def _statements_json(statements: Sequence[Statement]) -> list[dict[str, Any]]:
-    return [{"text": item.text, "note_ids": list(item.note_ids)} for item in statements]
-
-
-def _statements(raw: Sequence[Mapping[str, Any]]) -> tuple[Statement, ...]:
     return tuple(Statement(str(item["text"]), tuple(item["note_ids"])) for item in raw)
 
 
