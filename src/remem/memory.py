@@ -130,6 +130,7 @@ class Memory(PersonMethods, IngestMethods):
         # one process take turns instead of overtaking each other's reads, which could
         # starve a delete behind a stream of updates; other processes meet `expect`
         self._writing = threading.Lock()
+        self._profiles_read = {}
         self._embedder_recorded = check_embedder(self.store, self.embedder)
         organiser = Organiser(self.store, self.embedder, self.llm, ranking) if self.llm else None
         self._jobs = JobRunner(self.store, organiser, parts.jobs, lease)

@@ -15,6 +15,7 @@ from remem.errors import LLMError, ScopeRequiredError
 from remem.llms import LLM
 from remem.llms.base import Usage
 from remem.profile import biography, fill, service
+from remem.profile import state as saved
 from remem.stores.base import Changes, LLMCall, Store
 from remem.tokens import token_counts
 from remem.types import FilledForm, Hit, Profile, Scope, Topic
@@ -26,6 +27,8 @@ FRESH_ENOUGH = timedelta(seconds=30)
 # ... and places at most this many new notes before it answers (a few hundred ms); more, as
 # after a large import, are placed by `profile()` (or `remem profile`), not on a turn
 CONTEXT_MAX_NEW = 2000
+# profiles kept as read for contexts (one per owner seen lately)
+PROFILES_KEPT = 256
 # refreshes that meet another one saving first are made again, this many times in all
 REFRESH_ATTEMPTS = 3
 
@@ -37,6 +40,8 @@ class PersonMethods:
     llm: LLM | None
     actor: str
     _writing: threading.Lock
+    # meta key -> (saved text, the profile read from it), for contexts
+    _profiles_read: dict[str, tuple[str | None, Profile | None]]
 
     def _scope(self, user_id: Any, agent_id: Any, session_id: Any) -> Scope:
         raise NotImplementedError
@@ -112,16 +117,31 @@ class PersonMethods:
         if not (owner.user_id or owner.agent_id):
             return "", ""
         now = clock.now()
-        doc = service.stored(self.store, owner)
-        if doc is not None and _fresh(
-            doc.updated_at, service.outdated_since(self.store, owner), now
-        ):
-            known = service.profile_of(doc, owner, now)
+        saved_profile = self._saved_profile(owner, now)
+        outdated = service.outdated_since(self.store, owner)
+        if saved_profile is not None and _fresh(saved_profile.updated_at, outdated, now):
+            known = saved_profile
         else:
             known = self._refreshed(owner, None, rebuild=False, llm=None, max_new=CONTEXT_MAX_NEW)
         block = biography.profile_block(known, budget, token_counts)
         # the block's own first line is its header; the context writes its own
         return known.id, "\n".join(block.splitlines()[1:])
+
+    def _saved_profile(self, owner: Scope, now: datetime) -> Profile | None:
+        """The profile as saved. Reading it (topic state, topics) costs about a second at
+        100k notes, which a context must not pay every turn: what was read is kept until
+        the saved text changes."""
+        key = saved.key_of(owner)
+        text = self.store.get_meta(key)
+        seen = self._profiles_read.get(key)
+        if seen is not None and seen[0] == text:
+            return seen[1]
+        doc = saved.load(text)
+        known = service.profile_of(doc, owner, now) if doc is not None else None
+        if len(self._profiles_read) >= PROFILES_KEPT:
+            self._profiles_read.clear()  # bounded: read again as needed
+        self._profiles_read[key] = (text, known)
+        return known
 
     def _refreshed(
         self,
