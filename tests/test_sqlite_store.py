@@ -115,3 +115,26 @@ def test_exact_index_bulk_load_matches_one_by_one() -> None:
     assert len(bulk) == len(single) == 30
     for query in vectors[:5]:
         assert bulk.search(query, Scope("u0"), 7) == single.search(query, Scope("u0"), 7)
+
+
+def test_many_connections_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Each migration re-checks, under the write lock, that no one applied it meanwhile."""
+    import threading
+
+    path = tmp_path / "new.db"
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            SQLiteStore(path).close()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=open_it) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []

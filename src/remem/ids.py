@@ -17,6 +17,7 @@ LINK = "ln"
 EVENT = "ev"
 JOB = "jb"
 KEY = "key"
+THREAD = "th"  # a conversation thread remem inferred (an app's own session ids are kept)
 
 
 def new_id(prefix: str) -> str:

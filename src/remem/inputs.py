@@ -279,6 +279,8 @@ def check_record(record: Record, tenant: str) -> None:
     if isinstance(record, Note):
         check_count("field 'version'", record.version, 1, MAX_COUNT)
         _check_real("importance", record.importance)
+        if record.thread is not None:
+            check_id(record.thread, "field 'thread'")
     elif isinstance(record, Job):
         check_count("field 'attempts'", record.attempts, 0, MAX_COUNT)
     elif isinstance(record, Link):

@@ -16,7 +16,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -248,6 +248,8 @@ class _Reader:
         try:
             fields = {k: v for k, v in data.items() if k not in ("type", "vector", "sentences")}
             record = from_data(RECORD_TYPES[kind], fields)
+            if isinstance(record, Note) and "thread" not in data:
+                record = _with_session_thread(record)
             check_record(record, self.tenant)
             check_raw_record(data)  # after check_record, whose metadata limits say more
             stored = self._vectors(record, data) if kind == "note" else None
@@ -349,6 +351,13 @@ def _apply_batch(
             given[record.id] = stored
     store.apply(import_batch(records, given, store, embedder))
     return len(batch) - len(present), len(present)
+
+
+def _with_session_thread(note: Note) -> Note:
+    """A note of an export made before threads: a turn of a session is in that thread."""
+    if note.kind != "turn" or note.scope.session_id is None:
+        return note
+    return replace(note, thread=note.scope.session_id)
 
 
 def _open(path: Path) -> IO[bytes]:

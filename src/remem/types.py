@@ -101,6 +101,9 @@ class Note:
     superseded_by: str | None = None
     deleted_at: datetime | None = None
     kind: Literal["turn", "fact"] = "turn"
+    # The conversation a turn belongs to: its session, or, when the app gave none, the
+    # thread remem inferred from when the turns were said (see `write/threads`).
+    thread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Hit:
     occurred_at: datetime
     episode_ids: tuple[str, ...]
     scope: Scope = field(default_factory=Scope)
+    thread: str | None = None  # the note's conversation thread (see `Note.thread`)
 
 
 @dataclass(frozen=True)

@@ -134,4 +134,5 @@ def to_hit(note: Note, score: float) -> Hit:
         occurred_at=note.occurred_at,
         episode_ids=note.episode_ids,
         scope=note.scope,
+        thread=note.thread,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from remem.embedders.base import Vectors
@@ -205,6 +205,10 @@ class Retrieval(Protocol):
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""
+
+    def thread_near(self, scope: Scope, moment: datetime, gap: timedelta) -> str | None:
+        """The thread of the owner's live sessionless turn said nearest to `moment`, if one
+        was said within `gap` of it (see `write/threads`)."""
 
     def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         """In how many notes each term occurs, counted up to `cap` (so a common word costs

@@ -5,7 +5,8 @@ tenant and the scope's first id (user, else agent, else session) — in its prim
 `SELECT create_distributed_table('<table>', 'owner')` for episodes, notes, note_sources,
 links, events, jobs and passages keeps one user's data on one shard, and `meta`,
 `api_keys` and `llm_calls` become reference tables (`create_reference_table`). Lookups by
-id alone (ids are globally unique) are then multi-shard queries.
+id alone (ids are globally unique) are then multi-shard queries. `migrate` does this itself
+on a database with the `citus` extension (`remem.stores.citus.distribute`).
 
 Never edit a migration that has shipped: add the next one.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 
 from remem import clock
+from remem.stores.citus import distribute
 
 LOCK_KEY = 0x72656D656D  # "remem": serialises concurrent migrations
 
@@ -182,10 +184,22 @@ M002_SENTENCE_VECTORS = "ALTER TABLE notes ADD COLUMN sentence_embeddings bytea;
 # `list` pages notes by when they were said (occurred_at), ties in the order added
 M003_NOTES_BY_TIME = "CREATE INDEX notes_time ON notes (occurred_at, seq);"
 
+# the conversation a turn belongs to: its session, or the thread inferred when the app gave
+# none (a passage's session_id holds that thread, as it always held the session). Earlier
+# turns without a session stay without a thread.
+M004_THREADS = """
+ALTER TABLE notes ADD COLUMN thread text;
+UPDATE notes SET thread = session_id WHERE kind = 'turn';
+CREATE INDEX notes_thread ON notes (tenant, thread, seq);
+CREATE INDEX notes_owner_time ON notes (tenant, user_id, occurred_at)
+    WHERE session_id IS NULL AND thread IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_sentence_vectors", M002_SENTENCE_VECTORS),
     ("m003_notes_by_time", M003_NOTES_BY_TIME),
+    ("m004_threads", M004_THREADS),
 ]
 
 
@@ -213,4 +227,5 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
                 "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
                 (version, name, clock.now()),
             )
+        distribute(conn)  # on a Citus cluster: tables still local to the coordinator
     return len(MIGRATIONS)

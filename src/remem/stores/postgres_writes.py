@@ -24,16 +24,16 @@ from remem.types import Note, Scope
 NOTE_UPSERT = (
     "INSERT INTO notes (owner, id, user_id, agent_id, session_id, tenant, text,"
     " metadata, keywords, tags, context, importance, occurred_at, created_at,"
-    " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind,"
+    " updated_at, version, valid_from, valid_to, superseded_by, deleted_at, kind, thread,"
     " body, embedding, sentence_embeddings) VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,"
-    "%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s)"
+    "%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s)"
     " ON CONFLICT (owner, id) DO UPDATE SET text = excluded.text,"
     " metadata = excluded.metadata, keywords = excluded.keywords, tags = excluded.tags,"
     " context = excluded.context, importance = excluded.importance,"
     " occurred_at = excluded.occurred_at, updated_at = excluded.updated_at,"
     " version = excluded.version, valid_from = excluded.valid_from,"
     " valid_to = excluded.valid_to, superseded_by = excluded.superseded_by,"
-    " deleted_at = excluded.deleted_at, body = excluded.body,"
+    " deleted_at = excluded.deleted_at, thread = excluded.thread, body = excluded.body,"
     " embedding = coalesce(excluded.embedding, notes.embedding),"
     " sentence_embeddings = CASE WHEN excluded.embedding IS NULL"
     " THEN notes.sentence_embeddings ELSE excluded.sentence_embeddings END"
@@ -140,8 +140,8 @@ class Writer:
         for note, body in zip(notes, stored_bodies, strict=True):
             before = existing.get(note.id)
             if before is None:
-                if body is not None and note.kind == "turn" and note.scope.session_id:
-                    self._join_session(note, body)
+                if body is not None and note.kind == "turn" and note.thread is not None:
+                    self._join_thread(note, body)
             elif before["passage"] is not None:
                 rebuild_passage(self.conn, before["passage"])
 
@@ -177,17 +177,19 @@ class Writer:
                 ],
             )
 
-    def _join_session(self, note: Note, body: str) -> None:
-        """Give a new turn the turn before it as context, and add it to its passage."""
+    def _join_thread(self, note: Note, body: str) -> None:
+        """Give a new turn the turn before it in its thread as context, and add it to its
+        thread's passage (a passage's `session_id` holds the thread)."""
         scope = note.scope
-        same_session = (
-            "tenant = %s AND session_id = %s AND user_id IS NOT DISTINCT FROM %s"
+        owner = (
+            "tenant = %s AND user_id IS NOT DISTINCT FROM %s"
             " AND agent_id IS NOT DISTINCT FROM %s"
         )
-        keys = (scope.tenant, scope.session_id, scope.user_id, scope.agent_id)
+        same_session = f"{owner} AND session_id = %s"
+        keys = (scope.tenant, scope.user_id, scope.agent_id, note.thread)
         self.conn.execute(
             "UPDATE notes SET previous_body = (SELECT p.body FROM notes p WHERE"
-            f" {same_session} AND p.kind = 'turn' AND p.id != %s"
+            f" {owner} AND p.thread = %s AND p.kind = 'turn' AND p.id != %s"
             " AND p.deleted_at IS NULL AND p.seq < notes.seq ORDER BY p.seq DESC LIMIT 1)"
             " WHERE id = %s",
             (*keys, note.id, note.id),
@@ -198,7 +200,7 @@ class Writer:
         ).fetchone()
         if latest is None or latest["notes"] >= PASSAGE_NOTES:
             latest = self.conn.execute(
-                "INSERT INTO passages (owner, tenant, session_id, user_id, agent_id, notes)"
+                "INSERT INTO passages (owner, tenant, user_id, agent_id, session_id, notes)"
                 " VALUES (%s,%s,%s,%s,%s,0) RETURNING pk, notes",
                 (owner_of(scope), *keys),
             ).fetchone()

@@ -150,6 +150,7 @@ def note_row(n: Note) -> tuple[Any, ...]:
         n.superseded_by,
         time_text(n.deleted_at),
         n.kind,
+        n.thread,
     )
 
 
@@ -173,6 +174,7 @@ def note_from_row(row: Row, episode_ids: tuple[str, ...]) -> Note:
         superseded_by=row["superseded_by"],
         deleted_at=parse_time(row["deleted_at"]),
         kind=row["kind"],
+        thread=row["thread"],
     )
 
 

@@ -82,14 +82,14 @@ class Dialect:
 
     def neighbours(self) -> str:
         """Columns `previous` and `following`: the live turns just before and after a note
-        in its session (for `describe`)."""
+        in its thread (its session or the one inferred; for `describe`)."""
         return f"{self._turn('previous', '<', ' DESC')}, {self._turn('following', '>', '')}"
 
     def _turn(self, name: str, compare: str, direction: str) -> str:
         order, same = self.order, self.same
         return (
-            "CASE WHEN n.session_id IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
-            f" WHERE p.session_id = n.session_id AND p.user_id {same} n.user_id"
+            "CASE WHEN n.thread IS NOT NULL AND n.kind = 'turn' THEN (SELECT p.id FROM notes p"
+            f" WHERE p.thread = n.thread AND p.user_id {same} n.user_id"
             f" AND p.agent_id {same} n.agent_id AND p.tenant = n.tenant"
             f" AND p.{order} {compare} n.{order} AND p.deleted_at IS NULL AND p.kind = 'turn'"
             f" ORDER BY p.{order}{direction} LIMIT 1) END AS {name}"
@@ -244,6 +244,29 @@ class SharedReads(ABC):
             (*params, limit),
         )
         return [episode_from_row(row) for row in rows]
+
+    def thread_near(self, scope: Scope, moment: datetime, gap: timedelta) -> str | None:
+        same, order = self.dialect.same, self.dialect.order
+        owner = (
+            f"tenant = ? AND user_id {same} ? AND agent_id {same} ? AND session_id IS NULL"
+            " AND thread IS NOT NULL AND kind = 'turn' AND deleted_at IS NULL"
+        )
+        keys = (scope.tenant, scope.user_id, scope.agent_id)
+        nearest: list[Row] = []
+        for compare, low, high, direction in (
+            ("<=", moment - gap, moment, " DESC"),
+            (">", moment, moment + gap, ""),
+        ):
+            nearest += self._read(
+                f"SELECT thread, occurred_at FROM notes WHERE {owner} AND occurred_at {compare} ?"
+                f" AND occurred_at >= ? AND occurred_at <= ?"
+                f" ORDER BY occurred_at{direction}, {order}{direction} LIMIT 1",
+                (*keys, clock.to_text(moment), clock.to_text(low), clock.to_text(high)),
+            )
+        if not nearest:
+            return None
+        closest = min(nearest, key=lambda row: abs(read_time(row["occurred_at"]) - moment))
+        return str(closest["thread"])
 
     # -- the job queue, keys and accounting ------------------------------------------------
 

@@ -225,12 +225,29 @@ def m005_notes_by_time(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_threads(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- the conversation a turn belongs to: its session, or the thread inferred when the
+        -- app gave none (a passage's session_id holds that thread, as it always held the
+        -- session). Earlier turns without a session stay without a thread.
+        ALTER TABLE notes ADD COLUMN thread TEXT;
+        UPDATE notes SET thread = session_id WHERE kind = 'turn';
+        CREATE INDEX notes_thread ON notes (thread, pk);
+        CREATE INDEX notes_owner_time ON notes (tenant, user_id, occurred_at)
+            WHERE session_id IS NULL AND thread IS NOT NULL;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_tenants_and_keys,
     m003_organised_memory,
     m004_sentence_vectors,
     m005_notes_by_time,
+    m006_threads,
 ]
 
 
@@ -251,6 +268,12 @@ def migrate(db: sqlite3.Connection, target: int | None = None) -> int:
         migration = MIGRATIONS[version - 1]
         db.execute("BEGIN IMMEDIATE")
         try:
+            # another connection may have applied it since we looked (two opening a new file)
+            if db.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
+                db.execute("COMMIT")
+                continue
             migration(db)
             db.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",

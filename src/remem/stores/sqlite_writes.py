@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from remem.stores.base import PASSAGE_NOTES, Changes, LeaseLostError, StaleWriteError
 from remem.stores.rows import (
@@ -107,15 +108,15 @@ class Writer:
         written = db.execute(
             "INSERT INTO notes (id, user_id, agent_id, session_id, tenant, text, metadata,"
             " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
-            " valid_from, valid_to, superseded_by, deleted_at, kind, revision)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " valid_from, valid_to, superseded_by, deleted_at, kind, thread, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
             " importance = excluded.importance, occurred_at = excluded.occurred_at,"
             " updated_at = excluded.updated_at, version = excluded.version,"
             " valid_from = excluded.valid_from, valid_to = excluded.valid_to,"
             " superseded_by = excluded.superseded_by, deleted_at = excluded.deleted_at,"
-            " revision = excluded.revision",
+            " thread = excluded.thread, revision = excluded.revision",
             (*note_row(note), revision),
         )
         # An existing note keeps its pk; a new one gets the row id its insert created.
@@ -127,10 +128,12 @@ class Writer:
         )
         if existing is None:
             if note.deleted_at is None and body is not None:
-                in_session = note.kind == "turn" and note.scope.session_id is not None
-                self._index_new_note(note.scope, pk, body, in_session)
-                if in_session:
-                    new_in_sessions.append((note.scope, pk, body))
+                # a passage's `session_id` holds the thread of its turns
+                in_thread = note.kind == "turn" and note.thread is not None
+                thread = replace(note.scope, session_id=note.thread)
+                self._index_new_note(thread, pk, body, in_thread)
+                if in_thread:
+                    new_in_sessions.append((thread, pk, body))
             return
         if note.deleted_at is not None:
             db.execute("DELETE FROM notes_fts WHERE rowid = ?", (pk,))
@@ -145,14 +148,14 @@ class Writer:
             rebuild_passage(db, existing[1])
 
     def _index_new_note(self, scope: Scope, pk: int, body: str, in_session: bool) -> None:
-        """The full-text row of a new note; a turn of a session gets the turn before it as
-        context."""
+        """The full-text row of a new note; a turn of a thread (`scope.session_id`) gets the
+        turn before it as context."""
         db = self.db
         context = ""
         if in_session:
             row = db.execute(
                 "SELECT f.body FROM notes n JOIN notes_fts f ON f.rowid = n.pk"
-                " WHERE n.session_id = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.tenant = ?"
+                " WHERE n.thread = ? AND n.user_id IS ? AND n.agent_id IS ? AND n.tenant = ?"
                 " AND n.kind = 'turn' AND n.pk < ? AND n.deleted_at IS NULL"
                 " ORDER BY n.pk DESC LIMIT 1",
                 (scope.session_id, scope.user_id, scope.agent_id, scope.tenant, pk),

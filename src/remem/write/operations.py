@@ -26,6 +26,7 @@ from remem.write.indexing import index_notes
 from remem.write.ingest import make_episodes, notes_from_episodes
 from remem.write.organise import enrich, similar_links
 from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
+from remem.write.threads import assign_threads
 from remem.write.versions import event, link_event, snapshot, update_action
 
 
@@ -45,7 +46,7 @@ def add(
     """An episode and a note per message, organised without a model (keywords, dates,
     links); with `organise`, also the job that a language model will run."""
     episodes = make_episodes(request.messages, request.scope, request.occurred_at, request.metadata)
-    notes = enrich(notes_from_episodes(episodes), store)
+    notes = enrich(assign_threads(notes_from_episodes(episodes), store), store)
     changes = index_notes(notes, {episode.id: episode for episode in episodes}, embedder)
     changes.episodes = episodes
     changes.links = similar_links(notes, changes.vectors, store)
