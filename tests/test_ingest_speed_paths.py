@@ -5,6 +5,10 @@ right on every text. Correctness only; the speed is measured by benchmarks/bench
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ from remem.embedders.base import Embedder
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.embedders.minilm.batching import MAX_BATCH_ROWS, MAX_BATCH_TOKENS, batches
 from remem.embedders.minilm.pieces import check_spans, pieces_of
+from remem.stores.base import PASSAGE_NOTES
 from remem.testing import HashEmbedder
 from remem.write.embedding import MAX_SENTENCES, embed_notes, sentence_spans, sentences_of
 
@@ -28,7 +33,7 @@ def minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()
 
 
-def _unit_rows(matrix: np.ndarray) -> bool:  # type: ignore[type-arg]
+def _unit_rows(matrix: np.ndarray[Any, Any]) -> bool:
     return bool(np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5))
 
 
@@ -180,3 +185,49 @@ def test_batches_hold_every_text_once_within_the_limits(lengths: list[int]) -> N
 def test_batches_keep_short_texts_apart_from_long_ones() -> None:
     found = batches([120] * 4 + [8] * 40)
     assert all(len({120 if i < 4 else 8 for i in batch}) == 1 for batch in found)
+
+
+# -- the store writes a batch of notes as it writes them one by one ----------------------------
+
+
+def _indexed(path: Path) -> list[tuple[Any, ...]]:
+    """What the SQLite store derived from the notes: full-text rows with their context (the
+    turn before), passages, their notes, and the notes' sources, in the order written."""
+    with closing(sqlite3.connect(path)) as db:
+        return [
+            *db.execute("SELECT rowid, body, context FROM notes_fts ORDER BY rowid"),
+            *db.execute("SELECT rowid, body FROM passages_fts ORDER BY rowid"),
+            *db.execute("SELECT pk, session_id = 's1', notes FROM passages ORDER BY pk"),
+            *db.execute("SELECT pk, passage, revision > 0, kind FROM notes ORDER BY pk"),
+            *db.execute(
+                "SELECT n.pk, e.pk, s.rank FROM note_sources s JOIN notes n ON n.id = s.note_id"
+                " JOIN episodes e ON e.id = s.episode_id ORDER BY n.pk, s.rank"
+            ),
+        ]
+
+
+def _fill(path: Path, at_once: bool) -> None:
+    """Two threads of two people, the first past one passage, with an edit in between."""
+    turns = [f"Turn {i}: we talked about the cello, item {i}." for i in range(PASSAGE_NOTES + 9)]
+    with Memory(str(path), embedder=HashEmbedder()) as memory:
+        first = memory.add([{"role": "user", "content": "Hello. Nice to meet you."}], user_id="bo")
+        for number, group in enumerate([turns[:5], turns[5:]]):
+            messages = [{"role": "user", "name": "Ana", "content": text} for text in group]
+            for batch in [messages] if at_once else [[message] for message in messages]:
+                memory.add(batch, user_id="ana", session_id="s1")
+            if number == 0:  # the newest turn of a thread changes between two adds
+                memory.update(first.note_ids[0], text="Hello again. Still here.")
+                memory.add(messages[:2], user_id="bo", session_id="s1")
+
+
+def test_a_session_in_one_add_is_indexed_as_its_turns_one_by_one(tmp_path: Path) -> None:
+    _fill(tmp_path / "at_once.db", at_once=True)
+    _fill(tmp_path / "one_by_one.db", at_once=False)
+    rows = _indexed(tmp_path / "at_once.db")
+    assert rows == _indexed(tmp_path / "one_by_one.db")
+    contexts = [row[2] for row in rows if len(row) == 3 and isinstance(row[1], str)]
+    assert any(context.startswith("Ana: Turn 7") for context in contexts)  # the turn before
+    with closing(sqlite3.connect(tmp_path / "at_once.db")) as db:
+        unsourced = "SELECT count(*) FROM notes WHERE id NOT IN (SELECT note_id FROM note_sources)"
+        assert db.execute(unsourced).fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM notes WHERE passage IS NULL").fetchone() == (0,)

@@ -16,7 +16,7 @@ import numpy as np
 
 from remem.embedders.base import Embedder, Span, Vectors, normalise
 from remem.embedders.minilm.batching import batches
-from remem.embedders.minilm.pieces import compose, pieces_of
+from remem.embedders.minilm.pieces import Sums, compose, pieces_of
 from remem.errors import ConfigError, EmbedderError
 
 TOKENIZER_PATH = Path(__file__).with_name("tokenizer.json")
@@ -62,12 +62,11 @@ class MiniLMEmbedder(Embedder):
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
         with self._lock:
-            states = self._states(texts)
+            sums, counts = self._pooled(texts)
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         # Mean over every token, [CLS] and [SEP] included: how the model was trained.
-        pooled = np.stack([state.mean(axis=0) for state in states])
-        return normalise(pooled, expected_rows=len(texts))
+        return normalise(sums / counts[:, None], expected_rows=len(texts))
 
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
@@ -76,33 +75,35 @@ class MiniLMEmbedder(Embedder):
             raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
         pieces = pieces_of(texts, spans)
         with self._lock:
-            states = self._states([piece.content for piece in pieces])
-        return compose(len(texts), pieces, states, self.dimensions)
+            sums, counts = self._pooled([piece.content for piece in pieces])
+        return compose(len(texts), pieces, sums, counts)
 
-    def _states(self, texts: Sequence[str]) -> list[Vectors]:
-        """Each text's token states (tokens x dimensions); the caller holds the lock."""
+    def _pooled(self, texts: Sequence[str]) -> tuple[Sums, Sums]:
+        """The sum of each text's token states (texts x dimensions) and its number of
+        tokens; the caller holds the lock."""
         if self._session is None:
             self._load()
-        if not texts:
-            return []
         # One by one: encode_batch hands small batches to a thread pool, and waking it cost
         # more than the tokenizing (3.5 ms against 0.1 ms an add, measured under load).
         return self._forward([self._tokenizer.encode(text).ids for text in texts])
 
-    def _forward(self, encoded: Sequence[Sequence[int]]) -> list[Vectors]:
-        """The token states of each tokenised text, in batches of similar lengths."""
-        states: list[Vectors] = [np.empty(0, dtype=np.float32)] * len(encoded)
-        for batch in batches([len(ids) for ids in encoded]):
-            width = max(len(encoded[i]) for i in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
+    def _forward(self, encoded: Sequence[Sequence[int]]) -> tuple[Sums, Sums]:
+        """`_pooled` of tokenised texts, run in batches of similar lengths. Pooling here, a
+        batch at a time, saves numpy calls per text (800 LoCoMo turns: 70 ms of the ~1 s an
+        import spends outside the model)."""
+        lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
+        sums = np.zeros((len(encoded), self.dimensions), dtype=np.float64)
+        for batch in batches(lengths.tolist()):
+            widths = lengths[batch]
+            ids = np.zeros((len(batch), int(widths.max())), dtype=np.int64)
             for row, i in enumerate(batch):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1
-            hidden = self._run(ids, mask)
-            for row, i in enumerate(batch):
-                states[i] = hidden[row, : len(encoded[i])]
-        return states
+                ids[row, : widths[row]] = encoded[i]
+            real = np.arange(ids.shape[1]) < widths[:, None]
+            hidden = self._run(ids, real.astype(np.int64))
+            hidden[~real] = 0.0  # padding: its states are not the text's (nor always finite)
+            # a matrix product sums a row's states: 3x faster than ndarray.sum here
+            sums[batch] = np.matmul(real.astype(np.float32)[:, None, :], hidden)[:, 0, :]
+        return sums, lengths.astype(np.float64)
 
     def _run(self, ids: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> Vectors:
         try:

@@ -18,8 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from remem.embedders.base import Span, Vectors, normalise
+
+# Per piece: summed token states (pieces x dimensions), or numbers of tokens.
+Sums = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -52,25 +56,21 @@ def pieces_of(texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[Pie
 
 
 def compose(
-    count: int, pieces: Sequence[Piece], states: Sequence[Vectors], dimensions: int
+    count: int, pieces: Sequence[Piece], sums: Sums, tokens: Sums
 ) -> tuple[Vectors, list[Vectors]]:
     """Each text's vector (the mean of all its pieces' token states) and its spans' vectors
-    (each the mean of its own piece's token states), all of unit length."""
-    sums = np.zeros((count, dimensions), dtype=np.float64)
-    tokens = np.zeros(count, dtype=np.float64)
-    rows: list[list[Vectors]] = [[] for _ in range(count)]
-    for piece, state in zip(pieces, states, strict=True):
-        sums[piece.text] += state.sum(axis=0)
-        tokens[piece.text] += len(state)
-        if piece.span is not None:
-            rows[piece.text].append(state.mean(axis=0))
-    vectors = normalise(sums / np.maximum(tokens, 1.0)[:, None], expected_rows=count)
-    return vectors, [
-        normalise(np.stack(found), expected_rows=len(found))
-        if found
-        else np.zeros((0, dimensions), dtype=np.float32)
-        for found in rows
-    ]
+    (each the mean of its own piece's token states), all of unit length; `sums` and
+    `tokens` are each piece's summed token states and number of tokens."""
+    owners = np.array([piece.text for piece in pieces], dtype=np.intp)
+    totals = np.zeros((count, sums.shape[1]), dtype=np.float64)
+    np.add.at(totals, owners, sums)
+    text_tokens = np.bincount(owners, weights=tokens, minlength=count)
+    vectors = normalise(totals / np.maximum(text_tokens, 1.0)[:, None], expected_rows=count)
+    spanned = np.array([i for i, piece in enumerate(pieces) if piece.span is not None], np.intp)
+    rows = normalise(sums[spanned] / tokens[spanned, None], expected_rows=len(spanned))
+    # pieces come text by text, spans in order: cut the rows where each text's end
+    ends = np.cumsum(np.bincount(owners[spanned], minlength=count))
+    return vectors, np.split(rows, ends[:-1]) if count else []
 
 
 def check_spans(text: str, spans: Sequence[Span]) -> None:
