@@ -166,3 +166,16 @@ def test_an_import_batch_is_one_transaction(location: str, tmp_path: Path) -> No
         assert target.import_file(path).added > 0
         assert target.episode(added.episode_ids[0]).text == "a turn to move"
         assert target.search("turn to move", user_id="u")[0].id == added.note_ids[0]
+
+
+def test_an_export_with_a_profile_history_imports(memory: Memory, tmp_path: Path) -> None:
+    """A profile's history events name the profile (pf_...), not an episode or a note."""
+    memory.add("I live in Lisbon and I work as a nurse.", user_id="ana")
+    profile = memory.profile(user_id="ana")
+    assert memory.history(profile.id)  # there is a profile history to carry over
+    memory.export(tmp_path / "out.jsonl")
+    with Memory(str(tmp_path / "copy.db"), embedder=HashEmbedder()) as copy:
+        copy.import_file(tmp_path / "out.jsonl")
+        assert [event.action for event in copy.history(profile.id)] == [
+            event.action for event in memory.history(profile.id)
+        ]

@@ -17,6 +17,7 @@ LINK = "ln"
 EVENT = "ev"
 JOB = "jb"
 KEY = "key"
+PROFILE = "pf"  # a person's profile (its history is `history(profile.id)`)
 THREAD = "th"  # a conversation thread remem inferred (an app's own session ids are kept)
 
 

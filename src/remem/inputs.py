@@ -308,7 +308,9 @@ def references(record: Record) -> list[Reference]:
             ("field 'source_id'", record.source_id, (ids.NOTE,)),
             ("field 'target_id'", record.target_id, (ids.NOTE,)),
         ]
-    if isinstance(record, Event | Job):
+    if isinstance(record, Event):  # a profile's history is kept with the rest
+        return [("field 'target_id'", record.target_id, (*RECORD_KINDS, ids.PROFILE))]
+    if isinstance(record, Job):
         return [("field 'target_id'", record.target_id, RECORD_KINDS)]
     return []
 

@@ -12,7 +12,7 @@ from typing import Any
 from remem import clock, ids
 from remem.types import Attribute, Biography, Scope, Statement
 
-PROFILE = "pf"  # id prefix of a profile (its history is `history(profile.id)`)
+PROFILE = ids.PROFILE  # id prefix of a profile (its history is `history(profile.id)`)
 FORMAT = 1
 
 
