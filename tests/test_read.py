@@ -213,14 +213,15 @@ def test_ranking_weights_are_passed_in(db_path) -> None:  # type: ignore[no-unty
     from remem.testing import HashEmbedder
 
     turns = [("Ana", "I adopted a puppy."), ("Bo", "I adopted a kitten.")]
-    plain = replace(rank.DEFAULT, speaker=0.0)
-    with Memory(db_path, embedder=HashEmbedder(), ranking=plain) as memory:
+    # a speaker weight below zero pushes the named speaker's notes down instead of up
+    against = replace(rank.DEFAULT, speaker=-0.9)
+    with Memory(db_path, embedder=HashEmbedder(), ranking=against) as memory:
         ids = _conversation(memory, turns, "s1")
-        scores = {h.id: h.score for h in memory.search("What did Bo adopt?", user_id="u")}
+        pushed_down = [h.id for h in memory.search("What did Bo adopt?", user_id="u")]
     with Memory(db_path, embedder=HashEmbedder()) as memory:
-        boosted = {h.id: h.score for h in memory.search("What did Bo adopt?", user_id="u")}
-    assert boosted[ids[1]] == pytest.approx(scores[ids[1]] * (1 + rank.DEFAULT.speaker))
-    assert boosted[ids[0]] == pytest.approx(scores[ids[0]])
+        boosted = [h.id for h in memory.search("What did Bo adopt?", user_id="u")]
+    assert boosted == [ids[1], ids[0]]
+    assert pushed_down == [ids[0], ids[1]]
 
 
 def test_speakers_named_and_first_person(memory: Memory) -> None:

@@ -58,6 +58,7 @@ from remem.profile.service import outdated_by as profiles_outdated_by
 from remem.read.context import build_context, profile_lines
 from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
 from remem.read.rank import Weights
+from remem.read.relevance import CONTEXT_FLOOR
 from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, StaleWriteError, Store
 from remem.tokens import token_counts
@@ -298,8 +299,10 @@ class Memory(PersonMethods, IngestMethods):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         include_superseded: bool = False,
+        min_score: float = 0.0,
     ) -> builtins.list[Hit]:
-        """The memories most relevant to `query` in the scope, best first. Facts a later fact
+        """The memories most relevant to `query` in the scope, best first, each with its
+        relevance (`Hit.score`, 0 to 1) and none below `min_score`. Facts a later fact
         superseded are left out unless `include_superseded`."""
         return hybrid_search(
             self.store,
@@ -310,6 +313,7 @@ class Memory(PersonMethods, IngestMethods):
             check_filters(filters),
             self.ranking,
             include_superseded=bool(include_superseded),
+            min_score=check_share(min_score, "min_score"),
         )
 
     def context(
@@ -323,11 +327,12 @@ class Memory(PersonMethods, IngestMethods):
         recent_turns: int = 10,
         memories: int = 20,
         profile_share: float = 0.15,
+        min_score: float = CONTEXT_FLOOR,
     ) -> Context:
         """The prompt block a model needs now: who the person is (their profile, in at most
         `profile_share` of the budget; 0 leaves it out), the latest `recent_turns` of the
-        session, then the memories most relevant to `query`, each dated, within
-        `budget_tokens`."""
+        session, then the memories most relevant to `query` (relevance >= `min_score`), each
+        dated, within `budget_tokens`."""
         scope = self._scope(user_id, agent_id, session_id).require("context")
         budget = check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
         share = check_share(profile_share)
@@ -344,6 +349,7 @@ class Memory(PersonMethods, IngestMethods):
             token_counts,
             profile_lines(profile_id, profile_text, clock.now()),
             share,
+            check_share(min_score, "min_score"),
         )
 
     def get(self, memory_id: str) -> Note:

@@ -121,7 +121,11 @@ class Link:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result. `episode_ids` are its sources, most relevant first."""
+    """One search result. `episode_ids` are its sources, most relevant first. `score` is
+    its relevance: the estimated probability (0 to 1) that it bears on the query, from its
+    own words and meaning (see `read/relevance`). Hits come in rank order, which also
+    weighs a hit's conversation (the turn before it, its passage, the time and speaker
+    asked about), so a later hit may score higher than an earlier one."""
 
     id: str
     kind: Literal["note", "episode"]

@@ -75,7 +75,9 @@ def _print(summary: dict[str, Any]) -> None:
         click.echo(f"{name:<16}{cells}")
     click.echo(
         f"\nsearch p50 {summary['search_p50_ms']} ms, p95 {summary['search_p95_ms']} ms "
-        f"(query embedding included); ingest {summary['ingest_seconds']} s "
+        f"(query embedding included; {summary['search_p50_per_embedding']}x embedding the"
+        f" query alone, {summary['query_embedding_p50_ms']} ms); "
+        f"ingest {summary['ingest_seconds']} s "
         f"({summary['ingest_turns_per_s']} turns/s); mean tokens of the top 10 hits "
         f"{summary['mean_tokens_top10']:.0f} ({summary['tokenizer']}); "
         f"embedder {summary['embedder']}; feed {summary['feed']}"

@@ -20,6 +20,7 @@ from remem.cli.common import (
 from remem.cli.output import day, print_json, print_table, short_id
 from remem.cli.show import resolve_id
 from remem.inputs import ORDERS, make_scope
+from remem.read.relevance import CONTEXT_FLOOR
 
 if TYPE_CHECKING:
     from remem.memory import Memory
@@ -89,6 +90,14 @@ def add(
     help="Only memories whose metadata KEY equals VALUE (JSON or text). Repeatable.",
 )
 @click.option("--include-superseded", is_flag=True, help="Also facts a later fact superseded.")
+@click.option(
+    "--min-score",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Only memories at least this relevant (score: the estimated chance, 0-1, that a"
+    " memory bears on the query).",
+)
 @full_ids_option
 @json_option
 @click.pass_context
@@ -99,6 +108,7 @@ def search(
     limit: int,
     filters: tuple[str, ...],
     include_superseded: bool,
+    min_score: float,
     full_ids: bool,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
@@ -113,6 +123,7 @@ def search(
         limit=limit,
         filters=_filters(filters) or None,
         include_superseded=include_superseded,
+        min_score=min_score,
         **scope,
     )
     if as_json:
@@ -139,14 +150,27 @@ def search(
 @click.argument("query")
 @scope_options
 @click.option("--budget", default=1500, show_default=True, help="Token budget of the block.")
+@click.option(
+    "--min-score",
+    default=CONTEXT_FLOOR,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Leave out memories less relevant than this (0 keeps every one found).",
+)
 @json_option
 @click.pass_context
 def context(
-    ctx: click.Context, /, query: str, budget: int, as_json: bool, **scope: Unpack[ScopeOptions]
+    ctx: click.Context,
+    /,
+    query: str,
+    budget: int,
+    min_score: float,
+    as_json: bool,
+    **scope: Unpack[ScopeOptions],
 ) -> None:
     """Print the prompt block a model would get for QUERY: the session's recent turns,
     then the relevant memories, dated, within the token budget."""
-    block = open_memory(ctx).context(query, budget_tokens=budget, **scope)
+    block = open_memory(ctx).context(query, budget_tokens=budget, min_score=min_score, **scope)
     if as_json:
         print_json(block)
         return

@@ -21,9 +21,11 @@ from typing import Literal
 
 from remem.embedders.base import Embedder
 from remem.read import rank
+from remem.read.relevance import CONTEXT_FLOOR
 from remem.read.search import search
 from remem.read.speakers import DAY, FACT_LABEL, TURN_TIME, speaker_of
-from remem.stores.base import ContextStore
+from remem.read.updates import outdated_note
+from remem.stores.base import ContextStore, Replacement
 from remem.types import Context, ContextItem, Episode, Hit, Scope
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -65,21 +67,28 @@ def build_context(
     count: TokenCounter,
     profile: Sequence[Candidate] = (),
     profile_share: float = 0.0,
+    min_score: float = CONTEXT_FLOOR,
 ) -> Context:
     """Who the person is (`profile` lines, in at most `profile_share` of the budget), the
-    recent turns of the scope's session, then the memories most relevant to `query`."""
+    recent turns of the scope's session, then the memories most relevant to `query` (of a
+    relevance of at least `min_score`: unrelated memories would only mislead a model)."""
     recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
     owner = scope.across_sessions()  # long-term memory spans the owner's sessions
-    hits = search(store, embedder, query, owner, memories, None, weights) if memories else []
+    hits = (
+        search(store, embedder, query, owner, memories, None, weights, min_score=min_score)
+        if memories
+        else []
+    )
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
     first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])
     facts = {
         i for i, note in store.get_notes([hit.id for hit in hits]).items() if note.kind == "fact"
     }
+    replaced = store.replaced_turns([hit.id for hit in hits])
     return assemble(
         [_recent_line(episode) for episode in recent],
-        [_memory_line(hit, first_sources, hit.id in facts) for hit in hits],
+        [_memory_line(hit, first_sources, hit.id in facts, replaced.get(hit.id)) for hit in hits],
         budget,
         count,
         _fit(PROFILE_HEADER, profile, int(budget * profile_share), count),
@@ -189,16 +198,17 @@ def _recent_line(episode: Episode) -> Candidate:
     )
 
 
-def _memory_line(hit: Hit, sources: dict[str, Episode], fact: bool) -> Candidate:
+def _memory_line(
+    hit: Hit, sources: dict[str, Episode], fact: bool, replaced: Replacement | None
+) -> Candidate:
     source = sources.get(hit.episode_ids[0]) if hit.episode_ids else None
     if fact:  # not anyone's words: marked as a fact, dated by its source turn
         said_on = source.occurred_at if source is not None else hit.occurred_at
         label = f"- [{said_on.strftime(DAY)}] {FACT_LABEL}: "
     else:
         label = _turn_label(source, hit.occurred_at)
-    return Candidate(
-        hit.id, "memory", label + _one_line(hit.text), hit.occurred_at, hit.score, label
-    )
+    text = _one_line(hit.text) + (outdated_note(replaced, DAY) if replaced else "")
+    return Candidate(hit.id, "memory", label + text, hit.occurred_at, hit.score, label)
 
 
 def _turn_label(source: Episode | None, when: datetime) -> str:

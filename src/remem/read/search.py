@@ -10,7 +10,8 @@ speaker the query names). See `rank` for each step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,9 @@ from remem.embedders.base import Embedder, Vectors
 from remem.errors import EmbedderError
 from remem.read import rank
 from remem.read.query import as_said_by, search_terms
+from remem.read.relevance import CALIBRATED_MODELS, UNKNOWN_COSINE, coverage, relevance
 from remem.read.timespan import find_span
+from remem.read.updates import asks_about_now, prefer_replacements
 from remem.stores.base import NoteFacts, Retrieval, SearchStore
 from remem.types import Hit, Note, Scope
 
@@ -38,9 +41,11 @@ def search(
     filters: Mapping[str, Any] | None = None,
     weights: rank.Weights = rank.DEFAULT,
     include_superseded: bool = False,
+    min_score: float = 0.0,
 ) -> list[Hit]:
-    """The `limit` best notes for the query in the scope, best first; notes a later fact
-    superseded only when `include_superseded`."""
+    """The `limit` best notes for the query in the scope, best first, each scored by its
+    relevance (see `read/relevance`) and only those of at least `min_score`; notes a later
+    fact superseded only when `include_superseded`."""
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
     if filters:
         pool *= 10  # filters apply after ranking, so look deeper
@@ -52,8 +57,8 @@ def search(
     vector = _embed(embedder, as_asked)
     dense = store.search_vector(vector, scope, pool) if vector is not None else []
     scores = rank.fuse(matches.note, matches.in_context, dense, weights)
-    if vector is not None and weights.sentences:
-        sentences = store.sentence_scores(vector, list(scores))
+    sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
+    if weights.sentences:
         scores = rank.add_sentences(scores, sentences, limit, weights)
     facts = _facts_with_neighbours(store, scores)
     scores = rank.hand_off_questions(scores, facts, weights)
@@ -64,8 +69,57 @@ def search(
     scores = rank.boost_time(scores, facts, span, weights)
     scores = rank.boost_speaker(scores, facts, speaker, weights)
     scores = rank.boost_time_mentions(scores, facts, query, weights)
+    if asks_about_now(query, lambda: _newest(facts)):
+        scores = prefer_replacements(scores, store.replaced_turns(list(scores)))
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return _hits(store, ranked, limit, filters, include_superseded)
+    calibrated = vector is not None and embedder.model_id in CALIBRATED_MODELS
+    judge = Judge(store, vector if calibrated else None, sentences, _content(terms, named))
+    return _hits(store, ranked, limit, Wanted(filters, include_superseded, min_score), judge)
+
+
+@dataclass
+class Judge:
+    """The relevance of the notes a search returns (cosines of candidates known already)."""
+
+    store: SearchStore
+    vector: Vectors | None  # None: cosines do not count (see `relevance.CALIBRATED_MODELS`)
+    cosines: dict[str, float]
+    content: list[str]  # the query's content words, less the speaker it names
+
+    def scores(self, notes: Sequence[Note]) -> dict[str, float]:
+        if self.vector is not None:
+            missing = [note.id for note in notes if note.id not in self.cosines]
+            self.cosines.update(self.store.sentence_scores(self.vector, missing))
+        return {
+            note.id: round(
+                relevance(
+                    self.cosines.get(note.id, 0.0) if self.vector is not None else UNKNOWN_COSINE,
+                    coverage(self.content, note.text),
+                ),
+                4,
+            )
+            for note in notes
+        }
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """Which ranked notes a caller wants back."""
+
+    filters: Mapping[str, Any] | None
+    include_superseded: bool
+    min_score: float
+
+    def keeps(self, note: Note) -> bool:
+        if note.deleted_at is not None or not _matches(note, self.filters):
+            return False
+        return note.superseded_by is None or self.include_superseded
+
+
+def _content(terms: Sequence[str], speakers: Sequence[str]) -> list[str]:
+    """The query's words that say what it is about: not the names of the speakers."""
+    names = {name.lower() for name in speakers}
+    return [term for term in terms if term not in names]
 
 
 def _embed(embedder: Embedder, query: str) -> Vectors | None:
@@ -96,24 +150,19 @@ def _newest(facts: Mapping[str, NoteFacts]) -> datetime | None:
 
 
 def _hits(
-    store: SearchStore,
-    ranked: list[tuple[str, float]],
-    limit: int,
-    filters: Mapping[str, Any] | None,
-    include_superseded: bool,
+    store: SearchStore, ranked: list[tuple[str, float]], limit: int, wanted: Wanted, judge: Judge
 ) -> list[Hit]:
     hits: list[Hit] = []
     # Load notes a page at a time: without filters the first page is nearly always enough.
     for start in range(0, len(ranked), limit):
         page = ranked[start : start + limit]
-        notes = store.get_notes([item_id for item_id, _ in page])
-        for item_id, score in page:
-            note = notes.get(item_id)
-            if note is None or note.deleted_at is not None or not _matches(note, filters):
+        found = store.get_notes([item_id for item_id, _ in page])
+        notes = [note for item_id, _ in page if (note := found.get(item_id)) and wanted.keeps(note)]
+        scores = judge.scores(notes)
+        for note in notes:
+            if scores[note.id] < wanted.min_score:
                 continue
-            if note.superseded_by is not None and not include_superseded:
-                continue
-            hits.append(to_hit(note, score))
+            hits.append(to_hit(note, scores[note.id]))
             if len(hits) == limit:
                 return hits
     return hits

@@ -15,6 +15,7 @@ from pydantic.json_schema import JsonSchemaValue
 from typing_extensions import TypeAliasType
 
 from remem.inputs import MAX_BUDGET, MAX_COUNT, MAX_LIMIT, MIN_BUDGET
+from remem.read.relevance import CONTEXT_FLOOR
 
 NO_NUL = r"^[^\x00]*$"
 # some character that is neither blank nor NUL, and no NUL anywhere (linear to match)
@@ -149,6 +150,13 @@ class SearchRequest(ScopeFields):
     include_superseded: bool = Field(
         default=False, description="also facts that a later fact superseded"
     )
+    min_score: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="only hits at least this relevant (a hit's score is the estimated"
+        " probability, 0 to 1, that it bears on the query)",
+    )
 
 
 class ContextRequest(ScopeFields):
@@ -158,6 +166,12 @@ class ContextRequest(ScopeFields):
     memories: Count = Field(default=20, ge=0, le=MAX_LIMIT)
     profile_share: float = Field(
         default=0.15, ge=0, le=1, description="Share of the budget the profile may take."
+    )
+    min_score: float = Field(
+        default=CONTEXT_FLOOR,
+        ge=0,
+        le=1,
+        description="leave out memories less relevant than this (0 keeps every one found)",
     )
 
 

@@ -173,6 +173,15 @@ class Records(Protocol):
     def dump(self) -> Dump: ...
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """What an outdated turn said was superseded: by this turn, said then."""
+
+    turn_id: str
+    said_at: datetime
+    text: str
+
+
 class Retrieval(Protocol):
     """The retrievers and what ranking asks of the notes they find."""
 
@@ -205,6 +214,10 @@ class Retrieval(Protocol):
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
         """The live episodes of the scope said last, newest first."""
+
+    def replaced_turns(self, ids: Sequence[str]) -> dict[str, Replacement]:
+        """The turns among `ids` that said something a later fact superseded, each with
+        the live turn that said what replaced it (see `read/updates`)."""
 
     def thread_near(self, scope: Scope, moment: datetime, gap: timedelta) -> str | None:
         """The thread of the owner's live sessionless turn said nearest to `moment`, if one

@@ -13,11 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from remem import clock
 from remem.embedders.base import Vectors
-from remem.stores.base import Dump, NoteFacts, NoteRecord
+from remem.stores.base import Dump, NoteFacts, NoteRecord, Replacement
 from remem.stores.rows import (
     Row,
     episode_from_row,
@@ -61,6 +61,26 @@ class Dialect:
     order: str  # the column numbering episodes and notes in the order they were written
     same: str  # equality that holds between two NULLs
     id_chunk: int | None  # ids bound per `IN` list; None: the whole list as one array
+    # Rows carry an `owner` shard key (Citus): joins between per-owner tables name it, and a
+    # scope with a user names its owner, so each query is one Citus can route or push down.
+    sharded: bool = False
+
+    def route(self, scope: Scope, prefix: str = "", mark: str = "?") -> tuple[str, list[str]]:
+        """A condition (ending in AND) naming the owner a sharded store keeps a scope's rows
+        under, when the scope decides it (it has a user), and its parameter; else nothing."""
+        if not self.sharded or scope.user_id is None:
+            return "", []
+        return f"{prefix}owner = {mark} AND ", [f"{scope.tenant}:{scope.user_id}"]
+
+    def scope(self, scope: Scope, prefix: str) -> tuple[str, list[str]]:
+        """`scope_sql` in this dialect's placeholders, routed to the owner's shard if sharded."""
+        route, owner = self.route(scope, prefix, self.mark)
+        where, params = scope_sql(scope, prefix, self.mark)
+        return route + where, [*owner, *params]
+
+    def same_owner(self, one: str, other: str) -> str:
+        """A join condition between two per-owner tables' aliases, where rows are sharded."""
+        return f" AND {one}.owner = {other}.owner" if self.sharded else ""
 
     def render(self, sql: str) -> str:
         """Shared SQL with the driver's placeholders."""
@@ -92,14 +112,14 @@ class Dialect:
             f" WHERE p.thread = n.thread AND p.user_id {same} n.user_id"
             f" AND p.agent_id {same} n.agent_id AND p.tenant = n.tenant"
             f" AND p.{order} {compare} n.{order} AND p.deleted_at IS NULL AND p.kind = 'turn'"
-            f" ORDER BY p.{order}{direction} LIMIT 1) END AS {name}"
+            f"{self.same_owner('p', 'n')} ORDER BY p.{order}{direction} LIMIT 1) END AS {name}"
         )
 
 
 class SharedReads(ABC):
     """The `Store` reads that are the same SQL on every database (a store's base class)."""
 
-    dialect: ClassVar[Dialect]
+    dialect: Dialect  # a class's own, or (PostgreSQL) chosen when the store opens
 
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -130,7 +150,7 @@ class SharedReads(ABC):
     def list_notes(
         self, scope: Scope, limit: int, cursor: str | None, order: str = "oldest"
     ) -> tuple[list[Note], str | None]:
-        where, params = scope_sql(scope, "")
+        where, params = self._scope(scope)
         number = self.dialect.order
         moment, row = _read_cursor(cursor, order)
         bound: tuple[Any, ...]
@@ -153,7 +173,7 @@ class SharedReads(ABC):
     def live_ids(
         self, scope: Scope, *, include_deleted: bool = False
     ) -> tuple[list[str], list[str]]:
-        where, params = scope_sql(scope, "")
+        where, params = self._scope(scope)
         live = "" if include_deleted else "deleted_at IS NULL AND "
         episodes = self._read(f"SELECT id FROM episodes WHERE {live}{where}", params)
         notes = self._read(f"SELECT id FROM notes WHERE {live}{where}", params)
@@ -219,7 +239,8 @@ class SharedReads(ABC):
         rows = self._read_among(
             f"SELECT n.id, n.passage, n.occurred_at, n.text, e.name, {around}"
             " FROM notes n LEFT JOIN note_sources s ON s.note_id = n.id AND s.rank = 0"
-            " LEFT JOIN episodes e ON e.id = s.episode_id"
+            f"{self.dialect.same_owner('s', 'n')}"
+            f" LEFT JOIN episodes e ON e.id = s.episode_id{self.dialect.same_owner('e', 's')}"
             f" WHERE n.deleted_at IS NULL AND n.id {IDS}",
             ids,
         )
@@ -237,7 +258,7 @@ class SharedReads(ABC):
         }
 
     def recent_episodes(self, scope: Scope, limit: int) -> list[Episode]:
-        where, params = scope_sql(scope, "")
+        where, params = self._scope(scope)
         rows = self._read(
             f"SELECT * FROM episodes WHERE deleted_at IS NULL AND {where}"
             f" ORDER BY occurred_at DESC, {self.dialect.order} DESC LIMIT ?",
@@ -245,13 +266,69 @@ class SharedReads(ABC):
         )
         return [episode_from_row(row) for row in rows]
 
+    def replaced_turns(self, ids: Sequence[str]) -> dict[str, Replacement]:
+        turns = self._read_among(
+            "SELECT s.note_id, s.episode_id FROM note_sources s JOIN notes n ON n.id = s.note_id"
+            f"{self.dialect.same_owner('n', 's')} WHERE n.kind = 'turn' AND s.note_id {IDS}",
+            ids,
+        )
+        episode_of = {row["note_id"]: row["episode_id"] for row in turns}
+        outdated = self._read_among(
+            "SELECT s.episode_id, f.superseded_by FROM note_sources s"
+            f" JOIN notes f ON f.id = s.note_id{self.dialect.same_owner('f', 's')}"
+            f" WHERE f.kind = 'fact' AND f.superseded_by IS NOT NULL AND s.episode_id {IDS}",
+            list(episode_of.values()),
+        )
+        if not outdated:  # the common case: two cheap reads
+            return {}
+        latest = self._latest_facts({row["superseded_by"] for row in outdated})
+        said_by = self._turns_saying(list(set(latest.values())))
+        replaced_in = {
+            row["episode_id"]: said_by.get(latest[row["superseded_by"]]) for row in outdated
+        }
+        return {
+            turn: replacement
+            for turn, episode in episode_of.items()
+            if (replacement := replaced_in.get(episode)) is not None and replacement.turn_id != turn
+        }
+
+    def _latest_facts(self, facts: set[str]) -> dict[str, str]:
+        """fact id -> the live fact at the end of its chain of supersessions."""
+        latest = {fact: fact for fact in facts}
+        for _ in range(8):  # chains are short; a cycle (never written) cannot loop forever
+            rows = self._read_among(
+                f"SELECT id, superseded_by FROM notes WHERE superseded_by IS NOT NULL AND id {IDS}",
+                list(set(latest.values())),
+            )
+            if not rows:
+                break
+            newer = {row["id"]: row["superseded_by"] for row in rows}
+            latest = {fact: newer.get(now, now) for fact, now in latest.items()}
+        return latest
+
+    def _turns_saying(self, facts: list[str]) -> dict[str, Replacement]:
+        """fact id -> the live turn its first source episode is."""
+        rows = self._read_among(
+            "SELECT f.note_id AS fact, n.id, n.occurred_at, n.text FROM note_sources f"
+            " JOIN note_sources t ON t.episode_id = f.episode_id"
+            f"{self.dialect.same_owner('t', 'f')}"
+            f" JOIN notes n ON n.id = t.note_id{self.dialect.same_owner('n', 't')}"
+            f" WHERE f.rank = 0 AND n.kind = 'turn' AND n.deleted_at IS NULL AND f.note_id {IDS}",
+            facts,
+        )
+        return {
+            row["fact"]: Replacement(row["id"], read_time(row["occurred_at"]), row["text"])
+            for row in rows
+        }
+
     def thread_near(self, scope: Scope, moment: datetime, gap: timedelta) -> str | None:
         same, order = self.dialect.same, self.dialect.order
+        route, routed = self.dialect.route(scope)
         owner = (
-            f"tenant = ? AND user_id {same} ? AND agent_id {same} ? AND session_id IS NULL"
+            f"{route}tenant = ? AND user_id {same} ? AND agent_id {same} ? AND session_id IS NULL"
             " AND thread IS NOT NULL AND kind = 'turn' AND deleted_at IS NULL"
         )
-        keys = (scope.tenant, scope.user_id, scope.agent_id)
+        keys = (*routed, scope.tenant, scope.user_id, scope.agent_id)
         nearest: list[Row] = []
         for compare, low, high, direction in (
             ("<=", moment - gap, moment, " DESC"),
@@ -301,6 +378,12 @@ class SharedReads(ABC):
         return counts
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _scope(self, scope: Scope) -> tuple[str, list[str]]:
+        """The shared SQL condition (with `?`) for a scope, routed by owner where sharded."""
+        route, owner = self.dialect.route(scope)
+        where, params = scope_sql(scope, "")
+        return route + where, [*owner, *params]
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of one shared statement."""

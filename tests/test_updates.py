@@ -1,0 +1,135 @@
+"""Knowledge updates: once a fact is superseded, the turn it came from stops outranking the
+turn that replaced it, and `context` says it is outdated (with a scripted model)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from remem import Memory
+from remem.llms import OpenAICompatibleLLM
+from remem.read.updates import asks_about_now
+from remem.testing import HashEmbedder, ScriptedOpenAIServer
+
+LISBON = "I live in Lisbon, near the river."
+BERLIN = "Big news: I moved to Berlin last week."
+PARIS = "We settled in Paris for good."
+
+
+def _step(name: str) -> str:
+    return f'"name": "{name}"'
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedOpenAIServer]:
+    with ScriptedOpenAIServer() as server:
+        for step, empty in (
+            ("extract", '{"facts": []}'),
+            ("reconcile", '{"decisions": []}'),
+            ("enrich", '{"notes": []}'),
+            ("link", '{"links": []}'),
+            ("evolve", '{"updates": []}'),
+        ):
+            server.reply(empty, when=_step(step), times=None)
+        yield server
+
+
+@pytest.fixture
+def ana(location: str, model: ScriptedOpenAIServer) -> Iterator[Memory]:
+    llm = OpenAICompatibleLLM(model.base_url, "scripted", timeout=5, backoff=0.01)
+    with Memory(location, embedder=HashEmbedder(), llm=llm) as memory:
+        yield memory
+
+
+def _tell(
+    memory: Memory, model: ScriptedOpenAIServer, text: str, when: str, fact: str, replaces: str = ""
+) -> tuple[str, str]:
+    """Add Ana's turn; the model extracts `fact`, superseding the fact `replaces`."""
+    model.reply(json.dumps({"facts": [{"text": fact, "occurred_on": None}]}), when=_step("extract"))
+    if replaces:
+        decision = {"fact": 0, "action": "supersede", "target_id": replaces}
+        model.reply(json.dumps({"decisions": [decision]}), when=_step("reconcile"))
+    message = {"role": "user", "name": "Ana", "content": text}
+    result = memory.add([message], user_id="ana", occurred_at=when)
+    turn, fact_id = result.note_ids[0], result.note_ids[-1]
+    assert memory.get(fact_id).kind == "fact"
+    return turn, fact_id
+
+
+def _moved(ana: Memory, model: ScriptedOpenAIServer) -> tuple[str, str]:
+    lisbon, old = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    berlin, new = _tell(
+        ana, model, BERLIN, "2025-02-03T10:00:00Z", "Ana lives in Berlin.", replaces=old
+    )
+    assert ana.get(old).superseded_by == new
+    return lisbon, berlin
+
+
+def _turns(memory: Memory, query: str) -> list[str]:
+    return [hit.id for hit in memory.search(query, user_id="ana") if hit.kind == "note"]
+
+
+def test_the_newer_statement_outranks_the_one_it_replaced(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    lisbon, berlin = _moved(ana, model)
+    order = _turns(ana, "where does Ana live?")
+    assert lisbon in order and berlin in order  # the old turn stays findable
+    assert order.index(berlin) < order.index(lisbon)
+
+
+def test_a_question_about_the_past_is_answered_by_what_was_true_then(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    lisbon, berlin = _moved(ana, model)
+    order = _turns(ana, "Where did Ana live near the river?")
+    assert order.index(lisbon) < order.index(berlin)
+
+
+def test_context_marks_the_outdated_turn_with_when_and_what_replaced_it(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    lisbon, berlin = _moved(ana, model)
+    block = ana.context("where does Ana live?", user_id="ana", profile_share=0, min_score=0)
+    lines = {item.id: item.text for item in block.items}
+    assert f'(outdated: on 2025-02-03 this was replaced by: "{BERLIN}")' in lines[lisbon]
+    assert "outdated" not in lines[berlin]
+
+
+def test_a_chain_of_updates_points_at_the_latest(ana: Memory, model: ScriptedOpenAIServer) -> None:
+    lisbon, berlin = _moved(ana, model)
+    berlin_fact = ana.search("Ana lives in Berlin.", user_id="ana", limit=20)
+    fact = next(hit.id for hit in berlin_fact if ana.get(hit.id).kind == "fact")
+    paris, _ = _tell(ana, model, PARIS, "2025-09-01T10:00:00Z", "Ana lives in Paris.", fact)
+    replaced = ana.store.replaced_turns([lisbon, berlin, paris])
+    assert replaced[lisbon].turn_id == paris and replaced[berlin].turn_id == paris
+    assert paris not in replaced
+
+
+def test_a_deleted_replacement_leaves_the_old_turn_unmarked(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    lisbon, berlin = _moved(ana, model)
+    ana.delete(berlin)
+    assert ana.store.replaced_turns([lisbon]) == {}
+
+
+def test_without_superseded_facts_nothing_moves(ana: Memory) -> None:
+    turn = ana.add("I live in Lisbon.", user_id="ana").note_ids[0]
+    assert ana.store.replaced_turns([turn, "nt_MISSING"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "now"),
+    [
+        ("where does Ana live?", True),
+        ("What is Ana's job?", True),
+        ("Where did Ana live?", False),
+        ("Where was Ana in May 2024?", False),
+        ("Where did Ana used to live before?", False),
+    ],
+)
+def test_questions_about_now_are_told_apart(query: str, now: bool) -> None:
+    assert asks_about_now(query, lambda: None) is now
