@@ -1,7 +1,9 @@
 """Fixtures shared by the tests. `memory` and `location` run each test on every store:
-a SQLite file, and PostgreSQL (a fresh schema per test in the database that
-`REMEM_TEST_POSTGRES` names; `scripts/test-postgres.sh start DIR` makes one). Without it
-the PostgreSQL runs are skipped, unless `REMEM_REQUIRE_POSTGRES` is set (as in CI)."""
+a SQLite file, PostgreSQL (a fresh schema per test in the database that
+`REMEM_TEST_POSTGRES` names; `scripts/test-postgres.sh start DIR` makes one), and a Citus
+cluster the same way (`REMEM_TEST_CITUS`; `scripts/test-citus.sh start DIR`). Without its
+URL a server store's runs are skipped, unless `REMEM_REQUIRE_POSTGRES` (or
+`REMEM_REQUIRE_CITUS`) is set (as in CI)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,21 @@ import pytest
 from remem import Memory
 from remem.testing import HashEmbedder
 
-STORES = ["sqlite", "postgres"]
+STORES = ["sqlite", "postgres", "citus"]
 # Settings the test run itself gives; every other REMEM_* of the developer's shell is hidden.
-TEST_SETTINGS = ("REMEM_TEST_POSTGRES", "REMEM_REQUIRE_POSTGRES")
+TEST_SETTINGS = (
+    "REMEM_TEST_POSTGRES",
+    "REMEM_REQUIRE_POSTGRES",
+    "REMEM_TEST_CITUS",
+    "REMEM_REQUIRE_CITUS",
+)
+# A server store's URL, what starts one, and the setting that makes its absence a failure.
+SERVERS = {
+    "postgres": ("REMEM_TEST_POSTGRES", "scripts/test-postgres.sh", "REMEM_REQUIRE_POSTGRES"),
+    "citus": ("REMEM_TEST_CITUS", "scripts/test-citus.sh", "REMEM_REQUIRE_CITUS"),
+}
+# Shards per distributed table in a test's schema: few, so creating one stays quick.
+TEST_SHARDS = 4
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -43,23 +57,40 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=STORES)
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where a memory can live: a SQLite path, or a PostgreSQL URL of an empty schema."""
+    """Where a memory can live: a SQLite path, or a PostgreSQL (or Citus) URL of an empty
+    schema."""
     if request.param == "sqlite":
         yield str(tmp_path / "memory.db")
         return
-    url = os.environ.get("REMEM_TEST_POSTGRES")
+    yield from server_schema(request.param)
+
+
+@pytest.fixture
+def citus_location() -> Iterator[str]:
+    """The URL of an empty schema on the Citus cluster (for what only Citus does)."""
+    yield from server_schema("citus")
+
+
+def server_schema(store: str) -> Iterator[str]:
+    """A fresh schema on the server `store` names, dropped afterwards (skipped, or failed
+    where required, when that server is not configured)."""
+    variable, script, required = SERVERS[store]
+    url = os.environ.get(variable)
     if not url:
-        reason = "set REMEM_TEST_POSTGRES (scripts/test-postgres.sh start DIR) to test PostgreSQL"
-        if os.environ.get("REMEM_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not configured: {reason}")
+        reason = f"set {variable} ({script} start DIR) to test {store}"
+        if os.environ.get(required):
+            pytest.fail(f"{store} is required here but not configured: {reason}")
         pytest.skip(reason)
     import psycopg
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
+    options = f"-c search_path={schema},public"
+    if store == "citus":
+        options += f" -c citus.shard_count={TEST_SHARDS}"
     try:
-        yield f"{url}?options={quote(f'-c search_path={schema},public')}"
+        yield f"{url}?options={quote(options)}"
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from psycopg_pool import ConnectionPool
 
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
+from remem.stores import citus
 from remem.stores.base import (
     Changes,
     LeaseLostError,
@@ -36,9 +38,9 @@ from remem.stores.base import (
 )
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
-from remem.stores.postgres_writes import Writer, vector_text
-from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
-from remem.stores.sql import Dialect, SharedReads, note_record
+from remem.stores.postgres_writes import Writer, owner_of, vector_text
+from remem.stores.rows import best_of_notes, job_from_row, key_row
+from remem.stores.sql import IDS, Dialect, SharedReads, note_record
 from remem.types import ApiKey, Job, Scope
 
 WRITE_ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again
@@ -54,6 +56,7 @@ HNSW_EF_SEARCH = 100  # candidates per HNSW search
 # long (or until this process deletes notes), so a busy user pays the count once a minute.
 LARGE_SCOPE_SECONDS = 60.0
 POSTGRES = Dialect(mark="%s", order="seq", same="IS NOT DISTINCT FROM", id_chunk=None)
+CITUS = replace(POSTGRES, sharded=True)  # the same, on a cluster sharded by owner
 
 
 class PostgresStore(SharedReads):
@@ -68,6 +71,7 @@ class PostgresStore(SharedReads):
             # one direct connection first: an unreachable server fails now, with its reason
             with psycopg.connect(url, connect_timeout=10, row_factory=dict_row) as conn:
                 self.schema_version = migrate(conn)
+                self.dialect = CITUS if citus.has_citus(conn) else POSTGRES
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -80,6 +84,7 @@ class PostgresStore(SharedReads):
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._dimensions: int | None = None
         self._large_scopes: dict[Scope, float] = {}  # scope -> until when it counts as large
+        self._owners = citus.KnownOwners()  # on Citus: routes lookups by id to their shards
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -93,7 +98,30 @@ class PostgresStore(SharedReads):
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._conn() as conn:
-            return conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, params).fetchall()
+        if self.dialect.sharded:
+            self._owners.learn_rows(rows)
+        return rows
+
+    def _read_among(self, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()) -> list[Any]:
+        """On Citus, a lookup by ids whose owners are all known names them too: one shard
+        (or a few) answers instead of every one."""
+        if not ids:  # as on SQLite: nothing is one of no ids (and no shard is asked)
+            return []
+        owners = self._owners.of(ids) if self.dialect.sharded else None
+        routed = citus.routed_among(sql, owners) if owners else None
+        if routed is None:
+            return super()._read_among(sql, ids, params)
+        rows: list[Any] = []
+        for statement, values in self.dialect.among(routed[0], ids, params):
+            rows += self._rows(statement, [*values, routed[1]])
+        return rows
+
+    def _learn(self, scope: Scope, ids: Iterable[str]) -> None:
+        """Found in a search routed to the scope's owner: these ids live under it."""
+        owner = self.dialect.route(scope)[1]
+        if owner:
+            self._owners.learn(owner[0], ids)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -106,6 +134,11 @@ class PostgresStore(SharedReads):
             try:
                 with self._pool.connection() as conn, conn.transaction():
                     self._write(cast(psycopg.Connection[dict[str, Any]], conn), changes)
+                if self.dialect.sharded:
+                    for episode in changes.episodes:
+                        self._owners.learn(owner_of(episode.scope), (episode.id,))
+                    for note in changes.notes:
+                        self._owners.learn(owner_of(note.scope), (note.id,))
                 return
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt + 1 == WRITE_ATTEMPTS:
@@ -116,13 +149,13 @@ class PostgresStore(SharedReads):
 
     def _write(self, conn: psycopg.Connection[dict[str, Any]], changes: Changes) -> None:
         if changes.lease is not None:
-            row = conn.execute(
-                "SELECT status, lease FROM jobs WHERE id = %s FOR UPDATE", (changes.lease[0],)
-            ).fetchone()
+            rows = citus.locked_rows(conn, "jobs", [changes.lease[0]], "status, lease")
+            row = rows[0] if rows else None
             if row is None or (row["status"], row["lease"]) != ("pending", changes.lease[1]):
                 raise LeaseLostError(f"job {changes.lease[0]} is no longer leased to this one")
         if changes.expect:
-            _check_versions(conn, changes.expect)
+            known = {note.id: owner_of(note.scope) for note in changes.notes}
+            _check_versions(conn, changes.expect, known)
         Writer(conn).write(changes)
         if changes.purge:
             purge(conn, changes.purge)
@@ -141,6 +174,10 @@ class PostgresStore(SharedReads):
         self._dimensions = None  # read back: another process may have set it first
 
     def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
+        if self.dialect.sharded:  # no FOR UPDATE SKIP LOCKED across shards
+            with self._conn() as conn:
+                row = citus.claim_job(conn, token, until, job_id)
+            return None if row is None else job_from_row(row)
         which, params = ("AND id = %s", [job_id]) if job_id else ("", [])
         rows = self._rows(
             "UPDATE jobs SET lease = %s, leased_until = %s WHERE (owner, id) = ("
@@ -165,7 +202,7 @@ class PostgresStore(SharedReads):
         query = _or_query(terms)
         if not query:
             return TextMatches([], [])
-        where, params = scope_sql(scope, "", "%s")
+        where, params = self.dialect.scope(scope, "")
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
             f" FROM notes, to_tsquery('english', %s) q WHERE context_tsv @@ q AND {where}"
@@ -175,6 +212,7 @@ class PostgresStore(SharedReads):
         own = sorted(
             ((r["id"], float(r["own"])) for r in rows if r["own"] > 0), key=lambda item: -item[1]
         )
+        self._learn(scope, (r["id"] for r in rows))
         return TextMatches([(r["id"], float(r["in_context"])) for r in rows], own)
 
     def search_passages(
@@ -183,7 +221,7 @@ class PostgresStore(SharedReads):
         query = _or_query(terms)
         if not query:
             return []
-        where, params = scope_sql(scope, "", "%s")
+        where, params = self.dialect.scope(scope, "")
         rows = self._rows(
             "SELECT pk, ts_rank(tsv, q) AS score FROM passages, to_tsquery('english', %s) q"
             f" WHERE tsv @@ q AND {where} ORDER BY score DESC, pk LIMIT %s",
@@ -195,19 +233,19 @@ class PostgresStore(SharedReads):
         words = list(dict.fromkeys(word.lower() for word in words))
         if not words:
             return []
-        where, params = scope_sql(scope, "e.", "%s")
-        rows = self._rows(
-            "SELECT w FROM unnest(%s::text[]) AS w WHERE EXISTS (SELECT 1 FROM episodes e"
-            f" WHERE lower(e.name) = w AND e.deleted_at IS NULL AND {where})",
-            (words, *params),
-        )
-        return [row["w"] for row in rows]
+        where, params = self.dialect.scope(scope, "e.")
+        # one EXISTS per word, no set-returning function (Citus cannot correlate with one)
+        named = "EXISTS (SELECT 1 FROM episodes e WHERE lower(e.name) = %s"
+        named += f" AND e.deleted_at IS NULL AND {where})"
+        columns = ", ".join(f"{named} AS w{index}" for index in range(len(words)))
+        row = self._rows(f"SELECT {columns}", [v for w in words for v in (w, *params)])[0]
+        return [word for index, word in enumerate(words) if row[f"w{index}"]]
 
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         dimensions = self._embedding_size()
         if dimensions is None or limit <= 0:
             return []
-        where, params = scope_sql(scope, "", "%s")
+        where, params = self.dialect.scope(scope, "")
         live = f"{where} AND deleted_at IS NULL AND embedding IS NOT NULL"
         literal = vector_text(vector)
         with self._conn() as conn, conn.transaction():
@@ -219,12 +257,7 @@ class PostgresStore(SharedReads):
                     (literal, *params, literal, limit),
                 ).fetchall()
             else:
-                conn.execute(
-                    "SELECT set_config('hnsw.ef_search', %s, true),"
-                    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                    " set_config('hnsw.max_scan_tuples', %s, true)",
-                    (str(max(HNSW_EF_SEARCH, limit)), str(HNSW_MAX_SCAN)),
-                )
+                _tune_hnsw(conn, max(HNSW_EF_SEARCH, limit), sharded=self.dialect.sharded)
                 cast = f"vector({dimensions})"
                 rows = conn.execute(
                     f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) AS score FROM notes"
@@ -232,6 +265,7 @@ class PostgresStore(SharedReads):
                     (literal, *params, literal, limit),
                 ).fetchall()
         ranked = [(r["id"], _cosine(r["score"])) for r in rows]
+        self._learn(scope, (note_id for note_id, _ in ranked))
         return sorted(ranked, key=lambda item: -item[1])  # relaxed order: sort again
 
     def _is_small(
@@ -252,10 +286,11 @@ class PostgresStore(SharedReads):
         return False
 
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
-        rows = self._rows(
-            "SELECT id, 1 - (embedding <=> %s::vector) AS score, sentence_embeddings FROM notes"
-            " WHERE embedding IS NOT NULL AND id = ANY(%s)",
-            (vector_text(vector), list(ids)),
+        rows = self._read_among(  # the id list bound last, as shared SQL does (routed on Citus)
+            "SELECT id, 1 - (embedding <=> ?::vector) AS score, sentence_embeddings FROM notes"
+            f" WHERE embedding IS NOT NULL AND id {IDS}",
+            ids,
+            (vector_text(vector),),
         )
         own = {row["id"]: _cosine(row["score"]) for row in rows}
         split = {
@@ -266,9 +301,8 @@ class PostgresStore(SharedReads):
         return best_of_notes(own, split, vector)
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, Vectors]:
-        rows = self._rows(
-            "SELECT id, embedding FROM notes WHERE embedding IS NOT NULL AND id = ANY(%s)",
-            (list(ids),),
+        rows = self._read_among(
+            f"SELECT id, embedding FROM notes WHERE embedding IS NOT NULL AND id {IDS}", ids
         )
         vectors = {row["id"]: _vector_of(row["embedding"]) for row in rows}
         return {note_id: vector for note_id, vector in vectors.items() if vector is not None}
@@ -309,6 +343,23 @@ class PostgresStore(SharedReads):
         return self._dimensions
 
 
+def _tune_hnsw(conn: psycopg.Connection[Any], ef_search: int, *, sharded: bool) -> None:
+    """This transaction's HNSW search settings. On Citus they must reach the workers that
+    scan the shards: `SET LOCAL`, which Citus then propagates (`set_config` would not)."""
+    if sharded:
+        conn.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+        conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        conn.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(HNSW_MAX_SCAN)}")
+        return
+    conn.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+        " set_config('hnsw.max_scan_tuples', %s, true)",
+        (str(ef_search), str(HNSW_MAX_SCAN)),
+    )
+
+
 def _cosine(score: Any) -> float:
     """pgvector's cosine similarity; 0 where it is undefined (a zero vector gives NaN, which
     the SQLite store's index scores 0)."""
@@ -316,12 +367,12 @@ def _cosine(score: Any) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def _check_versions(conn: psycopg.Connection[dict[str, Any]], expected: dict[str, int]) -> None:
-    """Lock the notes a batch was computed from, and check each is live at that version."""
-    rows = conn.execute(
-        "SELECT id, version, deleted_at FROM notes WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (sorted(expected),),
-    ).fetchall()
+def _check_versions(
+    conn: psycopg.Connection[dict[str, Any]], expected: dict[str, int], owners: dict[str, str]
+) -> None:
+    """Lock the notes a batch was computed from, and check each is live at that version
+    (`owners`: the owners of notes the batch writes, known without asking)."""
+    rows = citus.locked_rows(conn, "notes", sorted(expected), "id, version, deleted_at", owners)
     current = {row["id"]: row["version"] for row in rows if row["deleted_at"] is None}
     for note_id, version in expected.items():
         if current.get(note_id) != version:

@@ -3,10 +3,11 @@
 Sharding (Citus): every table that holds a user's data has an `owner` column — the
 tenant and the scope's first id (user, else agent, else session) — in its primary key, so
 `SELECT create_distributed_table('<table>', 'owner')` for episodes, notes, note_sources,
-links, events, jobs and passages keeps one user's data on one shard, and `meta`,
-`api_keys` and `llm_calls` become reference tables (`create_reference_table`). Lookups by
-id alone (ids are globally unique) are then multi-shard queries. `migrate` does this itself
-on a database with the `citus` extension (`remem.stores.citus.distribute`).
+links, events, jobs and passages keeps one user's data on one shard, `meta` is distributed
+by its key, and `api_keys`, `llm_calls` and `schema_migrations` become reference tables
+(`create_reference_table`). Lookups by id alone (ids are globally unique) are then
+multi-shard queries. `migrate` does this itself on a database with the `citus` extension
+(`remem.stores.citus.distribute`).
 
 Never edit a migration that has shipped: add the next one.
 """

@@ -9,6 +9,7 @@ import psycopg
 
 from remem.embedders.base import Vectors
 from remem.stores.base import PASSAGE_NOTES, Changes
+from remem.stores.citus import owners_of
 from remem.stores.rows import (
     episode_row,
     event_row,
@@ -83,11 +84,11 @@ class Writer:
         self._vectors(
             {i: v for i, v in changes.vectors.items() if i not in written}, changes.sentence_vectors
         )
+        owners = self._owners(changes, [ln.source_id for ln in changes.links], ("notes",))
         with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO links SELECT (SELECT owner FROM notes WHERE id = %s),"
-                " %s,%s,%s,%s,%s,%s,%s ON CONFLICT DO NOTHING",
-                [(ln.source_id, *link_row(ln)) for ln in changes.links],
+            cursor.executemany(  # a link lives with the note it starts from
+                "INSERT INTO links VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                [(owners.get(ln.source_id), *link_row(ln)) for ln in changes.links],
             )
             cursor.executemany(
                 "INSERT INTO events (owner, id, action, target_id, user_id, agent_id, session_id,"
@@ -96,17 +97,18 @@ class Writer:
                 " ON CONFLICT DO NOTHING",
                 [(owner_of(e.scope), *event_row(e)) for e in changes.events],
             )
-            cursor.executemany(
+            targets = self._owners(
+                changes, [j.target_id for j in changes.jobs], ("notes", "episodes")
+            )
+            cursor.executemany(  # a job lives with its target episode or note
                 "INSERT INTO jobs (owner, id, kind, target_id, status, attempts, last_error,"
                 " created_at, updated_at, payload, lease, leased_until)"
-                " SELECT coalesce((SELECT owner FROM episodes WHERE id = %s),"
-                " (SELECT owner FROM notes WHERE id = %s), ''),"
-                " %s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s)"
                 " ON CONFLICT (owner, id) DO UPDATE SET status = excluded.status,"
                 " attempts = excluded.attempts, last_error = excluded.last_error,"
                 " updated_at = excluded.updated_at, payload = excluded.payload,"
                 " lease = excluded.lease, leased_until = excluded.leased_until",
-                [(j.target_id, j.target_id, *job_row(j)) for j in changes.jobs],
+                [(targets.get(j.target_id, ""), *job_row(j)) for j in changes.jobs],
             )
             cursor.executemany(
                 "INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
@@ -132,7 +134,8 @@ class Writer:
         existing = {
             row["id"]: row
             for row in self.conn.execute(
-                "SELECT id, passage, body FROM notes WHERE id = ANY(%s)", ([n.id for n in notes],)
+                "SELECT id, owner, passage, body FROM notes WHERE owner = ANY(%s) AND id = ANY(%s)",
+                (list({owner_of(n.scope) for n in notes}), [n.id for n in notes]),
             ).fetchall()
         }
         stored_bodies = [_body_of(note, bodies, existing) for note in notes]
@@ -143,7 +146,7 @@ class Writer:
                 if body is not None and note.kind == "turn" and note.thread is not None:
                     self._join_thread(note, body)
             elif before["passage"] is not None:
-                rebuild_passage(self.conn, before["passage"])
+                rebuild_passage(self.conn, before["owner"], before["passage"])
 
     def _upsert_notes(
         self,
@@ -166,7 +169,8 @@ class Writer:
         with self.conn.cursor() as cursor:
             cursor.executemany(NOTE_UPSERT, rows)
             self.conn.execute(
-                "DELETE FROM note_sources WHERE note_id = ANY(%s)", ([n.id for n in notes],)
+                "DELETE FROM note_sources WHERE owner = ANY(%s) AND note_id = ANY(%s)",
+                (list({owner_of(n.scope) for n in notes}), [n.id for n in notes]),
             )
             cursor.executemany(
                 "INSERT INTO note_sources VALUES (%s, %s, %s, %s)",
@@ -182,21 +186,21 @@ class Writer:
         thread's passage (a passage's `session_id` holds the thread)."""
         scope = note.scope
         owner = (
-            "tenant = %s AND user_id IS NOT DISTINCT FROM %s"
-            " AND agent_id IS NOT DISTINCT FROM %s"
+            "tenant = %s AND user_id IS NOT DISTINCT FROM %s AND agent_id IS NOT DISTINCT FROM %s"
         )
         same_session = f"{owner} AND session_id = %s"
         keys = (scope.tenant, scope.user_id, scope.agent_id, note.thread)
         self.conn.execute(
             "UPDATE notes SET previous_body = (SELECT p.body FROM notes p WHERE"
             f" {owner} AND p.thread = %s AND p.kind = 'turn' AND p.id != %s"
-            " AND p.deleted_at IS NULL AND p.seq < notes.seq ORDER BY p.seq DESC LIMIT 1)"
-            " WHERE id = %s",
-            (*keys, note.id, note.id),
+            " AND p.deleted_at IS NULL AND p.seq < notes.seq AND p.owner = notes.owner"
+            " ORDER BY p.seq DESC LIMIT 1) WHERE owner = %s AND id = %s",
+            (*keys, note.id, owner_of(scope), note.id),
         )
         latest = self.conn.execute(
-            f"SELECT pk, notes FROM passages WHERE {same_session} ORDER BY pk DESC LIMIT 1",
-            keys,
+            f"SELECT pk, notes FROM passages WHERE owner = %s AND {same_session}"
+            " ORDER BY pk DESC LIMIT 1",
+            (owner_of(scope), *keys),
         ).fetchone()
         if latest is None or latest["notes"] >= PASSAGE_NOTES:
             latest = self.conn.execute(
@@ -207,27 +211,46 @@ class Writer:
         assert latest is not None
         self.conn.execute(
             "UPDATE passages SET notes = notes + 1,"
-            " body = CASE WHEN body = '' THEN %s ELSE body || E'\\n' || %s END WHERE pk = %s",
-            (body, body, latest["pk"]),
+            " body = CASE WHEN body = '' THEN %s ELSE body || E'\\n' || %s END"
+            " WHERE owner = %s AND pk = %s",
+            (body, body, owner_of(scope), latest["pk"]),
         )
-        self.conn.execute("UPDATE notes SET passage = %s WHERE id = %s", (latest["pk"], note.id))
+        self.conn.execute(
+            "UPDATE notes SET passage = %s WHERE owner = %s AND id = %s",
+            (latest["pk"], owner_of(scope), note.id),
+        )
 
     def _vectors(self, vectors: dict[str, Vectors], sentences: dict[str, Vectors]) -> None:
         """New vectors of notes this batch does not otherwise write (embedding retries)."""
+        owners = owners_of(self.conn, "notes", list(vectors))
         with self.conn.cursor() as cursor:
             cursor.executemany(
-                "UPDATE notes SET embedding = %s::vector, sentence_embeddings = %s WHERE id = %s",
+                "UPDATE notes SET embedding = %s::vector, sentence_embeddings = %s"
+                " WHERE owner = %s AND id = %s",
                 [
-                    (vector_text(v), optional_blob(sentences.get(note_id)), note_id)
+                    (vector_text(v), optional_blob(sentences.get(note_id)), owner, note_id)
                     for note_id, v in vectors.items()
+                    if (owner := owners.get(note_id)) is not None
                 ],
             )
 
+    def _owners(self, changes: Changes, ids: list[str], tables: tuple[str, ...]) -> dict[str, str]:
+        """The owner of each id: from this batch's episodes and notes, else from `tables`
+        (a later table's answer wins)."""
+        known = {e.id: owner_of(e.scope) for e in changes.episodes}
+        known |= {n.id: owner_of(n.scope) for n in changes.notes}
+        missing = [i for i in ids if i not in known]
+        for table in tables:
+            known |= owners_of(self.conn, table, missing)
+        return known
 
-def rebuild_passage(conn: psycopg.Connection[dict[str, Any]], passage: int) -> None:
-    """Re-derive a passage's text from its live notes, after one changed or went."""
+
+def rebuild_passage(conn: psycopg.Connection[dict[str, Any]], owner: str, passage: int) -> None:
+    """Re-derive a passage's text from its live notes, after one changed or went (a
+    passage and its notes have one owner: the statement goes to one shard)."""
     conn.execute(
         "UPDATE passages SET body = coalesce((SELECT string_agg(body, E'\\n' ORDER BY seq)"
-        " FROM notes WHERE passage = %s AND deleted_at IS NULL), '') WHERE pk = %s",
-        (passage, passage),
+        " FROM notes WHERE owner = %s AND passage = %s AND deleted_at IS NULL), '')"
+        " WHERE owner = %s AND pk = %s",
+        (owner, passage, owner, passage),
     )
