@@ -6,6 +6,8 @@ with Memory("memory.db") as memory:
     memory.search("where does Ana live?", user_id="ana")
 """
 
+from remem.aio import AsyncMemory
+from remem.client import AsyncClient, Client
 from remem.errors import (
     ConfigError,
     ConflictError,
@@ -51,8 +53,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AddResult",
     "ApiKey",
+    "AsyncClient",
+    "AsyncMemory",
     "Attribute",
     "Biography",
+    "Client",
     "ConfigError",
     "ConflictError",
     "Context",

@@ -1,4 +1,5 @@
-"""Commands that serve remem to other programs: serve (REST + chat proxy), mcp, keys."""
+"""Commands that serve remem to other programs: serve (REST, chat proxy, MCP), mcp, keys;
+and import-mem0, for memories coming from mem0."""
 
 from __future__ import annotations
 
@@ -27,14 +28,26 @@ def _require_serving_extras() -> None:
         ) from None
 
 
+USER_OPTION = click.option(
+    "--user",
+    "user_id",
+    envvar="REMEM_USER",
+    default="me",
+    show_default=True,
+    help="Whose memory MCP tools act on when a call names no user. [env: REMEM_USER]",
+)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@USER_OPTION
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, user_id: str) -> None:
     """Serve the web UI (/), the REST API (/v1/..., docs at /docs) and, when an upstream
     model is configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
-    OpenAI-compatible chat proxy at /v1/chat/completions.
+    OpenAI-compatible chat proxy at /v1/chat/completions. MCP clients reach the same
+    tools as `remem mcp` at /mcp (streamable HTTP), with the same keys and tenants.
 
     With a model configured, adds are organised on a background thread, which also picks
     up jobs left pending before (REMEM_JOBS=worker leaves that to `remem worker`). Without
@@ -63,46 +76,53 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     upstream = None
     if settings.llm_base_url:
         upstream = Upstream(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
-    app = create_app(memory, open_without_keys=loopback, upstream=upstream)
+    app = create_app(memory, open_without_keys=loopback, upstream=upstream, mcp_user=user_id)
     access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
     proxy = f", chat proxy to {settings.llm_base_url}" if upstream else ""
     click.echo(
         f"remem serving http://{host}:{port} ({access}{proxy}): the web UI at /, the API under"
-        " /v1, its docs at /docs",
+        " /v1, its docs at /docs, MCP at /mcp",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @click.command()
-@click.option(
-    "--user",
-    "user_id",
-    envvar="REMEM_USER",
-    default="me",
-    show_default=True,
-    help="Whose memory tools act on when a call names no user. [env: REMEM_USER]",
-)
+@USER_OPTION
 @click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP, not stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address for --http.")
 @click.option("--port", default=8766, show_default=True, help="Port for --http.")
 @click.pass_context
 def mcp(ctx: click.Context, user_id: str, over_http: bool, host: str, port: int) -> None:
-    """Serve remem's tools to MCP clients, over stdio (default) or streamable HTTP."""
-    _require_serving_extras()
-    from remem.server.mcp_tools import create_mcp_server
+    """Serve remem's tools to MCP clients, over stdio (default) or streamable HTTP at /mcp.
 
-    # the MCP SDK guards against DNS rebinding only for these names; any other host would
-    # leave an unauthenticated server open to a web page the user visits
-    if over_http and host not in MCP_HOSTS:
+    Over HTTP, as with `remem serve`: without API keys only on loopback, for the local
+    user and only requests addressed to localhost; with keys (`remem keys create`) every
+    request needs one and its tools see only the key's tenant.
+    """
+    _require_serving_extras()
+    memory = open_memory(ctx, jobs=settings_of(ctx).jobs)
+    if not over_http:
+        from remem.server.mcp_tools import create_mcp_server
+
+        create_mcp_server(memory, user_id).run("stdio")
+        return
+    import uvicorn
+
+    from remem.server.mcp_http import mcp_app
+
+    loopback = _is_loopback(host)
+    live_keys = [key for key in memory.store.list_keys() if key.revoked_at is None]
+    if not loopback and not live_keys:
         raise ConfigError(
-            "the MCP server has no authentication: bind it to 127.0.0.1, localhost or ::1"
+            f"refusing to serve MCP on {host} without API keys: anyone who can reach it would"
+            " read every memory. Create one with `remem keys create --tenant NAME`, or bind"
+            " to 127.0.0.1"
         )
-    server = create_mcp_server(open_memory(ctx, jobs=settings_of(ctx).jobs), user_id)
-    if over_http:
-        server.run("streamable-http", host=host, port=port)
-    else:
-        server.run("stdio")
+    access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
+    click.echo(f"remem MCP at http://{host}:{port}/mcp ({access})", err=True)
+    app = mcp_app(memory, user_id, open_without_keys=loopback)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @click.group()
@@ -164,9 +184,6 @@ def _key_data(key: ApiKey) -> dict[str, Any]:
     return data
 
 
-MCP_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
 def _is_loopback(host: str) -> bool:
     """True when `host` only ever resolves to loopback addresses."""
     try:
@@ -176,4 +193,25 @@ def _is_loopback(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
-COMMANDS = [serve, mcp, keys]
+@click.command(name="import-mem0")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--user", "user_id", help="The user of memories that name no user, agent or run.")
+@json_option
+@click.pass_context
+def import_mem0(ctx: click.Context, path: str, user_id: str | None, as_json: bool) -> None:
+    """Import a mem0 export: the JSON its get_all returns ({"results": [...]}) or a list
+    of its memories. Each keeps its scope (a mem0 run is a remem session), date, speaker
+    and metadata (plus its mem0_id); running it again skips what is already imported."""
+    from remem.compat.mem0_import import import_mem0 as load
+    from remem.compat.mem0_import import read_export
+
+    result = load(open_memory(ctx), read_export(path), user_id=user_id)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"imported {result.added} memories; {result.present} were already here")
+    for index, why in result.skipped:
+        click.echo(f"skipped #{index}: {why}", err=True)
+
+
+COMMANDS = [serve, mcp, keys, import_mem0]

@@ -24,8 +24,10 @@ from remem.memory import Memory
 from remem.server import errors
 from remem.server.auth import Caller
 from remem.server.errors import documented
+from remem.server.import_jobs_api import install_import_jobs_routes
 from remem.server.ingest_api import install_ingest_routes
 from remem.server.limits import BodyLimit
+from remem.server.mcp_http import install_mcp
 from remem.server.openapi import ADDED, FORGET, NDJSON, READ, WRITE
 from remem.server.profile_api import install_profile_routes
 from remem.server.proxy import Upstream, install_proxy
@@ -46,7 +48,7 @@ from remem.types import AddResult, Context, Episode, Event, Hit, Link, Note, Pag
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # file uploads (the API's and the web UI's): a chat export is often tens of megabytes
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
-UPLOAD_PATHS = ("/v1/ingest", "/import")
+UPLOAD_PATHS = ("/v1/ingest", "/v1/import", "/import")
 
 
 def create_app(
@@ -56,10 +58,12 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     upstream: Upstream | None = None,
+    mcp_user: str = "me",
 ) -> FastAPI:
     """The API over `memory`. With `open_without_keys` (a loopback-only server) requests
     without a key act as the local user while no API key exists; otherwise every request
-    needs a key. With an `upstream` chat model it also serves the chat proxy."""
+    needs a key. With an `upstream` chat model it also serves the chat proxy. MCP clients
+    get the same tenants at /mcp; their tools act for `mcp_user` when a call names none."""
     app = FastAPI(
         title="remem",
         version=remem.__version__,
@@ -77,7 +81,9 @@ def create_app(
     _record_routes(app)
     install_profile_routes(app)
     install_ingest_routes(app)
+    install_import_jobs_routes(app)
     install_proxy(app, upstream)  # without one, its route says what to set
+    install_mcp(app, mcp_user)  # MCP at /mcp, behind the same keys; tools default to mcp_user
     install_ui(app)  # the web UI at /, after the API so /v1 routes match first
     return app
 
@@ -145,6 +151,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             limit=body.limit,
             filters=body.filters,
             include_superseded=body.include_superseded,
+            min_score=body.min_score,
             **body.scope(),
         )
 
@@ -157,6 +164,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             recent_turns=body.recent_turns,
             memories=body.memories,
             profile_share=body.profile_share,
+            min_score=body.min_score,
             **body.scope(),
         )
 
@@ -296,10 +304,11 @@ def _record_routes(app: FastAPI) -> None:
         """Everything of the caller's tenant as remem's JSONL export (history included)."""
         handle, path = tempfile.mkstemp(prefix="remem-export-", suffix=".jsonl")
         os.close(handle)
-        memory.export(path)
+        count = memory.export(path)
         return FileResponse(
             path,
             media_type="application/x-ndjson",
             filename="remem-export.jsonl",
             background=BackgroundTask(os.unlink, path),
+            headers={"X-Remem-Records": str(count)},  # what Memory.export returns
         )

@@ -43,11 +43,12 @@ def install_profile_routes(app: FastAPI) -> None:
         user_id: HiddenOwner = None,
         agent_id: HiddenOwner = None,
         person: OwnerQuery = None,
+        rebuild: Annotated[bool, Query(description="Start the profile over.")] = False,
     ) -> Profile:
         """What memory knows of a person (brought up to date first): biography and status,
         attributes with the notes they rest on, topics with timelines. At least one of
         user_id and agent_id; `person` is their name as a speaker in the turns."""
-        return memory.profile(user_id=user_id, agent_id=agent_id, person=person)
+        return memory.profile(user_id=user_id, agent_id=agent_id, person=person, rebuild=rebuild)
 
     @app.get("/v1/topics", tags=["person"], responses=READ, openapi_extra=OWNER)
     def topics(

@@ -1,0 +1,1 @@
+"""Adapters that plug remem into other frameworks (each behind its own extra)."""
