@@ -113,6 +113,9 @@ def _scope_id(key: str, value: Any) -> str:
     return str(value)
 
 
+MAX_NESTING = 32  # AND/OR/NOT levels a filter may nest
+
+
 def _is_plain(value: Any) -> bool:
     return not isinstance(value, Mapping) and value != WILDCARD
 
@@ -123,6 +126,8 @@ def check(condition: Condition, where: str = "filters") -> None:
         if key in LOGICAL:
             if not isinstance(value, list) or not value:
                 raise InvalidInputError(f"{where}: {key} needs a non-empty list of conditions")
+            if where.count(".") >= MAX_NESTING:  # deeper would exhaust Python's stack
+                raise InvalidInputError(f"filters nest AND/OR/NOT deeper than {MAX_NESTING}")
             for part in value:
                 if not isinstance(part, Mapping):
                     raise InvalidInputError(f"{where}: each {key} condition must be a dict")
