@@ -299,3 +299,21 @@ def test_another_tenants_records_are_invisible(open_api: Open) -> None:
     assert umbrella.list(user_id="ana").items == ()
     assert umbrella.delete_all(user_id="ana") == 0
     assert acme.get(note_id).text == "Acme's launch code is 1234"
+
+
+def test_think_links_merges_and_keeps_to_its_tenant_and_owner(open_api: Open) -> None:
+    acme, umbrella = open_api("acme"), open_api("umbrella")
+    lisbon = acme.add("I moved to Lisbon", user_id="ana").note_ids[0]
+    thought = acme.think("Ana lives in Lisbon", evidence_ids=(lisbon,), user_id="ana")
+    assert type(thought) is Note and thought.kind == "thought" and thought.scope.tenant == "acme"
+    again = acme.think("ana lives in Lisbon.", evidence_ids=[lisbon], user_id="ana")
+    assert again.id == thought.id
+    assert [(ln.target_id, ln.relation) for ln in acme.links(thought.id)] == [(lisbon, "rests_on")]
+    with pytest.raises(NotFoundError):
+        umbrella.think("Ana lives in Lisbon", evidence_ids=[lisbon], user_id="ana")
+    with pytest.raises(InvalidInputError):
+        acme.think("Bo lives in Lisbon", evidence_ids=[lisbon], user_id="bo")
+    with pytest.raises(InvalidInputError):
+        acme.think("Ana lives in Lisbon", evidence_ids=[], user_id="ana")
+    acme.delete(lisbon)
+    assert acme.get(thought.id).superseded_by == lisbon

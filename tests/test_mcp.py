@@ -17,6 +17,7 @@ from remem.testing.http import running
 
 TOOLS = {
     "add_memory",
+    "remember_conclusion",
     "search_memory",
     "get_context",
     "get_memory",
@@ -27,6 +28,10 @@ TOOLS = {
     "memory_links",
     "get_profile",
     "fill_form",
+    "pin_memory",
+    "unpin_memory",
+    "archive_memory",
+    "unarchive_memory",
 }
 
 

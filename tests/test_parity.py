@@ -32,6 +32,11 @@ MCP_TOOLS = {
     "links": "memory_links",
     "profile": "get_profile",
     "fill": "fill_form",
+    "think": "remember_conclusion",
+    "pin": "pin_memory",
+    "unpin": "unpin_memory",
+    "archive": "archive_memory",
+    "unarchive": "unarchive_memory",
 }
 # Memory methods that are no MCP tool, and why (an agent's tools are about its user's memory)
 NOT_MCP = {
@@ -46,6 +51,7 @@ NOT_MCP = {
     "ingest_uploads": "uploads: the person's tools (REST, web UI)",
     "run_jobs": "jobs span tenants: the server's operator runs them",
     "retry_failed_jobs": "jobs span tenants: the server's operator runs them",
+    "sweep_expired": "purging expired memories is the operator's periodic job",
     "as_tenant": "a tool acts for its server's (or key's) tenant",
     "close": "the server's lifecycle",
     "from_config": "the server's lifecycle",

@@ -213,15 +213,17 @@ def test_ranking_weights_are_passed_in(db_path) -> None:  # type: ignore[no-unty
     from remem.testing import HashEmbedder
 
     turns = [("Ana", "I adopted a puppy."), ("Bo", "I adopted a kitten.")]
-    # a speaker weight below zero pushes the named speaker's notes down instead of up
-    against = replace(rank.DEFAULT, speaker=-0.9)
-    with Memory(db_path, embedder=HashEmbedder(), ranking=against) as memory:
+    # with the speaker weight at zero, the named speaker's note gains nothing from it
+    # (weights below zero are refused: see tests/test_explain.py)
+    off = replace(rank.DEFAULT, speaker=0.0)
+    with Memory(db_path, embedder=HashEmbedder(), ranking=off) as memory:
         ids = _conversation(memory, turns, "s1")
-        pushed_down = [h.id for h in memory.search("What did Bo adopt?", user_id="u")]
+        plain = memory.search("What did Bo adopt?", user_id="u", explain=True)
     with Memory(db_path, embedder=HashEmbedder()) as memory:
-        boosted = [h.id for h in memory.search("What did Bo adopt?", user_id="u")]
-    assert boosted == [ids[1], ids[0]]
-    assert pushed_down == [ids[0], ids[1]]
+        boosted = memory.search("What did Bo adopt?", user_id="u", explain=True)
+    assert [h.id for h in boosted] == [ids[1], ids[0]]
+    assert boosted[0].explanation and boosted[0].explanation["speaker"] > 0
+    assert all(h.explanation and h.explanation["speaker"] == 0 for h in plain)
 
 
 def test_speakers_named_and_first_person(memory: Memory) -> None:

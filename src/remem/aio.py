@@ -163,6 +163,7 @@ class AsyncMemory:
 
     # -- writing ---------------------------------------------------------------------------
     add = _writing(Memory.add)
+    think = _writing(Memory.think)
     update = _writing(Memory.update)
     delete = _writing(Memory.delete)
     purge = _writing(Memory.purge)
@@ -173,6 +174,11 @@ class AsyncMemory:
     import_file = _writing(Memory.import_file)
     ingest = _writing(Memory.ingest)
     ingest_uploads = _writing(Memory.ingest_uploads)
+    pin = _writing(Memory.pin)
+    unpin = _writing(Memory.unpin)
+    archive = _writing(Memory.archive)
+    unarchive = _writing(Memory.unarchive)
+    sweep_expired = _writing(Memory.sweep_expired)
 
     # -- reading (a profile read may also save the profile it brought up to date) -----------
     search = _reading(Memory.search)

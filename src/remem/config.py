@@ -38,6 +38,9 @@ class Settings:
     llm_api_key: str | None = None
     # where organising jobs run: inline (in add), background (a thread), worker (remem worker)
     jobs: str = "inline"
+    # how search ranks: "default", or a policy (recent, reinforced, important, balanced;
+    # see remem.read.policy)
+    ranking: str = "default"
 
     @classmethod
     def resolve(

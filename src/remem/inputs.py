@@ -12,10 +12,16 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from remem import ids
-from remem.errors import EmptyContentError, InvalidContentError, InvalidInputError
+from remem import clock, ids
+from remem.errors import (
+    EmptyContentError,
+    InvalidContentError,
+    InvalidDateError,
+    InvalidInputError,
+)
 from remem.types import Episode, Event, Job, Link, Note, Scope
 
 Content = str | Sequence[Mapping[str, Any]]
@@ -183,6 +189,42 @@ def check_tenant(tenant: Any) -> str:
     return tenant
 
 
+# A thought is a conclusion: a sentence or a paragraph (a longer text is something to `add`),
+# resting on at most this many memories.
+MAX_THOUGHT_CHARS = 10_000
+MAX_EVIDENCE = 100
+
+
+def check_thought(text: Any) -> str:
+    """The text of a conclusion: as `add` checks a text, and at most MAX_THOUGHT_CHARS."""
+    checked = require_text(text, "text")
+    if len(checked) > MAX_THOUGHT_CHARS:
+        raise InvalidInputError(
+            f"text is {len(checked)} characters; a conclusion takes at most {MAX_THOUGHT_CHARS}"
+        )
+    return checked
+
+
+def check_evidence_ids(value: Any) -> tuple[str, ...]:
+    """The ids of the memories a conclusion rests on: a list of 1 to MAX_EVIDENCE memory
+    ids (repeats dropped, the order kept)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise InvalidInputError(
+            "evidence_ids must be a non-empty list of the memory ids (nt_...) the conclusion"
+            f" rests on, got {_shown(value)}"
+        )
+    if len(value) > MAX_EVIDENCE:
+        raise InvalidInputError(f"evidence_ids names {len(value)} memories; at most {MAX_EVIDENCE}")
+    checked = [check_id(item, f"evidence_ids[{index}]") for index, item in enumerate(value)]
+    for index, item in enumerate(checked):
+        if ids.kind_of(item) == ids.EPISODE:
+            raise InvalidInputError(
+                f"evidence_ids[{index}]: {item!r} is an episode; name the memory (nt_...)"
+                " made from it"
+            )
+    return tuple(dict.fromkeys(checked))
+
+
 def check_limit(limit: Any) -> int:
     """How many results a caller asked for: 1 to MAX_LIMIT."""
     return check_count("limit", limit, 1, MAX_LIMIT)
@@ -200,6 +242,15 @@ def check_share(value: Any, name: str = "profile_share") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise InvalidInputError(f"{name} must be a number from 0 to 1, got {value!r}")
     return float(value)
+
+
+def check_expiry(value: Any) -> datetime:
+    """When a note expires: a datetime or ISO 8601 string, in the future. A time already
+    past is refused (an add or update that would vanish at once is a mistake to report)."""
+    moment = clock.parse_time(value, field="expires_at")
+    if moment <= clock.now():
+        raise InvalidDateError(f"expires_at: {clock.to_text(moment)} is not in the future")
+    return moment
 
 
 def check_query(query: Any, operation: str) -> str:
@@ -279,6 +330,7 @@ def check_record(record: Record, tenant: str) -> None:
     if isinstance(record, Note):
         check_count("field 'version'", record.version, 1, MAX_COUNT)
         _check_real("importance", record.importance)
+        check_count("field 'access_count'", record.access_count, 0, MAX_COUNT)
         if record.thread is not None:
             check_id(record.thread, "field 'thread'")
     elif isinstance(record, Job):

@@ -22,9 +22,6 @@ from remem.config import Settings
 from remem.embedders import Embedder
 from remem.errors import (
     ConfigError,
-    ConflictError,
-    InvalidContentError,
-    InvalidInputError,
     NotFoundError,
     StoreError,
 )
@@ -32,12 +29,12 @@ from remem.ingest import ledger_changes_for_purge
 from remem.ingest.api import IngestMethods
 from remem.inputs import (
     MAX_BUDGET,
-    MAX_COUNT,
     MAX_LIMIT,
     MIN_BUDGET,
     Content,
     check_count,
     check_cursor,
+    check_expiry,
     check_filters,
     check_id,
     check_limit,
@@ -50,17 +47,19 @@ from remem.inputs import (
     make_scope,
     parse_content,
 )
+from remem.lifecycle.access import AccessLog
+from remem.lifecycle.api import LifecycleMethods
 from remem.llms import LLM
 from remem.parts import FROM_SETTINGS, Default, build_parts, check_embedder
 from remem.profile.api import PersonMethods
 from remem.profile.service import invalidate as invalidate_profiles
 from remem.profile.service import outdated_by as profiles_outdated_by
 from remem.read.context import build_context, profile_lines
-from remem.read.rank import DEFAULT as DEFAULT_WEIGHTS
-from remem.read.rank import Weights
+from remem.read.policy import Ranking, weights_of
 from remem.read.relevance import CONTEXT_FLOOR
 from remem.read.search import search as hybrid_search
 from remem.stores.base import Changes, StaleWriteError, Store
+from remem.thoughts_api import ThoughtMethods
 from remem.tokens import token_counts
 from remem.transfer import export_jsonl, import_jsonl
 from remem.types import (
@@ -88,15 +87,15 @@ log = logging.getLogger("remem")
 R = TypeVar("R", Episode, Note)
 
 
-class Memory(PersonMethods, IngestMethods):
+class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
     """A long-term memory: `add` what was said, `search` for what matters now.
 
     Pass ready parts (`store=`, `embedder=`, `llm=`) or a `path` to a SQLite file; what
     is not passed is built from the settings (config file < REMEM_* environment, see
     `remem.config`), exactly as `from_config` and the CLI build it: with nothing set, the
     memory lives in the per-user data directory, embedded with the bundled offline model.
-    `llm=None` says "no model" whatever the settings say. `ranking` tunes (or, with zeros,
-    turns off) the steps of search ranking. With a model, each `add` also queues a job
+    `llm=None` says "no model" whatever the settings say. `ranking` tunes search: Weights
+    or a policy's name ("recent"..., see `read/policy`). With a model, each `add` queues a job
     that extracts facts and reconciles, enriches, links and evolves memories; `jobs` says
     where it runs ("inline" in `add`, "background" on a thread, "worker" in `remem
     worker`). A memory acts for one tenant (`as_tenant`; "" is local use) and never sees
@@ -111,7 +110,7 @@ class Memory(PersonMethods, IngestMethods):
         embedder: Embedder | None = None,
         llm: LLM | Default | None = FROM_SETTINGS,
         actor: str = "local",
-        ranking: Weights = DEFAULT_WEIGHTS,
+        ranking: Ranking = None,
         jobs: str | None = None,
         lease: timedelta = LEASE,
         settings: Settings | None = None,
@@ -125,7 +124,7 @@ class Memory(PersonMethods, IngestMethods):
         )
         self.store, self.embedder, self.llm = parts.store, parts.embedder, parts.llm
         self.actor = actor
-        self.ranking = ranking
+        self.ranking = ranking = weights_of(ranking, settings)
         self.tenant = ""
         # one read-modify-write at a time per memory (its tenant views share it): threads of
         # one process take turns instead of overtaking each other's reads, which could
@@ -135,6 +134,7 @@ class Memory(PersonMethods, IngestMethods):
         self._embedder_recorded = check_embedder(self.store, self.embedder)
         organiser = Organiser(self.store, self.embedder, self.llm, ranking) if self.llm else None
         self._jobs = JobRunner(self.store, organiser, parts.jobs, lease)
+        self.access_log = AccessLog(self.store)  # shared by tenant views, like the store
 
     @classmethod
     def from_config(cls, *, config_file: str | Path | None = None, **arguments: Any) -> Memory:
@@ -159,52 +159,22 @@ class Memory(PersonMethods, IngestMethods):
         session_id: str | None = None,
         occurred_at: datetime | str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        expires_at: datetime | str | None = None,
     ) -> AddResult:
-        """Remember a text or a list of chat messages; each message becomes one episode."""
+        """Remember a text or a list of chat messages; each message becomes one episode
+        (its notes expire at `expires_at` if given, a time in the future)."""
         request = operations.AddRequest(
             parse_content(content),
             self._scope(user_id, agent_id, session_id).require("add"),
             clock.parse_time(occurred_at),
             check_metadata(metadata),
+            None if expires_at is None else check_expiry(expires_at),
         )
         changes = operations.add(
             request, self.store, self.embedder, actor=self.actor, organise=self.llm is not None
         )
         self._apply(changes)  # the episodes are durable from here on
         return operations.added(changes, self._jobs.after_add(changes))
-
-    def update(
-        self,
-        memory_id: str,
-        *,
-        text: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expected_version: int | None = None,
-    ) -> Note:
-        """Change a note's text and/or replace its metadata; the old version stays in history.
-
-        Concurrent updates never lose each other (each is applied to the version current
-        when it commits) and never bring back a deleted note. With `expected_version`, the
-        update applies only to that version, else raises ConflictError."""
-        memory_id = check_id(memory_id, "memory_id")
-        if text is None and metadata is None:
-            raise InvalidInputError("update needs text or metadata")
-        if text is not None and not isinstance(text, str):
-            raise InvalidContentError(f"text must be a string, got {type(text).__name__}")
-        new_text = None if text is None else parse_content(text)[0].text
-        new_metadata = None if metadata is None else check_metadata(metadata)
-        if expected_version is not None:
-            check_count("expected_version", expected_version, 1, MAX_COUNT)
-
-        def change() -> Changes:
-            note = self.get(memory_id)
-            if expected_version is not None and note.version != expected_version:
-                raise ConflictError(note.id, expected_version, note.version)
-            return operations.update(
-                note, new_text, new_metadata, self.store, self.embedder, actor=self.actor
-            )
-
-        return self._write(change).notes[0]
 
     def delete(self, item_id: str) -> None:
         """Forget one note (with the episodes only it came from), or one episode with the
@@ -216,7 +186,7 @@ class Memory(PersonMethods, IngestMethods):
                 return operations.forget_episode(
                     self.episode(item_id), self.store, actor=self.actor
                 )
-            return operations.forget_note(self.get(item_id), self.store, actor=self.actor)
+            return operations.forget_note(self._live(item_id), self.store, actor=self.actor)
 
         self._write(change)
 
@@ -269,7 +239,7 @@ class Memory(PersonMethods, IngestMethods):
         """Forget every episode and note in the scope; return how many notes went."""
         scope = self._scope(user_id, agent_id, session_id).require("delete_all")
         changes = self._write(lambda: operations.forget_scope(scope, self.store, actor=self.actor))
-        return len(changes.notes)
+        return sum(note.deleted_at is not None for note in changes.notes)  # not thoughts dropped
 
     def run_jobs(self) -> int:
         """Run pending jobs: embedding that failed, then organising by the language model
@@ -300,20 +270,24 @@ class Memory(PersonMethods, IngestMethods):
         filters: Mapping[str, Any] | None = None,
         include_superseded: bool = False,
         min_score: float = 0.0,
+        explain: bool = False,
     ) -> builtins.list[Hit]:
         """The memories most relevant to `query` in the scope, best first, each with its
-        relevance (`Hit.score`, 0 to 1) and none below `min_score`. Facts a later fact
-        superseded are left out unless `include_superseded`."""
-        return hybrid_search(
-            self.store,
-            self.embedder,
-            check_query(query, "search"),
-            self._scope(user_id, agent_id, session_id).require("search"),
-            check_limit(limit),
-            check_filters(filters),
-            self.ranking,
-            include_superseded=bool(include_superseded),
-            min_score=check_share(min_score, "min_score"),
+        relevance (`Hit.score`, 0 to 1), none below `min_score`, superseded facts only if
+        `include_superseded`; `explain` gives each its score parts (`Hit.explanation`)."""
+        return self._seen(
+            hybrid_search(
+                self.store,
+                self.embedder,
+                check_query(query, "search"),
+                self._scope(user_id, agent_id, session_id).require("search"),
+                check_limit(limit),
+                check_filters(filters),
+                self.ranking,
+                include_superseded=bool(include_superseded),
+                min_score=check_share(min_score, "min_score"),
+                explain=bool(explain),
+            )
         )
 
     def context(
@@ -337,25 +311,26 @@ class Memory(PersonMethods, IngestMethods):
         budget = check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
         share = check_share(profile_share)
         profile_id, profile_text = self._profile_lines(scope, budget) if share else ("", "")
-        return build_context(
-            self.store,
-            self.embedder,
-            self.ranking,
-            check_query(query, "context"),
-            scope,
-            budget,
-            check_count("recent_turns", recent_turns, 0, MAX_LIMIT),
-            check_count("memories", memories, 0, MAX_LIMIT),
-            token_counts,
-            profile_lines(profile_id, profile_text, clock.now()),
-            share,
-            check_share(min_score, "min_score"),
+        return self._seen_context(
+            build_context(
+                self.store,
+                self.embedder,
+                self.ranking,
+                check_query(query, "context"),
+                scope,
+                budget,
+                check_count("recent_turns", recent_turns, 0, MAX_LIMIT),
+                check_count("memories", memories, 0, MAX_LIMIT),
+                token_counts,
+                profile_lines(profile_id, profile_text, clock.now()),
+                share,
+                check_share(min_score, "min_score"),
+            )
         )
 
     def get(self, memory_id: str) -> Note:
         """One live note by id."""
-        memory_id = check_id(memory_id, "memory_id")
-        return self._record(self.store.get_notes([memory_id]), memory_id, "memory", live=True)
+        return self._seen_note(self._live(check_id(memory_id, "memory_id")))
 
     def episode(self, episode_id: str) -> Episode:
         """One live episode (a raw input, verbatim) by id."""
@@ -372,20 +347,22 @@ class Memory(PersonMethods, IngestMethods):
         limit: int = 100,
         cursor: str | None = None,
         order: str = "oldest",
+        archived: bool = False,
     ) -> Page:
         """Live notes in the scope (all of them when no scope is given): by when they
-        happened, "oldest" first (ties in the order added) or "newest", or "added"."""
+        happened, "oldest" first (ties in the order added) or "newest", or "added".
+        Archived and expired notes are left out; `archived` lists the archived ones."""
         scope = self._scope(user_id, agent_id, session_id)
         checked = check_cursor(cursor)
         notes, next_cursor = self.store.list_notes(
-            scope, check_limit(limit), checked, check_order(order)
+            scope, check_limit(limit), checked, check_order(order), bool(archived)
         )
         return Page(items=tuple(notes), cursor=next_cursor)
 
     def links(self, memory_id: str) -> builtins.list[Link]:
         """The links from and to one live note (relation, weight, reason, when made), oldest
         first; links to notes deleted since are left out."""
-        note = self.get(memory_id)
+        note = self._live(check_id(memory_id, "memory_id"))
         links = self.store.links_of(note.id)
         others = self.store.get_notes([_other_end(link, note.id) for link in links])
         return [
@@ -423,6 +400,7 @@ class Memory(PersonMethods, IngestMethods):
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.access_log.close()  # the reads counted so far, before the store closes
         self._jobs.close()
         self.store.close()
         self.embedder.close()

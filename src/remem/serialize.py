@@ -80,6 +80,10 @@ def _scalar(kind: Any, value: Any, name: str) -> Any:
         if not math.isfinite(number):
             raise InvalidInputError(f"field {name!r} must be a finite number")
         return number
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _wrong(name, "true or false", value)
+        return value
     expected = {str: "a string", int: "an integer", dict: "a JSON object"}[kind]
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _wrong(name, expected, value)

@@ -80,8 +80,11 @@ class Episode:
 @dataclass(frozen=True)
 class Note:
     """One memory derived from episodes: a `turn` (one episode, verbatim) or a `fact` (a
-    statement a language model extracted). A superseded fact keeps `valid_to` and the id of
-    the note that `superseded_by` it."""
+    statement a language model extracted); or a `thought`, a conclusion `Memory.think`
+    stored, linked (`rests_on`) to the notes it rests on and made from no episode. A
+    superseded fact keeps `valid_to` and the id of the note that `superseded_by` it; a
+    thought is superseded when a note it rests on goes (`superseded_by` names the note
+    that replaced that evidence, or the evidence itself when it was deleted or purged)."""
 
     id: str
     scope: Scope
@@ -100,10 +103,20 @@ class Note:
     valid_to: datetime | None = None
     superseded_by: str | None = None
     deleted_at: datetime | None = None
-    kind: Literal["turn", "fact"] = "turn"
+    kind: Literal["turn", "fact", "thought"] = "turn"
     # The conversation a turn belongs to: its session, or, when the app gave none, the
     # thread remem inferred from when the turns were said (see `write/threads`).
     thread: str | None = None
+    # Lifecycle: how often and when the note was last returned to a caller (`search`,
+    # `context`, `get`; bumped in batches, so a read may lag a little), whether it is
+    # pinned (never decays, always eligible for context), when it expires (it leaves
+    # search at once and the sweep purges it) and when it was archived (out of search and
+    # context, kept, listed on request). `importance` (0-1) is rated when it is written.
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
+    pinned: bool = False
+    expires_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,9 @@ class Hit:
     episode_ids: tuple[str, ...]
     scope: Scope = field(default_factory=Scope)
     thread: str | None = None  # the note's conversation thread (see `Note.thread`)
+    # With `search(..., explain=True)`: what each ranking step added to the hit's ranking
+    # score (the parts sum to "rank"), and the inputs of its relevance (see `read/explain`).
+    explanation: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import click
 
 from remem.cli.common import settings_of
 from remem.cli.output import print_json
+from remem.read.policy import PRESETS
 
 
 @click.group()
@@ -34,10 +35,21 @@ def bench() -> None:
     help="How turns are added: a session per add call with its session id, a turn per "
     "call with the session id, or a turn per call with the user id only.",
 )
+@click.option(
+    "--ranking",
+    type=click.Choice(list(PRESETS)),
+    help="A ranking policy (default: the settings', REMEM_RANKING; else the default).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
 def locomo(
-    ctx: click.Context, /, data_path: str, samples: str | None, feed: str, as_json: bool
+    ctx: click.Context,
+    /,
+    data_path: str,
+    samples: str | None,
+    feed: str,
+    ranking: str | None,
+    as_json: bool,
 ) -> None:
     """Turn retrieval on LoCoMo: R@5/10/25/50 and NDCG@10, overall, per half, per category.
 
@@ -49,17 +61,20 @@ def locomo(
     from remem.bench import locomo as dataset
     from remem.bench.runner import run
     from remem.embedders import create_embedder
+    from remem.read.policy import weights_of
     from remem.tokens import TOKENIZER_NAME, count_tokens
 
     settings = settings_of(ctx)
     loaded = dataset.load(Path(data_path), samples.split(",") if samples else None)
     embedder = create_embedder(settings)
+    weights = weights_of(ranking, settings)
     total = sum(len(sample.questions) for sample in loaded)
     with click.progressbar(length=total, label="questions", file=sys.stderr) as bar:
-        report = run(loaded, embedder, count_tokens, progress=bar.update, feed=feed)
+        report = run(loaded, embedder, count_tokens, bar.update, weights, feed)
     summary = report.summary()
     summary["embedder"] = embedder.model_id
     summary["feed"] = feed
+    summary["ranking"] = ranking or settings.ranking
     summary["tokenizer"] = TOKENIZER_NAME
     if as_json:
         print_json(summary)
@@ -80,7 +95,8 @@ def _print(summary: dict[str, Any]) -> None:
         f"ingest {summary['ingest_seconds']} s "
         f"({summary['ingest_turns_per_s']} turns/s); mean tokens of the top 10 hits "
         f"{summary['mean_tokens_top10']:.0f} ({summary['tokenizer']}); "
-        f"embedder {summary['embedder']}; feed {summary['feed']}"
+        f"embedder {summary['embedder']}; feed {summary['feed']};"
+        f" ranking {summary['ranking']}"
     )
 
 

@@ -85,9 +85,36 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None, config_file: s
 
 
 def _register() -> None:
-    from remem.cli import bench, demo, ingest, jobs, memories, profile, service, show, transfer, ui
+    from remem.cli import (
+        bench,
+        demo,
+        ingest,
+        jobs,
+        lifecycle,
+        memories,
+        profile,
+        service,
+        show,
+        think,
+        transfer,
+        ui,
+    )
 
-    for module in (memories, show, profile, jobs, transfer, ingest, service, ui, demo, bench):
+    modules = (
+        memories,
+        lifecycle,
+        think,
+        show,
+        profile,
+        jobs,
+        transfer,
+        ingest,
+        service,
+        ui,
+        demo,
+        bench,
+    )
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -17,14 +17,14 @@ from remem.cli.common import (
     open_memory,
     scope_options,
 )
-from remem.cli.output import day, print_json, print_table, short_id
+from remem.cli.output import day, print_json, print_table, short_id, shorten
 from remem.cli.show import resolve_id
 from remem.inputs import ORDERS, make_scope
 from remem.read.relevance import CONTEXT_FLOOR
 
 if TYPE_CHECKING:
     from remem.memory import Memory
-    from remem.types import Note
+    from remem.types import Hit, Note
 
 
 @click.command()
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 @click.option("--role", help="Role of the speaker (user, assistant, ...).")
 @click.option("--name", help="Name of the speaker.")
 @click.option("--occurred-at", metavar="WHEN", help="When it happened (ISO 8601). Default: now.")
+@click.option("--expires-at", metavar="WHEN", help="When to forget it (ISO 8601, future).")
 @click.option("--metadata", metavar="JSON", help='A JSON object, e.g. \'{"source": "email"}\'.')
 @click.option(
     "--messages",
@@ -51,6 +52,7 @@ def add(
     role: str | None,
     name: str | None,
     occurred_at: str | None,
+    expires_at: str | None,
     metadata: str | None,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
@@ -68,7 +70,9 @@ def add(
         content = [{"content": text, "role": role, "name": name}] if role or name else text
     meta = _load_json(metadata, "--metadata") if metadata else None
     memory = open_memory(ctx)
-    result = memory.add(content, occurred_at=occurred_at, metadata=meta, **scope)
+    result = memory.add(
+        content, occurred_at=occurred_at, metadata=meta, expires_at=expires_at, **scope
+    )
     if as_json:
         print_json(result)
         return
@@ -98,6 +102,11 @@ def add(
     help="Only memories at least this relevant (score: the estimated chance, 0-1, that a"
     " memory bears on the query).",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Show why each memory ranked where it did: what each ranking step added.",
+)
 @full_ids_option
 @json_option
 @click.pass_context
@@ -109,14 +118,16 @@ def search(
     filters: tuple[str, ...],
     include_superseded: bool,
     min_score: float,
+    explain: bool,
     full_ids: bool,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
     """Find the memories most relevant to QUERY. The table shows each id's last 8
     characters (show, history and forget take them); --full-ids or --json for whole ids.
-    Kind: turn (a message, verbatim), fact (extracted), superseded (a later fact replaced
-    it; only with --include-superseded)."""
+    Kind: turn (a message, verbatim), fact (extracted), thought (a conclusion, inferred;
+    see `remem think`), superseded (replaced, or its evidence went; only with
+    --include-superseded)."""
     memory = open_memory(ctx)
     hits = memory.search(
         query,
@@ -124,12 +135,16 @@ def search(
         filters=_filters(filters) or None,
         include_superseded=include_superseded,
         min_score=min_score,
+        explain=explain,
         **scope,
     )
     if as_json:
         print_json(hits)
         return
     kinds = _kinds(memory, [hit.id for hit in hits])
+    if explain:
+        _print_explained(hits, kinds, full_ids)
+        return
     print_table(
         ["#", "score", "when", "id", "kind", "memory"],
         [
@@ -144,6 +159,37 @@ def search(
             for rank, hit in enumerate(hits, start=1)
         ],
     )
+
+
+def _print_explained(hits: Sequence[Hit], kinds: dict[str, str], full_ids: bool) -> None:
+    """Each hit, then a table of what each ranking step added to its ranking score (steps
+    that added nothing named on one line) and what its relevance was judged by."""
+    if not hits:
+        click.echo("(nothing)")
+    for rank, hit in enumerate(hits, start=1):
+        parts = dict(hit.explanation or {})
+        total = parts.pop("rank", 0.0)
+        cosine, coverage = parts.pop("cosine", 0.0), parts.pop("coverage", 0.0)
+        relevance = parts.pop("relevance", hit.score)
+        kind = kinds.get(hit.id, hit.kind)
+        click.echo(
+            f"#{rank}  {short_id(hit.id, full_ids)}  {kind}  {day(hit.occurred_at)}"
+            f"  score {hit.score:.3f}"
+        )
+        click.echo(f"    {shorten(hit.text, 96)}")
+        added = [(name, value) for name, value in parts.items() if value]
+        width = max((len(name) for name, _ in added), default=4)
+        for name, value in added:
+            share = f"{value / total:>5.0%}" if total else ""
+            click.echo(f"    {name:<{width}}  {value:>+8.3f}  {share}")
+        click.echo(f"    {'rank':<{width}}  {total:>8.3f}  (the sum: the hits' order)")
+        unused = [name for name, value in parts.items() if not value]
+        if unused:
+            click.echo(f"    nothing from: {', '.join(unused)}")
+        click.echo(
+            f"    relevance {relevance:.3f} from cosine {cosine:.3f}"
+            f" and {coverage:.0%} of the query's words\n"
+        )
 
 
 @click.command()
@@ -189,6 +235,7 @@ def context(
     show_default=True,
     help="By when it happened, oldest or newest first; or in the order added.",
 )
+@click.option("--archived", is_flag=True, help="List the archived memories.")
 @full_ids_option
 @json_option
 @click.pass_context
@@ -198,6 +245,7 @@ def list_(
     limit: int,
     cursor: str | None,
     order: str,
+    archived: bool,
     full_ids: bool,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
@@ -206,7 +254,9 @@ def list_(
     table shows each id's last 8 characters (show, history and forget take them);
     --full-ids or --json for whole ids. Kind: turn (a message, verbatim), fact
     (extracted), superseded (a fact a later one replaced: `remem show` says by which)."""
-    page = open_memory(ctx).list(limit=limit, cursor=cursor, order=order, **scope)
+    page = open_memory(ctx).list(
+        limit=limit, cursor=cursor, order=order, archived=archived, **scope
+    )
     if as_json:
         print_json({"items": list(page.items), "cursor": page.cursor})
         return
@@ -336,7 +386,8 @@ def _kind(note: Note) -> str:
 
 
 def _kinds(memory: Memory, note_ids: list[str]) -> dict[str, str]:
-    """What each of these notes is: turn, fact or superseded (a hit says only "note")."""
+    """What each of these notes is: turn, fact, thought or superseded (a hit says only
+    "note")."""
     return {note_id: _kind(note) for note_id, note in memory.store.get_notes(note_ids).items()}
 
 

@@ -42,8 +42,15 @@ USER_OPTION = click.option(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, help="Port to listen on.")
 @USER_OPTION
+@click.option(
+    "--conclude",
+    is_flag=True,
+    envvar="REMEM_PROXY_CONCLUDE",
+    help="After each chat proxy answer, ask the model what it concluded worth remembering"
+    " and keep it as thoughts (one more model call per exchange). [env: REMEM_PROXY_CONCLUDE]",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, user_id: str) -> None:
+def serve(ctx: click.Context, host: str, port: int, user_id: str, conclude: bool) -> None:
     """Serve the web UI (/), the REST API (/v1/..., docs at /docs) and, when an upstream
     model is configured (REMEM_LLM_BASE_URL, REMEM_LLM_MODEL, REMEM_LLM_API_KEY), the
     OpenAI-compatible chat proxy at /v1/chat/completions. MCP clients reach the same
@@ -75,7 +82,9 @@ def serve(ctx: click.Context, host: str, port: int, user_id: str) -> None:
         )
     upstream = None
     if settings.llm_base_url:
-        upstream = Upstream(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+        upstream = Upstream(
+            settings.llm_base_url, settings.llm_api_key, settings.llm_model, conclude=conclude
+        )
     app = create_app(memory, open_without_keys=loopback, upstream=upstream, mcp_user=user_id)
     access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
     proxy = f", chat proxy to {settings.llm_base_url}" if upstream else ""

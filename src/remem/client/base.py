@@ -116,7 +116,7 @@ def read(name: str, route: Route, call: Call, arguments: Arguments, answer: http
         return None
     try:
         data = answer.json()
-        if route.answer in ("deleted", "jobs"):
+        if route.answer in ("deleted", "jobs", "purged"):
             return decode(int, data.get(route.answer) if isinstance(data, dict) else None)
         return decode(return_type(name), data)
     except (ValueError, UnreadableAnswer) as error:

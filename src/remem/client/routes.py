@@ -55,7 +55,7 @@ class Route:
     once: bool = False
     slow: bool = False  # the server works a while before it answers (files, jobs)
     item: tuple[str, str] | None = None  # (argument, kind) of the id in the path
-    answer: str = "json"  # json | deleted | jobs | none | ingest | export
+    answer: str = "json"  # json | deleted | jobs | purged | none | ingest | export
 
 
 def bind(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
@@ -102,7 +102,16 @@ def _body(arguments: Arguments, *names: str) -> dict[str, Any]:
 
 def _add(a: Arguments) -> Iterator[Call]:
     body = _body(a, "content", "metadata", *SCOPE) | {"occurred_at": _time(a["occurred_at"])}
+    body["expires_at"] = _time(a["expires_at"])
     return _one(Call("POST", "/v1/memories", json={k: v for k, v in body.items() if v is not None}))
+
+
+def _think(a: Arguments) -> Iterator[Call]:
+    body = _body(a, "text", "evidence_ids", "metadata", *SCOPE)
+    if isinstance(body.get("evidence_ids"), tuple):
+        body["evidence_ids"] = list(body["evidence_ids"])
+    body |= {"occurred_at": _time(a["occurred_at"])}
+    return _one(Call("POST", "/v1/thoughts", json={k: v for k, v in body.items() if v is not None}))
 
 
 def _search(a: Arguments) -> Iterator[Call]:
@@ -116,7 +125,10 @@ def _context(a: Arguments) -> Iterator[Call]:
 
 
 def _list(a: Arguments) -> Iterator[Call]:
-    return _one(Call("GET", "/v1/memories", params=_body(a, *SCOPE, "limit", "cursor", "order")))
+    params = _body(a, *SCOPE, "limit", "cursor", "order") | (
+        {"archived": "true"} if a["archived"] else {}
+    )
+    return _one(Call("GET", "/v1/memories", params=params))
 
 
 def _forget_scope(purge: bool) -> Callable[[Arguments], Iterator[Call]]:
@@ -137,7 +149,10 @@ def _by_id(method: str, template: str, name: str, **more: Any) -> Callable[[Argu
 
 def _update(a: Arguments) -> Iterator[Call]:
     path = "/v1/memories/" + _id(a, "memory_id")
-    return _one(Call("PATCH", path, json=_body(a, "text", "metadata", "expected_version")))
+    body = _body(a, "text", "metadata", "expected_version")
+    if a["expires_at"] is not None:  # "never", or a time read as `Memory` reads it
+        body["expires_at"] = "never" if a["expires_at"] == "never" else _time(a["expires_at"])
+    return _one(Call("PATCH", path, json=body))
 
 
 def _profile(a: Arguments) -> Iterator[Call]:
@@ -246,6 +261,8 @@ def _plain(method: str, path: str) -> Callable[[Arguments], Iterator[Call]]:
 MEMORY = "/v1/memories/{memory_id}"
 ROUTES: dict[str, Route] = {
     "add": Route("POST", "/v1/memories", _add, once=True),
+    # a repeated conclusion merges into the first, so sending it again does no harm
+    "think": Route("POST", "/v1/thoughts", _think),
     "search": Route("POST", "/v1/search", _search),
     "context": Route("POST", "/v1/context", _context),
     "get": Route("GET", MEMORY, _by_id("GET", MEMORY, "memory_id"), item=("memory_id", "memory")),
@@ -299,6 +316,23 @@ ROUTES: dict[str, Route] = {
     ),
     "retry_failed_jobs": Route(
         "POST", "/v1/jobs/retry", _plain("POST", "/v1/jobs/retry"), answer="jobs"
+    ),
+    **{
+        name: Route(
+            method,
+            f"{MEMORY}/{part}",
+            _by_id(method, f"{MEMORY}/{part}", "memory_id"),
+            item=("memory_id", "memory"),
+        )
+        for name, method, part in (
+            ("pin", "POST", "pin"),
+            ("unpin", "DELETE", "pin"),
+            ("archive", "POST", "archive"),
+            ("unarchive", "DELETE", "archive"),
+        )
+    },
+    "sweep_expired": Route(
+        "POST", "/v1/expired/sweep", _plain("POST", "/v1/expired/sweep"), answer="purged"
     ),
 }
 

@@ -86,6 +86,7 @@ class Client:
         )
 
     add = _remote(Memory.add)
+    think = _remote(Memory.think)
     update = _remote(Memory.update)
     delete = _remote(Memory.delete)
     purge = _remote(Memory.purge)
@@ -107,6 +108,11 @@ class Client:
     profile = _remote(Memory.profile)
     topics = _remote(Memory.topics)
     fill = _remote(Memory.fill)
+    pin = _remote(Memory.pin)
+    unpin = _remote(Memory.unpin)
+    archive = _remote(Memory.archive)
+    unarchive = _remote(Memory.unarchive)
+    sweep_expired = _remote(Memory.sweep_expired)
 
     def as_tenant(self, tenant: str) -> Client:
         """Not for a client: it acts for its API key's tenant (raises ConfigError)."""

@@ -23,6 +23,7 @@ from remem.write.indexing import index_notes
 from remem.write.ingest import notes_from_episodes
 from remem.write.organise import enrich, similar_links
 from remem.write.pipeline import organise_job
+from remem.write.thoughts import drop_thoughts
 from remem.write.versions import event, link_event, snapshot, update_action
 
 ORGANISE_TURNS = 32  # episodes per organising job: one model call reads them together
@@ -91,6 +92,8 @@ def batch_changes(
         if s.note is not None and s.action in ("update", "remove")
     }
     changes.jobs += _organise_jobs(list(fresh.values())) if target.organise else []
+    removed = [s.note for s in gone if s.note is not None]
+    drop_thoughts(changes, removed, target.store, target.actor, "deleted")  # with its chunk
     _record(steps, ledger)  # the caller flushes it into these changes
     return changes
 

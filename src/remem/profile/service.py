@@ -89,7 +89,7 @@ def refresh(
     base = before.version if before else 0
     doc = _start(before, owner, person, rebuild=rebuild)
     state = _topic_state(doc)
-    live = set(store.live_ids(owner)[1])
+    live = set(store.live_ids(owner, visible=True)[1])  # archived, expired: left out
     placed = state.note_ids if state else frozenset()
     added_ids, removed = sorted(live - placed), placed - live
     if (max_new is not None and len(added_ids) > max_new) or (before is None and not live):

@@ -5,7 +5,8 @@ current session, which keep a conversation coherent) and activated memory (what 
 finds relevant among everything remembered, across sessions). Both sections write a line
 the same way, so a model cannot misread who said what and when: a turn carries its date,
 time and speaker (a name, else "the user" or "the assistant"); an extracted fact is marked
-`fact` with its source turn's date and no speaker, since it is not anyone's words. Over
+`fact` with its source turn's date and no speaker, since it is not anyone's words, and a
+conclusion (`Memory.think`) `thought (inferred)` with the day it was drawn. Over
 budget, the least relevant lines go first: the oldest recent turns and the lowest-ranked
 memories; the line on the edge is shortened at a word boundary when enough of its text
 fits to say something, else dropped.
@@ -23,7 +24,7 @@ from remem.embedders.base import Embedder
 from remem.read import rank
 from remem.read.relevance import CONTEXT_FLOOR
 from remem.read.search import search
-from remem.read.speakers import DAY, FACT_LABEL, TURN_TIME, speaker_of
+from remem.read.speakers import DAY, FACT_LABEL, THOUGHT_LABEL, TURN_TIME, speaker_of
 from remem.read.updates import outdated_note
 from remem.stores.base import ContextStore, Replacement
 from remem.types import Context, ContextItem, Episode, Hit, Scope
@@ -82,13 +83,11 @@ def build_context(
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
     first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])
-    facts = {
-        i for i, note in store.get_notes([hit.id for hit in hits]).items() if note.kind == "fact"
-    }
+    kinds = {i: note.kind for i, note in store.get_notes([hit.id for hit in hits]).items()}
     replaced = store.replaced_turns([hit.id for hit in hits])
     return assemble(
         [_recent_line(episode) for episode in recent],
-        [_memory_line(hit, first_sources, hit.id in facts, replaced.get(hit.id)) for hit in hits],
+        [_memory_line(hit, first_sources, kinds.get(hit.id), replaced.get(hit.id)) for hit in hits],
         budget,
         count,
         _fit(PROFILE_HEADER, profile, int(budget * profile_share), count),
@@ -199,12 +198,14 @@ def _recent_line(episode: Episode) -> Candidate:
 
 
 def _memory_line(
-    hit: Hit, sources: dict[str, Episode], fact: bool, replaced: Replacement | None
+    hit: Hit, sources: dict[str, Episode], kind: str | None, replaced: Replacement | None
 ) -> Candidate:
     source = sources.get(hit.episode_ids[0]) if hit.episode_ids else None
-    if fact:  # not anyone's words: marked as a fact, dated by its source turn
+    if kind == "fact":  # not anyone's words: marked as a fact, dated by its source turn
         said_on = source.occurred_at if source is not None else hit.occurred_at
         label = f"- [{said_on.strftime(DAY)}] {FACT_LABEL}: "
+    elif kind == "thought":  # a conclusion drawn from memories, dated when it was drawn
+        label = f"- [{hit.occurred_at.strftime(DAY)}] {THOUGHT_LABEL}: "
     else:
         label = _turn_label(source, hit.occurred_at)
     text = _one_line(hit.text) + (outdated_note(replaced, DAY) if replaced else "")

@@ -6,11 +6,13 @@ that observation is trusted against the retrievers' own evidence.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TypeVar
 
+from remem.errors import ConfigError
 from remem.read.timespan import Span, asks_when, mentions_time
 from remem.stores.base import NoteFacts
 
@@ -56,6 +58,51 @@ class Weights:
     speaker_first_person: bool = True
     # A question asking "when" is answered by a note that mentions a time.
     mentions_time: float = 0.5
+    # Policies, all off (0) by default: on LoCoMo, where a question asks about any moment
+    # of a long history, `recent` costs R@5 0.779 -> 0.746 (README, "Ranking policies"; the
+    # presets are in `read/policy`). Each scales a candidate by (1 + weight * signal), the
+    # signal in [0, 1], so it favours a memory at most (1 + weight) times, never hides one.
+    # Recency of the event (Generative Agents): the signal halves every `recency_half_life`
+    # back from the newest candidate; for assistants whose users' lives move on.
+    recency: float = 0.0
+    recency_half_life: timedelta = timedelta(days=30)
+    # Recency and count of access (Ebbinghaus, as in MemoryBank but the right way round): a
+    # memory's retention halves every `access_half_life` * (1 + times recalled) since it
+    # was last returned (or written), so a memory recalled often decays SLOWER.
+    access: float = 0.0
+    access_half_life: timedelta = timedelta(days=7)
+    # Importance (0-1, rated when written): what matters to the person outranks small talk.
+    importance: float = 0.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            _check_weight(item.name, getattr(self, item.name), item.default)
+
+    @property
+    def policy(self) -> bool:
+        """Whether a policy (recency, access, importance) is on."""
+        return self.recency > 0 or self.access > 0 or self.importance > 0
+
+
+def _check_weight(name: str, value: object, default: object) -> None:
+    """Refuse a weight a ranking cannot use: negative, not a number, of the wrong type."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"ranking weight {name} must be true or false, got {value!r}")
+    elif isinstance(default, timedelta):
+        least = timedelta(0) if name == "time_slack" else timedelta.resolution
+        if not isinstance(value, timedelta) or value < least:
+            raise ConfigError(
+                f"ranking weight {name} must be a timedelta"
+                f" {'>= 0' if name == 'time_slack' else '> 0'}, got {value!r}"
+            )
+    elif (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigError(f"ranking weight {name} must be a finite number >= 0, got {value!r}")
 
 
 DEFAULT = Weights()

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from remem import clock
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import EmbedderError
-from remem.read import rank
+from remem.read import policy, rank
+from remem.read.explain import Trace
 from remem.read.query import as_said_by, search_terms
+from remem.read.rank import Scores
 from remem.read.relevance import CALIBRATED_MODELS, UNKNOWN_COSINE, coverage, relevance
 from remem.read.timespan import find_span
 from remem.read.updates import asks_about_now, prefer_replacements
@@ -42,10 +45,12 @@ def search(
     weights: rank.Weights = rank.DEFAULT,
     include_superseded: bool = False,
     min_score: float = 0.0,
+    explain: bool = False,
 ) -> list[Hit]:
     """The `limit` best notes for the query in the scope, best first, each scored by its
     relevance (see `read/relevance`) and only those of at least `min_score`; notes a later
-    fact superseded only when `include_superseded`."""
+    fact superseded only when `include_superseded`; with `explain`, each hit carries its
+    score parts (see `read/explain`)."""
     pool = max(MIN_CANDIDATES, CANDIDATE_FACTOR * limit)
     if filters:
         pool *= 10  # filters apply after ranking, so look deeper
@@ -56,25 +61,40 @@ def search(
     as_asked = as_said_by(query, speaker) if speaker and weights.speaker_first_person else query
     vector = _embed(embedder, as_asked)
     dense = store.search_vector(vector, scope, pool) if vector is not None else []
-    scores = rank.fuse(matches.note, matches.in_context, dense, weights)
+    trace = Trace(explain, weights.policy)
+    scores = trace.fuse(matches.note, matches.in_context, dense, weights)
     sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
     if weights.sentences:
-        scores = rank.add_sentences(scores, sentences, limit, weights)
+        scores = trace.run("sentence", rank.add_sentences, scores, sentences, limit, weights)
     facts = _facts_with_neighbours(store, scores)
-    scores = rank.hand_off_questions(scores, facts, weights)
-    scores = rank.spread_to_neighbours(scores, facts, weights)
+    scores = trace.run("question", rank.hand_off_questions, scores, facts, weights)
+    scores = trace.run("neighbours", rank.spread_to_neighbours, scores, facts, weights)
     passages = store.search_passages(terms, scope, pool)
-    scores = rank.boost_passages(scores, facts, passages, weights)
+    scores = trace.run("passage", rank.boost_passages, scores, facts, passages, weights)
     span = find_span(query, lambda: _newest(facts))
-    scores = rank.boost_time(scores, facts, span, weights)
-    scores = rank.boost_speaker(scores, facts, speaker, weights)
-    scores = rank.boost_time_mentions(scores, facts, query, weights)
+    scores = trace.run("time", rank.boost_time, scores, facts, span, weights)
+    scores = trace.run("speaker", rank.boost_speaker, scores, facts, speaker, weights)
+    scores = trace.run("time_mention", rank.boost_time_mentions, scores, facts, query, weights)
     if asks_about_now(query, lambda: _newest(facts)):
-        scores = prefer_replacements(scores, store.replaced_turns(list(scores)))
+        replaced = store.replaced_turns(list(scores))
+        scores = trace.run("update", prefer_replacements, scores, replaced)
+    if weights.policy:
+        scores = _apply_policy(store, scores, weights, _newest(facts), trace)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     calibrated = vector is not None and embedder.model_id in CALIBRATED_MODELS
     judge = Judge(store, vector if calibrated else None, sentences, _content(terms, named))
-    return _hits(store, ranked, limit, Wanted(filters, include_superseded, min_score), judge)
+    hits = _hits(store, ranked, limit, Wanted(filters, include_superseded, min_score), judge)
+    return trace.explain(hits, scores, judge.inputs)
+
+
+def _apply_policy(
+    store: SearchStore, scores: Scores, weights: rank.Weights, newest: datetime | None, trace: Trace
+) -> Scores:
+    """The ranking policy's steps (`read/policy`), over the candidates' lifecycle fields."""
+    notes = store.get_notes(list(scores))
+    scores = trace.run("recency", policy.favour_recent, scores, notes, weights, newest)
+    scores = trace.run("access", policy.favour_recalled, scores, notes, weights, clock.now())
+    return trace.run("importance", policy.favour_important, scores, notes, weights)
 
 
 @dataclass
@@ -90,16 +110,13 @@ class Judge:
         if self.vector is not None:
             missing = [note.id for note in notes if note.id not in self.cosines]
             self.cosines.update(self.store.sentence_scores(self.vector, missing))
-        return {
-            note.id: round(
-                relevance(
-                    self.cosines.get(note.id, 0.0) if self.vector is not None else UNKNOWN_COSINE,
-                    coverage(self.content, note.text),
-                ),
-                4,
-            )
-            for note in notes
-        }
+        return {note.id: round(relevance(*self.inputs(note)), 4) for note in notes}
+
+    def inputs(self, note: Note | Hit) -> tuple[float, float]:
+        """What a note's relevance is judged by: its best sentence's cosine (a typical
+        relevant one when cosines do not count) and its share of the query's words."""
+        cosine = self.cosines.get(note.id, 0.0) if self.vector is not None else UNKNOWN_COSINE
+        return cosine, coverage(self.content, note.text)
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,8 @@ class Wanted:
     def keeps(self, note: Note) -> bool:
         if note.deleted_at is not None or not _matches(note, self.filters):
             return False
+        if note.archived_at is not None or (note.expires_at and note.expires_at <= clock.now()):
+            return False  # archived or expired: out of search (a neighbour may bring it)
         return note.superseded_by is None or self.include_superseded
 
 
@@ -160,8 +179,8 @@ def _hits(
         notes = [note for item_id, _ in page if (note := found.get(item_id)) and wanted.keeps(note)]
         scores = judge.scores(notes)
         for note in notes:
-            if scores[note.id] < wanted.min_score:
-                continue
+            if scores[note.id] < wanted.min_score and not note.pinned:
+                continue  # (a pinned note is always eligible: no floor drops it)
             hits.append(to_hit(note, scores[note.id]))
             if len(hits) == limit:
                 return hits

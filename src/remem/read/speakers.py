@@ -12,6 +12,7 @@ from remem.types import Episode
 TURN_TIME = "%Y-%m-%d %H:%M"
 DAY = "%Y-%m-%d"
 FACT_LABEL = "fact"
+THOUGHT_LABEL = "thought (inferred)"  # a conclusion drawn from memories, not said
 UNKNOWN = "note"
 
 

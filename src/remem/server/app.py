@@ -26,6 +26,7 @@ from remem.server.auth import Caller
 from remem.server.errors import documented
 from remem.server.import_jobs_api import install_import_jobs_routes
 from remem.server.ingest_api import install_ingest_routes
+from remem.server.lifecycle_api import install_lifecycle_routes
 from remem.server.limits import BodyLimit
 from remem.server.mcp_http import install_mcp
 from remem.server.openapi import ADDED, FORGET, NDJSON, READ, WRITE
@@ -42,6 +43,7 @@ from remem.server.schemas import (
     UpdateRequest,
     scope_parameter,
 )
+from remem.server.thoughts_api import install_thought_routes
 from remem.server.ui import install_ui
 from remem.types import AddResult, Context, Episode, Event, Hit, Link, Note, Page
 
@@ -80,6 +82,8 @@ def create_app(
     _one_memory_routes(app)
     _record_routes(app)
     install_profile_routes(app)
+    install_thought_routes(app)
+    install_lifecycle_routes(app)
     install_ingest_routes(app)
     install_import_jobs_routes(app)
     install_proxy(app, upstream)  # without one, its route says what to set
@@ -140,7 +144,11 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
         if isinstance(content, list):
             content = [message.model_dump(exclude_none=True) for message in content]
         return memory.add(
-            content, occurred_at=body.occurred_at, metadata=body.metadata, **body.scope()
+            content,
+            occurred_at=body.occurred_at,
+            metadata=body.metadata,
+            expires_at=body.expires_at,
+            **body.scope(),
         )
 
     @app.post("/v1/search", tags=["memories"], responses=WRITE)
@@ -152,6 +160,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             filters=body.filters,
             include_superseded=body.include_superseded,
             min_score=body.min_score,
+            explain=body.explain,
             **body.scope(),
         )
 
@@ -184,6 +193,7 @@ def _scope_routes(app: FastAPI) -> None:
             Literal["oldest", "newest", "added"],
             Query(description="by occurred_at, oldest or newest first; or in the order added"),
         ] = "oldest",
+        archived: Annotated[bool, Query(description="list the archived memories")] = False,
     ) -> Page:
         """Live memories in a scope, oldest first (see `order`); pass `cursor` back, with
         the same order, for the next page."""
@@ -194,6 +204,7 @@ def _scope_routes(app: FastAPI) -> None:
             limit=limit,
             cursor=cursor,
             order=order,
+            archived=archived,
         )
 
     @app.delete(
@@ -251,7 +262,11 @@ def _one_memory_routes(app: FastAPI) -> None:
             raise HTTPException(412, f"If-Match {if_match!r} does not name version {current}")
         try:
             note = memory.update(
-                memory_id, text=body.text, metadata=body.metadata, expected_version=expected
+                memory_id,
+                text=body.text,
+                metadata=body.metadata,
+                expected_version=expected,
+                expires_at=body.expires_at,
             )
         except ConflictError as conflict:
             if not if_match:

@@ -27,11 +27,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from remem.memory import Memory
 from remem.server.auth import caller
 from remem.server.errors import error_body
+from remem.server.limits import BodyLimit, BodyTooLargeError, too_large
 from remem.server.mcp_tools import create_mcp_server
 
 PATH = "/mcp"
@@ -41,6 +42,8 @@ MEMORY_KEY = "remem.memory"
 # `caller` already checks Host and Origin where no key guards the server; the SDK's own
 # check knows only loopback names and would refuse a keyed server's public name
 NO_SDK_HOST_CHECK = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+ALLOW = {"Allow": "POST"}
+MAX_BODY_BYTES = 4 * 1024 * 1024  # as `remem serve`: a tool call is small
 
 
 def install_mcp(app: Starlette, user_id: str = "me") -> None:
@@ -59,9 +62,13 @@ def install_mcp(app: Starlette, user_id: str = "me") -> None:
     app.router.lifespan_context = lifespan
 
 
-def mcp_app(memory: Memory, user_id: str, *, open_without_keys: bool) -> Starlette:
-    """An app serving only the MCP tools at /mcp, authenticated like `remem serve`."""
+def mcp_app(
+    memory: Memory, user_id: str, *, open_without_keys: bool, max_body_bytes: int = MAX_BODY_BYTES
+) -> Starlette:
+    """An app serving only the MCP tools at /mcp, authenticated like `remem serve`, and
+    like it refusing a body over `max_body_bytes` before reading it."""
     app = Starlette()
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.memory = memory
     app.state.open_without_keys = open_without_keys
     install_mcp(app, user_id)
@@ -111,11 +118,41 @@ class AuthenticatedMCP:
         try:
             # a key lookup reads the store: off the event loop
             memory = await anyio.to_thread.run_sync(caller, Request(scope))
+            if scope["method"] == "GET":  # stateless: no stream would ever carry a message
+                raise HTTPException(405, "this MCP server offers no SSE stream: POST", ALLOW)
+            # read here, where a body over the limit can still be answered with a 413 (the
+            # SDK would answer 500); it reads the whole body anyway
+            receive = await _buffered(receive)
         except HTTPException as refused:
             await _refusal(refused)(scope, receive, send)
             return
+        except BodyTooLargeError as error:
+            await too_large(error.limit)(scope, receive, send)
+            return
         scope[MEMORY_KEY] = memory
         await manager.handle_request(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """`receive`, with the request's whole body read first (a disconnect as it comes)."""
+    chunks: list[bytes] = []
+    message = await receive()
+    while message["type"] == "http.request" and message.get("more_body", False):
+        chunks.append(message.get("body", b""))
+        message = await receive()
+    if message["type"] == "http.request":
+        chunks.append(message.get("body", b""))
+        message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+    first: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is None:
+            return await receive()
+        message, first = first, None
+        return message
+
+    return replay
 
 
 def _refusal(error: HTTPException) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""remem as an MCP server: eleven tools over the Python API, for any MCP client.
+"""remem as an MCP server: twelve tools over the Python API, for any MCP client.
 
     remem mcp                      # stdio, for a client that starts it
     remem mcp --http --port 8766   # streamable HTTP at /mcp
@@ -34,13 +34,16 @@ INSTRUCTIONS = (
     " answering anything that may depend on what the user said before; call add_memory"
     " for facts, preferences and decisions worth keeping. Each memory has an id (nt_...)"
     " and comes from episodes (ep_..., what was said verbatim); update or delete a memory"
-    " by id, and memory_history shows how it changed."
+    " by id, and memory_history shows how it changed. After answering, call"
+    " remember_conclusion for a conclusion you reached that is worth keeping, with the ids"
+    " of the memories it rests on: it is kept, marked inferred, while they hold."
 )
 SCOPE_FIELDS = ("user_id", "agent_id", "session_id")
 
 UserId = Annotated[str | None, Field(description="whose memory; default: the server's user")]
 AgentId = Annotated[str | None, Field(description="the agent the memory belongs to, if any")]
 SessionId = Annotated[str | None, Field(description="a conversation or session id")]
+Explain = Annotated[bool, Field(description="give each memory its score parts: why it ranked")]
 NoteId = Annotated[
     str, Field(description="a memory id (nt_...), as search_memory and list_memories give")
 ]
@@ -71,10 +74,12 @@ def create_mcp_server(memory: Memory | MemoryOf, user_id: str) -> MCPServer:
         return {"user_id": user or user_id, "agent_id": agent, "session_id": session}
 
     _add_tool(server, memory_of, scope)
+    _conclusion_tool(server, memory_of, scope)
     _recall_tools(server, memory_of, scope)
     _memory_tools(server, memory_of)
     _scope_tools(server, memory_of, scope)
     _record_tools(server, memory_of)
+    _lifecycle_tools(server, memory_of)
     _person_tools(server, memory_of, scope)
     return server
 
@@ -105,6 +110,9 @@ def _add_tool(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> None:
         metadata: Annotated[
             dict[str, Any] | None, Field(description="a JSON object kept with the memory")
         ] = None,
+        expires_at: Annotated[
+            str | None, Field(description="when to forget it, ISO 8601; default: never")
+        ] = None,
     ) -> dict[str, Any]:
         """Remember something the user said, read or decided. Returns the new memory ids
         (note_ids) and the ids of the verbatim episodes they came from (episode_ids)."""
@@ -113,9 +121,40 @@ def _add_tool(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> None:
             content,
             occurred_at=occurred_at,
             metadata=metadata,
+            expires_at=expires_at,
             **scope(user_id, agent_id, session_id),
         )
         return to_data(await _run(call))
+
+
+def _conclusion_tool(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> None:
+    """Remembering what the agent concluded (Think-in-Memory)."""
+
+    @_tool(server)
+    async def remember_conclusion(
+        ctx: Context,
+        text: Annotated[
+            str, Field(description="the conclusion, in a sentence or two, about the user")
+        ],
+        evidence_ids: Annotated[
+            list[str],
+            Field(
+                min_length=1,
+                description="ids of the memories (nt_...) it rests on, from search_memory"
+                " or get_context",
+            ),
+        ],
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        session_id: SessionId = None,
+    ) -> dict[str, Any]:
+        """Remember a conclusion you reached from the user's memories (e.g. after answering),
+        so it need not be worked out again. It is marked inferred in get_context, merged
+        with the same conclusion said before, and dropped when a memory it rests on is
+        corrected or forgotten. Returns the conclusion as a memory (kind "thought")."""
+        asked = scope(user_id, agent_id, session_id)
+        call = partial(memory_of(ctx).think, text, evidence_ids=evidence_ids, **asked)
+        return _unscoped(to_data(await _run(call)), asked)
 
 
 def _recall_tools(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> None:
@@ -138,10 +177,11 @@ def _recall_tools(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> Non
             float,
             Field(ge=0, le=1, description="leave out memories less relevant than this (0-1)"),
         ] = 0.0,
+        explain: Explain = False,
     ) -> list[dict[str, Any]]:
         """The memories most relevant to a query, best first: each with its id, text,
-        score, date and the episode ids it came from. A hit names its user, agent or
-        session only where it differs from the ones asked for."""
+        score, date and the episode ids it came from (with explain, its score parts). A
+        hit names its user, agent or session only where it differs from the ones asked for."""
         asked = scope(user_id, agent_id, session_id)
         call = partial(
             memory_of(ctx).search,
@@ -149,6 +189,7 @@ def _recall_tools(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> Non
             limit=limit,
             include_superseded=include_superseded,
             min_score=min_score,
+            explain=explain,
             **asked,
         )
         return [_unscoped(to_data(hit), asked) for hit in await _run(call)]
@@ -200,15 +241,19 @@ def _memory_tools(server: MCPServer, memory_of: MemoryOf) -> None:
         expected_version: Annotated[
             int | None, Field(description="change only this version (from get_memory)")
         ] = None,
+        expires_at: Annotated[
+            str | None, Field(description='when to forget it (ISO 8601), or "never"')
+        ] = None,
     ) -> dict[str, Any]:
-        """Correct a memory's text and/or replace its metadata; the previous version
-        stays in its history."""
+        """Correct a memory's text, replace its metadata and/or set when it expires; the
+        previous version stays in its history."""
         update = partial(
             memory_of(ctx).update,
             memory_id,
             text=text,
             metadata=metadata,
             expected_version=expected_version,
+            expires_at=expires_at,
         )
         return to_data(await _run(update))
 
@@ -247,15 +292,44 @@ def _scope_tools(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> None
             str | None, Field(description="the cursor the previous page gave, for the next")
         ] = None,
         order: Order = "oldest",
+        archived: Annotated[bool, Field(description="list the archived memories")] = False,
     ) -> dict[str, Any]:
         """Memories in a scope, oldest first; pass the cursor back (same order) for more.
         A memory names its user, agent or session only where it differs from the ones
         asked for."""
         asked = scope(user_id, agent_id, session_id)
-        call = partial(memory_of(ctx).list, limit=limit, cursor=cursor, order=order, **asked)
+        call = partial(
+            memory_of(ctx).list, limit=limit, cursor=cursor, order=order, archived=archived, **asked
+        )
         page = to_data(await _run(call))
         page["items"] = [_unscoped(note, asked) for note in page["items"]]
         return page
+
+
+def _lifecycle_tools(server: MCPServer, memory_of: MemoryOf) -> None:
+    """Pinning and archiving a memory."""
+
+    @_tool(server)
+    async def pin_memory(ctx: Context, memory_id: NoteId) -> dict[str, Any]:
+        """Pin a memory the user wants kept in view: it never fades and is always eligible
+        for get_context."""
+        return to_data(await _run(partial(memory_of(ctx).pin, memory_id)))
+
+    @_tool(server)
+    async def unpin_memory(ctx: Context, memory_id: NoteId) -> dict[str, Any]:
+        """Unpin a memory: it is ranked like any other again."""
+        return to_data(await _run(partial(memory_of(ctx).unpin, memory_id)))
+
+    @_tool(server)
+    async def archive_memory(ctx: Context, memory_id: NoteId) -> dict[str, Any]:
+        """Archive a memory: it leaves search and context but is kept (list_memories with
+        archived lists it; unarchive_memory brings it back)."""
+        return to_data(await _run(partial(memory_of(ctx).archive, memory_id)))
+
+    @_tool(server)
+    async def unarchive_memory(ctx: Context, memory_id: NoteId) -> dict[str, Any]:
+        """Bring an archived memory back into search and context."""
+        return to_data(await _run(partial(memory_of(ctx).unarchive, memory_id)))
 
 
 def _record_tools(server: MCPServer, memory_of: MemoryOf) -> None:
@@ -319,13 +393,15 @@ def _person_tools(server: MCPServer, memory_of: MemoryOf, scope: ScopeOf) -> Non
 
 def _unscoped(record: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any]:
     """A hit or memory without the scope the call already named (tokens matter to the
-    model): only scope ids that say something new stay, empty metadata goes."""
+    model): only scope ids that say something new stay, empty metadata goes, and so does
+    a hit's explanation when none was asked for."""
     scope = record.pop("scope", None) or {}
     for name in SCOPE_FIELDS:
         if scope.get(name) and scope[name] != asked.get(name):
             record[name] = scope[name]
-    if not record.get("metadata"):
-        record.pop("metadata", None)
+    for empty in ("metadata", "explanation"):
+        if not record.get(empty):
+            record.pop(empty, None)
     if record.get("thread") in (None, scope.get("session_id")):
         record.pop("thread", None)  # the session already says which conversation
     return record

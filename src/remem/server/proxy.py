@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -26,8 +26,9 @@ from remem.errors import RememError
 from remem.memory import Memory
 from remem.server.auth import Caller
 from remem.server.errors import ErrorBody, documented, error_body
+from remem.server.proxy_thoughts import conclude
 from remem.server.schemas import NO_NUL, SOME_TEXT
-from remem.types import Scope
+from remem.types import ContextItem, Scope
 
 MEMORY_PREAMBLE = (
     "You have a long-term memory of this user (kept by remem). Use what is relevant to the"
@@ -45,6 +46,9 @@ class Upstream:
     api_key: str | None = None
     model: str | None = None  # used when a request names none
     timeout: float = 120.0
+    # after each answer, ask the model what it concluded worth remembering and keep that as
+    # thoughts (`remem.server.proxy_thoughts`): one more model call per exchange, so opt-in
+    conclude: bool = False
     # how requests reach it; None: the network (tests pass remem.testing.ScriptedTransport)
     transport: httpx.AsyncBaseTransport | None = field(default=None, compare=False)
 
@@ -169,6 +173,7 @@ def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
         request["model"] = body.model or upstream.model
         content = _encoded(request)  # refused here, before the memory or the model is asked
         said = _latest_user_text(request["messages"])
+        then: Then | None = None
         if said:
             context = await run_in_threadpool(
                 partial(memory.context, said, user_id=scope.user_id, session_id=scope.session_id)
@@ -176,6 +181,9 @@ def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
             if context.items:
                 request["messages"] = _with_memory(request["messages"], context.text)
                 content = _encoded(request)
+            if upstream.conclude:
+                think = partial(conclude, client, headers, request["model"], memory)
+                then = partial(_concluding, think, said, context.items, scope)
         outgoing = client.build_request(
             "POST", "/chat/completions", content=content, headers=headers
         )
@@ -184,8 +192,22 @@ def install_proxy(app: FastAPI, upstream: Upstream | None) -> None:
         except httpx.HTTPError as error:
             return _failed(f"upstream model failed: {error}")
         if answer.status_code != 200 or not body.stream:
-            return await _relay_whole(answer, memory, said, scope)
-        return _relay_stream(answer, memory, said, scope)
+            return await _relay_whole(answer, memory, said, scope, then)
+        return _relay_stream(answer, memory, said, scope, then)
+
+
+# what to do with the answer's text once the exchange is remembered (see `Upstream.conclude`)
+Then = Callable[[str], Awaitable[object]]
+
+
+async def _concluding(
+    think: Callable[..., Awaitable[list[str]]],
+    said: str,
+    evidence: tuple[ContextItem, ...],
+    scope: Scope,
+    reply: str,
+) -> list[str]:
+    return await think((said, reply), evidence, scope)
 
 
 def _user_of(body: ChatRequest, header: str | None) -> str:
@@ -212,7 +234,9 @@ def _failed(message: str) -> JSONResponse:
     return JSONResponse(error_body("UpstreamUnavailable", message), 502)
 
 
-async def _relay_whole(answer: httpx.Response, memory: Memory, said: str, scope: Scope) -> Response:
+async def _relay_whole(
+    answer: httpx.Response, memory: Memory, said: str, scope: Scope, then: Then | None = None
+) -> Response:
     """The upstream's whole answer (its errors passed through); 502 when a 200 cannot be
     read, so a client never gets a body that is not JSON."""
     content = await answer.aread()
@@ -226,11 +250,13 @@ async def _relay_whole(answer: httpx.Response, memory: Memory, said: str, scope:
         return JSONResponse(error_body("UpstreamError", text), answer.status_code)
     if answer.status_code == 200 and said:
         await run_in_threadpool(_remember, memory, said, _reply_text(completion), scope)
+        if then is not None:
+            await then(_reply_text(completion))
     return Response(content, status_code=answer.status_code, media_type="application/json")
 
 
 def _relay_stream(
-    answer: httpx.Response, memory: Memory, said: str, scope: Scope
+    answer: httpx.Response, memory: Memory, said: str, scope: Scope, then: Then | None = None
 ) -> StreamingResponse:
     """Relay the events as they come; hold back the final `[DONE]` until the exchange is
     remembered, so a client that saw the end of the stream can rely on it being stored."""
@@ -249,6 +275,8 @@ def _relay_stream(
             await answer.aclose()
         if said:
             await run_in_threadpool(_remember, memory, said, "".join(parts), scope)
+            if then is not None:
+                await then("".join(parts))
         if done is not None:
             yield (done + "\n\n").encode()
 

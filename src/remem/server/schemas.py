@@ -93,6 +93,7 @@ def _needs_a_change(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [
         {"required": ["text"], "properties": {"text": {"type": "string"}}},
         {"required": ["metadata"], "properties": {"metadata": {"type": "object"}}},
+        {"required": ["expires_at"], "properties": {"expires_at": {"type": "string"}}},
     ]
 
 
@@ -139,6 +140,12 @@ class AddRequest(ScopeFields):
         json_schema_extra={"format": "date-time", "pattern": FAR_DAYS_LEFT_OUT},
     )
     metadata: Metadata | None = None
+    expires_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="when its memories expire (ISO 8601, in the future); default: never",
+        json_schema_extra={"format": "date-time", "pattern": FAR_DAYS_LEFT_OUT},
+    )
 
 
 class SearchRequest(ScopeFields):
@@ -156,6 +163,11 @@ class SearchRequest(ScopeFields):
         le=1,
         description="only hits at least this relevant (a hit's score is the estimated"
         " probability, 0 to 1, that it bears on the query)",
+    )
+    explain: bool = Field(
+        default=False,
+        description="give each hit its score parts (`explanation`): what each ranking step"
+        " added to its ranking score, and the inputs of its relevance",
     )
 
 
@@ -182,6 +194,12 @@ class UpdateRequest(Strict):
 
     text: Text | None = None
     metadata: Metadata | None = None
+    expires_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description='when it expires (ISO 8601, in the future), or "never"',
+        json_schema_extra={"pattern": FAR_DAYS_LEFT_OUT},
+    )
     # change only this version, else 409 (If-Match does the same with 412)
     expected_version: Count | None = Field(
         default=None,

@@ -10,7 +10,7 @@ write path never depends on a backend's transaction style. Reads are small and t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -111,6 +111,16 @@ class Dump:
     jobs: Iterator[Job]
 
 
+@dataclass(frozen=True)
+class Access:
+    """Reads of one note since the last flush: the note's scope (whose owner a sharded store
+    routes by), how many reads, and the last one's time."""
+
+    scope: Scope
+    count: int
+    at: datetime
+
+
 class LeaseLostError(Exception):
     """A job's lease was taken over (or the job finished) before this worker committed."""
 
@@ -141,15 +151,31 @@ class Records(Protocol):
         """The notes with these ids, deleted ones included."""
 
     def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None, order: str = "oldest"
+        self,
+        scope: Scope,
+        limit: int,
+        cursor: str | None,
+        order: str = "oldest",
+        archived: bool = False,
     ) -> tuple[list[Note], str | None]:
         """Live notes in the scope from an opaque cursor, and the next cursor. `order`:
-        "oldest" or "newest" by occurred_at (ties in insertion order), or "added"."""
+        "oldest" or "newest" by occurred_at (ties in insertion order), or "added". Archived
+        and expired notes are left out; with `archived`, only the archived ones are listed."""
 
     def live_ids(
-        self, scope: Scope, *, include_deleted: bool = False
+        self, scope: Scope, *, include_deleted: bool = False, visible: bool = False
     ) -> tuple[list[str], list[str]]:
-        """Ids of live (or also deleted) episodes and notes in the scope."""
+        """Ids of live (or also deleted) episodes and notes in the scope; with `visible`,
+        notes archived or expired are left out."""
+
+    def expired_notes(self, tenant: str, moment: datetime, limit: int) -> list[Note]:
+        """Up to `limit` notes of a tenant (deleted ones included) whose expiry is at or
+        before `moment`, soonest expired first (for the sweep)."""
+
+    def record_access(self, accesses: Mapping[str, Access]) -> None:
+        """Add each note's reads to its `access_count` and move its `last_accessed_at`
+        forward (never back), in one transaction; unknown ids are skipped. An increment,
+        never a rewrite: a concurrent write to the note loses no read and no read loses it."""
 
     def notes_of_episodes(
         self, episode_ids: Sequence[str], *, include_deleted: bool = False
@@ -161,6 +187,12 @@ class Records(Protocol):
 
     def links_of(self, note_id: str) -> list[Link]:
         """Every link from or to one note, oldest first."""
+
+    def links_to(
+        self, note_ids: Sequence[str], relation: str, owner: Scope | None = None
+    ) -> list[Link]:
+        """Every link of `relation` to one of these notes; `owner` (a scope whose links
+        they are, if known) lets a sharded store ask only that owner's shard."""
 
     def note_ids_ending(self, suffix: str, tenant: str, limit: int) -> list[str]:
         """Ids of up to `limit` live notes of a tenant that end with `suffix` (the short ids

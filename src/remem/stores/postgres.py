@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -25,10 +25,12 @@ import psycopg.errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores import citus
 from remem.stores.base import (
+    Access,
     Changes,
     LeaseLostError,
     NoteRecord,
@@ -40,7 +42,7 @@ from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, owner_of, vector_text
 from remem.stores.rows import best_of_notes, job_from_row, key_row
-from remem.stores.sql import IDS, Dialect, SharedReads, note_record
+from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record
 from remem.types import ApiKey, Job, Scope
 
 WRITE_ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again
@@ -57,6 +59,7 @@ HNSW_EF_SEARCH = 100  # candidates per HNSW search
 LARGE_SCOPE_SECONDS = 60.0
 POSTGRES = Dialect(mark="%s", order="seq", same="IS NOT DISTINCT FROM", id_chunk=None)
 CITUS = replace(POSTGRES, sharded=True)  # the same, on a cluster sharded by owner
+SHOWN = POSTGRES.render(VISIBLE)  # not archived, not expired (one parameter: now)
 
 
 class PostgresStore(SharedReads):
@@ -206,8 +209,8 @@ class PostgresStore(SharedReads):
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
             f" FROM notes, to_tsquery('english', %s) q WHERE context_tsv @@ q AND {where}"
-            " AND deleted_at IS NULL ORDER BY in_context DESC, seq LIMIT %s",
-            (query, *params, limit),
+            f" AND deleted_at IS NULL AND {SHOWN} ORDER BY in_context DESC, seq LIMIT %s",
+            (query, *params, clock.now(), limit),
         )
         own = sorted(
             ((r["id"], float(r["own"])) for r in rows if r["own"] > 0), key=lambda item: -item[1]
@@ -246,7 +249,8 @@ class PostgresStore(SharedReads):
         if dimensions is None or limit <= 0:
             return []
         where, params = self.dialect.scope(scope, "")
-        live = f"{where} AND deleted_at IS NULL AND embedding IS NOT NULL"
+        live = f"{where} AND deleted_at IS NULL AND embedding IS NOT NULL AND {SHOWN}"
+        params = [*params, clock.to_text(clock.now())]
         literal = vector_text(vector)
         with self._conn() as conn, conn.transaction():
             if self._is_small(conn, scope, live, params):
@@ -317,6 +321,23 @@ class PostgresStore(SharedReads):
             )
             counts[term] = int(rows[0]["n"])
         return counts
+
+    def record_access(self, accesses: Mapping[str, Access]) -> None:
+        # one routed statement per note (Citus: to its owner's shard), in one transaction,
+        # in id order so two flushes lock rows in the same order
+        rows = [
+            (seen.count, seen.at, owner_of(seen.scope), note_id)
+            for note_id, seen in sorted(accesses.items())
+        ]
+        if not rows:
+            return
+        with self._conn() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE notes SET access_count = access_count + %s,"
+                " last_accessed_at = greatest(last_accessed_at, %s)"
+                " WHERE owner = %s AND id = %s",
+                rows,
+            )
 
     def close(self) -> None:
         self._pool.close()

@@ -196,11 +196,26 @@ CREATE INDEX notes_owner_time ON notes (tenant, user_id, occurred_at)
     WHERE session_id IS NULL AND thread IS NOT NULL;
 """
 
+# how often and when a note was last returned to a caller (bumped in batches); pinned:
+# never decays, always eligible for context; expired and archived notes leave search and
+# context (an expired one is purged by the sweep). The sweep reads by expiry across owners.
+M005_LIFECYCLE = """
+ALTER TABLE notes ADD COLUMN access_count integer NOT NULL DEFAULT 0;
+ALTER TABLE notes ADD COLUMN last_accessed_at timestamptz;
+ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false;
+ALTER TABLE notes ADD COLUMN expires_at timestamptz;
+ALTER TABLE notes ADD COLUMN archived_at timestamptz;
+CREATE INDEX notes_expires ON notes (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX notes_archived ON notes (tenant, user_id, archived_at)
+    WHERE archived_at IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_sentence_vectors", M002_SENTENCE_VECTORS),
     ("m003_notes_by_time", M003_NOTES_BY_TIME),
     ("m004_threads", M004_THREADS),
+    ("m005_lifecycle", M005_LIFECYCLE),
 ]
 
 

@@ -151,6 +151,11 @@ def note_row(n: Note) -> tuple[Any, ...]:
         time_text(n.deleted_at),
         n.kind,
         n.thread,
+        n.access_count,
+        time_text(n.last_accessed_at),
+        bool(n.pinned),
+        time_text(n.expires_at),
+        time_text(n.archived_at),
     )
 
 
@@ -175,6 +180,11 @@ def note_from_row(row: Row, episode_ids: tuple[str, ...]) -> Note:
         deleted_at=parse_time(row["deleted_at"]),
         kind=row["kind"],
         thread=row["thread"],
+        access_count=int(row["access_count"]),
+        last_accessed_at=parse_time(row["last_accessed_at"]),
+        pinned=bool(row["pinned"]),
+        expires_at=parse_time(row["expires_at"]),
+        archived_at=parse_time(row["archived_at"]),
     )
 
 

@@ -53,6 +53,16 @@ COUNT_QUERIES = {
 JOB_COUNTS = "SELECT status, count(*) AS n FROM jobs GROUP BY status"
 
 
+# A note readers see (search, context, list, profile): not archived, not expired by the
+# time bound after it (the sweep purges expired notes later; until then they are hidden).
+def visible(prefix: str = "") -> str:
+    """The condition (one `?`: now) that a note of the table alias `prefix` is visible."""
+    return f"{prefix}archived_at IS NULL AND ({prefix}expires_at IS NULL OR {prefix}expires_at > ?)"
+
+
+VISIBLE = visible()
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How one database spells what the shared SQL leaves open."""
@@ -112,6 +122,7 @@ class Dialect:
             f" WHERE p.thread = n.thread AND p.user_id {same} n.user_id"
             f" AND p.agent_id {same} n.agent_id AND p.tenant = n.tenant"
             f" AND p.{order} {compare} n.{order} AND p.deleted_at IS NULL AND p.kind = 'turn'"
+            " AND p.archived_at IS NULL"  # (an expired one is dropped from the hits)
             f"{self.same_owner('p', 'n')} ORDER BY p.{order}{direction} LIMIT 1) END AS {name}"
         )
 
@@ -148,9 +159,18 @@ class SharedReads(ABC):
         return {note.id: note for note in self._notes(rows)}
 
     def list_notes(
-        self, scope: Scope, limit: int, cursor: str | None, order: str = "oldest"
+        self,
+        scope: Scope,
+        limit: int,
+        cursor: str | None,
+        order: str = "oldest",
+        archived: bool = False,
     ) -> tuple[list[Note], str | None]:
         where, params = self._scope(scope)
+        if archived:
+            where += " AND archived_at IS NOT NULL"
+        else:
+            where, params = f"{where} AND {VISIBLE}", [*params, clock.to_text(clock.now())]
         number = self.dialect.order
         moment, row = _read_cursor(cursor, order)
         bound: tuple[Any, ...]
@@ -171,12 +191,13 @@ class SharedReads(ABC):
         return self._notes(rows), (_cursor_of(rows[-1], number) if more else None)
 
     def live_ids(
-        self, scope: Scope, *, include_deleted: bool = False
+        self, scope: Scope, *, include_deleted: bool = False, visible: bool = False
     ) -> tuple[list[str], list[str]]:
         where, params = self._scope(scope)
         live = "" if include_deleted else "deleted_at IS NULL AND "
         episodes = self._read(f"SELECT id FROM episodes WHERE {live}{where}", params)
-        notes = self._read(f"SELECT id FROM notes WHERE {live}{where}", params)
+        shown, moment = (f" AND {VISIBLE}", [clock.to_text(clock.now())]) if visible else ("", [])
+        notes = self._read(f"SELECT id FROM notes WHERE {live}{where}{shown}", [*params, *moment])
         return [row["id"] for row in episodes], [row["id"] for row in notes]
 
     def notes_of_episodes(
@@ -199,6 +220,17 @@ class SharedReads(ABC):
             "SELECT * FROM links WHERE source_id = ? UNION SELECT * FROM links WHERE target_id = ?"
             " ORDER BY created_at, id",
             (note_id, note_id),
+        )
+        return [link_from_row(row) for row in rows]
+
+    def links_to(
+        self, note_ids: Sequence[str], relation: str, owner: Scope | None = None
+    ) -> list[Link]:
+        route, routed = self.dialect.route(owner) if owner is not None else ("", [])
+        rows = self._read_among(
+            f"SELECT * FROM links WHERE {route}relation = ? AND target_id {IDS}",
+            note_ids,
+            (*routed, relation),
         )
         return [link_from_row(row) for row in rows]
 
@@ -264,7 +296,29 @@ class SharedReads(ABC):
             f" ORDER BY occurred_at DESC, {self.dialect.order} DESC LIMIT ?",
             (*params, limit),
         )
-        return [episode_from_row(row) for row in rows]
+        hidden = self._hidden_turns(scope, [row["id"] for row in rows])
+        return [episode_from_row(row) for row in rows if row["id"] not in hidden]
+
+    def _hidden_turns(self, scope: Scope, episode_ids: Sequence[str]) -> set[str]:
+        """Which of these episodes of the scope are the turn of an archived or expired note
+        (routed to the scope's owner where sharded)."""
+        route, owner = self.dialect.route(scope, "n.")
+        rows = self._read_among(
+            "SELECT s.episode_id FROM note_sources s JOIN notes n ON n.id = s.note_id"
+            f"{self.dialect.same_owner('n', 's')} WHERE {route}n.kind = 'turn'"
+            f" AND (n.archived_at IS NOT NULL OR n.expires_at <= ?) AND s.episode_id {IDS}",
+            episode_ids,
+            [*owner, clock.to_text(clock.now())],
+        )
+        return {row["episode_id"] for row in rows}
+
+    def expired_notes(self, tenant: str, moment: datetime, limit: int) -> list[Note]:
+        rows = self._read(
+            "SELECT * FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ? AND tenant = ?"
+            " ORDER BY expires_at LIMIT ?",
+            (clock.to_text(moment), tenant, limit),
+        )
+        return self._notes(rows)
 
     def replaced_turns(self, ids: Sequence[str]) -> dict[str, Replacement]:
         turns = self._read_among(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -23,9 +23,9 @@ from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
-from remem.stores.base import Changes, NoteRecord, ScoredIds, TextMatches
+from remem.stores.base import Access, Changes, NoteRecord, ScoredIds, TextMatches
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
-from remem.stores.sql import IDS, Dialect, SharedReads, note_record
+from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record, visible
 from remem.stores.sqlite_purge import purge
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
@@ -40,6 +40,7 @@ SENTENCE_CACHE_BYTES = 64 * 2**20
 IN_CHUNK = 900
 # Full-text search ranks this many times `limit` before filtering by scope (see search_text).
 FTS_OVERFETCH = 4
+EXPIRED_ANY = "SELECT 1 FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1"
 SQLITE = Dialect(mark="?", order="pk", same="IS", id_chunk=IN_CHUNK)
 
 
@@ -159,16 +160,18 @@ class SQLiteStore(SharedReads):
                 self._index.reserve(count)
             rows = self._db.execute(
                 "SELECT n.id, n.user_id, n.agent_id, n.session_id, n.deleted_at, v.vector,"
-                " n.revision, n.tenant, n.pk FROM notes n LEFT JOIN vectors v ON v.note_id = n.id"
+                " n.revision, n.tenant, n.pk, n.archived_at FROM notes n"
+                " LEFT JOIN vectors v ON v.note_id = n.id"
                 " WHERE n.revision > ? ORDER BY n.revision",
                 (self._revision,),
             )
             while chunk := rows.fetchmany(FETCH_CHUNK):
                 for row in chunk:
                     self._sentences.pop(row[0], None)
-                live = [row for row in chunk if row[4] is None and row[5] is not None]
+                # an archived note leaves the index as a deleted one does, until unarchived
+                live = [row for row in chunk if row[4] is None and row[9] is None and row[5]]
                 for row in chunk:
-                    if row[4] is not None or row[5] is None:
+                    if row[4] is not None or row[9] is not None or row[5] is None:
                         self._index.remove(row[0])
                 if live:
                     matrix = np.frombuffer(b"".join(row[5] for row in live), dtype="<f4")
@@ -187,7 +190,8 @@ class SQLiteStore(SharedReads):
 
     def _changed_since(self, revision: int) -> list[tuple[str, bool]]:
         rows = self._db.execute(
-            "SELECT n.id, n.deleted_at IS NULL AND v.note_id IS NOT NULL FROM notes n"
+            "SELECT n.id, n.deleted_at IS NULL AND n.archived_at IS NULL"
+            " AND v.note_id IS NOT NULL FROM notes n"
             " LEFT JOIN vectors v ON v.note_id = n.id WHERE n.revision > ?",
             (revision,),
         ).fetchall()
@@ -215,12 +219,13 @@ class SQLiteStore(SharedReads):
             (match, wide),
         )
         where, params = scope_sql(scope, "")
+        moment = clock.to_text(clock.now())
         in_scope = {
             row[0]: row[1]
             for row in self._read_among(
-                f"SELECT pk, id FROM notes WHERE {where} AND pk {IDS}",
+                f"SELECT pk, id FROM notes WHERE {where} AND {VISIBLE} AND pk {IDS}",
                 [row[0] for row in ranked],
-                params,
+                [*params, moment],
             )
         }
         rows: Sequence[Sequence[Any]] = [
@@ -231,8 +236,9 @@ class SQLiteStore(SharedReads):
             rows = self._rows(
                 "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
                 " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
-                f" WHERE notes_fts MATCH ? AND {where} ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
-                (match, *params, limit),
+                f" WHERE notes_fts MATCH ? AND {where} AND {visible('n.')}"
+                " ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
+                (match, *params, moment, limit),
             )
         rows = rows[:limit]
         own = sorted(
@@ -272,7 +278,31 @@ class SQLiteStore(SharedReads):
     def search_vector(self, vector: Vectors, scope: Scope, limit: int) -> ScoredIds:
         with self._lock:
             self._catch_up()
-            return self._index.search(vector, scope, limit)
+            found = self._index.search(vector, scope, limit)
+        # archived notes are not in the index; expired ones are until the sweep purges them
+        moment = clock.to_text(clock.now())
+        if not self._rows(EXPIRED_ANY, (moment,)):  # (the partial index answers at once)
+            return found
+        expired = self._read_among(
+            f"SELECT id FROM notes WHERE expires_at <= ? AND id {IDS}",
+            [item_id for item_id, _ in found],
+            [moment],
+        )
+        gone = {row["id"] for row in expired}
+        return [item for item in found if item[0] not in gone]
+
+    def record_access(self, accesses: Mapping[str, Access]) -> None:
+        rows = [
+            (seen.count, clock.to_text(seen.at), clock.to_text(seen.at), note_id, seen.scope.tenant)
+            for note_id, seen in accesses.items()
+        ]
+        with self._transaction("recording reads in"):
+            self._db.executemany(
+                "UPDATE notes SET access_count = access_count + ?, last_accessed_at ="
+                " CASE WHEN last_accessed_at >= ? THEN last_accessed_at ELSE ? END"
+                " WHERE id = ? AND tenant = ?",
+                rows,
+            )
 
     def term_counts(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         counts = {}

@@ -241,6 +241,25 @@ def m006_threads(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_lifecycle(db: sqlite3.Connection) -> None:
+    _execute_script(
+        db,
+        """
+        -- how often and when a note was last returned to a caller (bumped in batches)
+        ALTER TABLE notes ADD COLUMN access_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notes ADD COLUMN last_accessed_at TEXT;
+        -- pinned: never decays, always eligible for context; expired and archived notes
+        -- leave search and context (an expired one is purged by the sweep)
+        ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notes ADD COLUMN expires_at TEXT;
+        ALTER TABLE notes ADD COLUMN archived_at TEXT;
+        CREATE INDEX notes_expires ON notes (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE INDEX notes_archived ON notes (tenant, user_id, archived_at)
+            WHERE archived_at IS NOT NULL;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_tenants_and_keys,
@@ -248,6 +267,7 @@ MIGRATIONS: list[Migration] = [
     m004_sentence_vectors,
     m005_notes_by_time,
     m006_threads,
+    m007_lifecycle,
 ]
 
 

@@ -132,15 +132,18 @@ class Writer:
         written = db.execute(
             "INSERT INTO notes (id, user_id, agent_id, session_id, tenant, text, metadata,"
             " keywords, tags, context, importance, occurred_at, created_at, updated_at, version,"
-            " valid_from, valid_to, superseded_by, deleted_at, kind, thread, revision)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " valid_from, valid_to, superseded_by, deleted_at, kind, thread, access_count,"
+            " last_accessed_at, pinned, expires_at, archived_at, revision)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata,"
             " keywords = excluded.keywords, tags = excluded.tags, context = excluded.context,"
             " importance = excluded.importance, occurred_at = excluded.occurred_at,"
             " updated_at = excluded.updated_at, version = excluded.version,"
             " valid_from = excluded.valid_from, valid_to = excluded.valid_to,"
             " superseded_by = excluded.superseded_by, deleted_at = excluded.deleted_at,"
-            " thread = excluded.thread, revision = excluded.revision",
+            " thread = excluded.thread, pinned = excluded.pinned,"
+            " expires_at = excluded.expires_at, archived_at = excluded.archived_at,"
+            " revision = excluded.revision",  # access counts are bumped, never rewritten
             (*note_row(note), revision),
         )
         # An existing note keeps its pk; a new one gets the row id its insert created.

@@ -10,6 +10,7 @@ from typing import Any
 from remem import clock, ids
 from remem.inputs import Message, check_metadata
 from remem.types import Episode, Note, Scope
+from remem.write.importance import rate
 
 
 def make_episodes(
@@ -52,6 +53,7 @@ def notes_from_episodes(episodes: Sequence[Episode]) -> list[Note]:
             version=1,
             episode_ids=(episode.id,),
             valid_from=episode.occurred_at,
+            importance=rate(episode.text),
         )
         for episode in episodes
     ]

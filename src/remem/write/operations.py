@@ -26,6 +26,7 @@ from remem.write.indexing import index_notes
 from remem.write.ingest import make_episodes, notes_from_episodes
 from remem.write.organise import enrich, similar_links
 from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
+from remem.write.thoughts import drop_thoughts
 from remem.write.threads import assign_threads
 from remem.write.versions import event, link_event, snapshot, update_action
 
@@ -38,6 +39,7 @@ class AddRequest:
     scope: Scope
     occurred_at: datetime
     metadata: dict[str, Any]
+    expires_at: datetime | None = None  # when its notes expire (checked: in the future)
 
 
 def add(
@@ -47,6 +49,8 @@ def add(
     links); with `organise`, also the job that a language model will run."""
     episodes = make_episodes(request.messages, request.scope, request.occurred_at, request.metadata)
     notes = enrich(assign_threads(notes_from_episodes(episodes), store), store)
+    if request.expires_at is not None:
+        notes = [replace(note, expires_at=request.expires_at) for note in notes]
     changes = index_notes(notes, {episode.id: episode for episode in episodes}, embedder)
     changes.episodes = episodes
     changes.links = similar_links(notes, changes.vectors, store)
@@ -110,7 +114,7 @@ def forget_note(note: Note, store: Records, *, actor: str) -> Changes:
     """Delete a note and the live episodes no other live note was made from."""
     episodes = store.get_episodes(_sources_only_of(note, store))
     alone = [episode for episode in episodes.values() if episode.deleted_at is None]
-    return _deletion(alone, [note], actor)
+    return _deletion(alone, [note], store, actor)
 
 
 def _sources_only_of(note: Note, store: Records) -> list[str]:
@@ -126,25 +130,29 @@ def _sources_only_of(note: Note, store: Records) -> list[str]:
 
 def forget_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
     """Delete an episode and the live notes made from it."""
-    return _deletion([episode], store.notes_of_episodes([episode.id]), actor)
+    return _deletion([episode], store.notes_of_episodes([episode.id]), store, actor)
 
 
 def forget_scope(scope: Scope, store: Records, *, actor: str) -> Changes:
     """Delete every live episode and note of a scope."""
     episode_ids, note_ids = store.live_ids(scope)
     episodes = list(store.get_episodes(episode_ids).values())
-    return _deletion(episodes, list(store.get_notes(note_ids).values()), actor)
+    return _deletion(episodes, list(store.get_notes(note_ids).values()), store, actor)
 
 
-def _deletion(episodes: Sequence[Episode], notes: Sequence[Note], actor: str) -> Changes:
+def _deletion(
+    episodes: Sequence[Episode], notes: Sequence[Note], store: Records, actor: str
+) -> Changes:
+    """Delete these episodes and notes, and supersede the thoughts resting on the notes."""
     moment = clock.now()
-    return Changes(
+    deleted = Changes(
         episodes=[replace(e, deleted_at=moment) for e in episodes],
         notes=[replace(n, deleted_at=moment) for n in notes],
         events=[event("delete", e.id, e.scope, actor) for e in episodes]
         + [event("delete", n.id, n.scope, actor, snapshot(n)) for n in notes],
         expect={note.id: note.version for note in notes},  # tombstones of what is current
     )
+    return drop_thoughts(deleted, notes, store, actor, "deleted")
 
 
 def purge_note(note: Note, store: RecordsWithJobs, *, actor: str) -> Changes:
@@ -174,12 +182,13 @@ def _erasure(
     """What a purge writes: the ids to erase, one event each saying only that, and new
     organising jobs for the rest of any batch a purged episode was waiting in."""
     records = {e.id: e.scope for e in episodes} | {n.id: n.scope for n in notes}
-    return Changes(
+    erased = Changes(
         purge=list(records),
         events=[event("purge", item_id, scope, actor) for item_id, scope in records.items()],
         expect={note.id: note.version for note in notes if note.deleted_at is None},
         jobs=_organise_the_rest(store, {episode.id for episode in episodes}),
     )
+    return drop_thoughts(erased, notes, store, actor, "purged")
 
 
 def _organise_the_rest(store: RecordsWithJobs, purged: set[str]) -> list[Job]:

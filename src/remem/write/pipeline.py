@@ -32,7 +32,9 @@ from remem.stores.base import (
 )
 from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
+from remem.write.importance import rate
 from remem.write.indexing import index_notes
+from remem.write.thoughts import drop_superseded
 from remem.write.versions import event, link_event, snapshot
 
 ORGANISE_JOB = "organise"
@@ -134,6 +136,7 @@ class Organiser:
                 "text": fact.text.strip(),
                 "occurred_at": clock.to_text(_day(fact.occurred_on) or latest),
                 "episode_ids": [i for i in fact.episode_ids if i in batch] or batch,
+                "importance": rate(fact.text) if fact.importance is None else fact.importance,
             }
             for fact in answer.value.facts
             if fact.text.strip()
@@ -264,6 +267,7 @@ class Organiser:
         # the job decide again, see `run`)
         shown = {**done["reconcile"].get("versions", {}), **done["evolve"].get("versions", {})}
         changes.expect = {i: shown.get(i, revisions.before[i].version) for i in versions}
+        drop_superseded(changes, revisions.before, self.store, self.actor)  # and their thoughts
         changes.lease = (job.id, job.lease or "")
         return changes, list(created)
 
@@ -423,6 +427,7 @@ def _fact_note(fact: dict[str, Any], scope: Scope, moment: datetime, extra: dict
         context=extra.get("context"),
         valid_from=occurred,
         kind="fact",
+        importance=fact.get("importance", rate(fact["text"])),  # jobs queued before it rated
     )
 
 

@@ -24,6 +24,8 @@ class Fact(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     occurred_on: str | None = Field(default=None, description="YYYY-MM-DD when it happened")
     episode_ids: list[str] = Field(default_factory=list)
+    # how much it will matter later; without it remem rates the fact (`write/importance`)
+    importance: float | None = Field(default=None, ge=0, le=1, description="0-1: will it matter")
 
 
 class Extracted(BaseModel):

@@ -1,7 +1,8 @@
 """Versions and history: what the event log keeps of each change to a note.
 
 Events are typed by what happened: add, update_text, update_metadata,
-update_text_and_metadata, supersede, evolve, link, embed, delete, purge. An event about a
+update_text_and_metadata, supersede, evolve, link, merge (a thought concluded again, see
+`write/thoughts`), embed, delete, purge. An event about a
 note keeps the note as it was and as it became (`before`, `after`); `changed_fields` says
 which fields differ.
 """

@@ -77,18 +77,19 @@ def memories(request: Request, looking: Looking) -> Response:
     )
 
 
-KINDS = ("", "turn", "fact")
+KINDS = ("", "turn", "fact", "thought")
 MAX_SCAN = 1000  # notes a filtered page reads at most, so a rare kind cannot scan everything
 
 
 def list_page(
     memory: Memory, scope: ScopeFilter, cursor: str | None, kind: str, current: bool
 ) -> Page:
-    """A page of the newest memories from `cursor`; with `kind` ("turn" or "fact") or
-    `current` (no superseded facts), those of the next store pages that match, until a
-    page is full or MAX_SCAN notes were read (then the cursor says where to go on)."""
+    """A page of the newest memories from `cursor`; with `kind` ("turn", "fact" or
+    "thought") or `current` (nothing superseded), those of the next store pages that
+    match, until a page is full or MAX_SCAN notes were read (then the cursor says where
+    to go on)."""
     if kind not in KINDS:
-        raise InvalidInputError(f"kind must be turn or fact, not {kind!r}")
+        raise InvalidInputError(f"kind must be turn, fact or thought, not {kind!r}")
     kept: list[Note] = []
     scanned = 0
     while True:
