@@ -1,4 +1,4 @@
-"""remem as an MCP server: twelve tools over the Python API, for any MCP client.
+"""remem as an MCP server: sixteen tools over the Python API, for any MCP client.
 
     remem mcp                      # stdio, for a client that starts it
     remem mcp --http --port 8766   # streamable HTTP at /mcp
