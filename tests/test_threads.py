@@ -193,7 +193,12 @@ def test_the_migration_puts_session_turns_in_their_session(tmp_path: Path) -> No
     db.execute("DROP INDEX notes_thread")
     db.execute("DROP INDEX notes_owner_time")
     db.execute("ALTER TABLE notes DROP COLUMN thread")
-    db.execute("DELETE FROM schema_migrations WHERE version = 6")
+    # and what came after threads (m007_lifecycle), so the file is as m005 left it
+    db.execute("DROP INDEX notes_expires")
+    db.execute("DROP INDEX notes_archived")
+    for column in ("access_count", "last_accessed_at", "pinned", "expires_at", "archived_at"):
+        db.execute(f"ALTER TABLE notes DROP COLUMN {column}")
+    db.execute("DELETE FROM schema_migrations WHERE version >= 6")
     db.commit()
     migrate(db)
     db.close()
