@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from remem.bench import locomo
+from remem.bench.abstain import mapped, speakers_of
 from remem.bench.runner import TUNING_SAMPLES, Report, _ingest
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.memory import Memory
@@ -65,14 +65,12 @@ def _ask_sample(
             memory, embedder, sample.sample_id, question.text, dia_of, question.evidence
         )
         out.append({"tuning": tuning, "real": True, "rows": rows})
-    mine = _speakers(sample)
+    mine = speakers_of(sample)
     for other in samples:
         if other.sample_id == sample.sample_id:
             continue
         for question in other.questions[::6]:
-            text = question.text
-            for theirs, ours in zip(_speakers(other), mine, strict=False):
-                text = re.sub(rf"\b{re.escape(theirs)}\b", ours, text)
+            text = mapped(question.text, speakers_of(other), mine)
             rows = _features(memory, embedder, sample.sample_id, text, dia_of, ())
             out.append({"tuning": tuning, "real": False, "rows": rows})
     return out
@@ -101,15 +99,6 @@ def _features(
         )
         for hit in hits
     ]
-
-
-def _speakers(sample: Any) -> list[str]:
-    names: list[str] = []
-    for session in sample.sessions:
-        for turn in session.turns:
-            if turn.speaker not in names:
-                names.append(turn.speaker)
-    return names[:2]
 
 
 def _fit(rows: list[Row]) -> np.ndarray:

@@ -10,6 +10,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from remem import (
     AsyncMemory,
     Client,
     ConflictError,
+    Consolidation,
     Context,
     Episode,
     Event,
@@ -31,6 +33,7 @@ from remem import (
     InvalidDateError,
     InvalidInputError,
     Memory,
+    Merge,
     Note,
     NotFoundError,
     Page,
@@ -317,3 +320,37 @@ def test_think_links_merges_and_keeps_to_its_tenant_and_owner(open_api: Open) ->
         acme.think("Ana lives in Lisbon", evidence_ids=[], user_id="ana")
     acme.delete(lisbon)
     assert acme.get(thought.id).superseded_by == lisbon
+
+
+def test_consolidate_merges_repeats_within_the_tenant(open_api: Open) -> None:
+    acme, umbrella = open_api("acme"), open_api("umbrella")
+    dog = "I adopted a golden retriever called Max last spring"
+    first = acme.add(dog, user_id="ana").note_ids[0]
+    again = acme.add(dog + "!", user_id="ana", session_id="s2").note_ids[0]
+    umbrella.add(dog, user_id="ana")
+    umbrella.add(dog, user_id="ana", session_id="s2")
+    done = acme.consolidate(user_id="ana", since="2000-01-01T00:00:00Z")
+    assert type(done) is Consolidation and done.merged == 1 and not done.dry_run
+    (merge,) = done.merges
+    assert type(merge) is Merge and (merge.survivor_id, merge.merged_ids) == (first, (again,))
+    assert acme.get(again).id == first
+    assert umbrella.consolidate(dry_run=True).merged == 1  # another tenant's pass left it
+    with pytest.raises(InvalidInputError):
+        acme.consolidate(model="sometimes")
+
+
+def test_set_default_expiry_applies_to_later_adds_of_the_tenant(open_api: Open) -> None:
+    acme, umbrella = open_api("acme"), open_api("umbrella")
+    assert acme.set_default_expiry(timedelta(hours=2), user_id="ana") is None
+    note = acme.get(acme.add("Gate code 1234", user_id="ana").note_ids[0])
+    assert note.expires_at is not None
+    assert timedelta(hours=1) < note.expires_at - note.created_at <= timedelta(hours=2)
+    assert (
+        umbrella.get(umbrella.add("Gate code 1234", user_id="ana").note_ids[0]).expires_at is None
+    )
+    acme.set_default_expiry(None, user_id="ana")
+    assert acme.get(acme.add("Gate code 5678", user_id="ana").note_ids[0]).expires_at is None
+    with pytest.raises(InvalidInputError):
+        acme.set_default_expiry(-1, user_id="ana")
+    with pytest.raises(ScopeRequiredError):
+        acme.set_default_expiry(60)

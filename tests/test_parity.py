@@ -52,6 +52,8 @@ NOT_MCP = {
     "run_jobs": "jobs span tenants: the server's operator runs them",
     "retry_failed_jobs": "jobs span tenants: the server's operator runs them",
     "sweep_expired": "purging expired memories is the operator's periodic job",
+    "consolidate": "merging near-duplicates is maintenance: the operator's periodic job",
+    "set_default_expiry": "how long memories are kept is the person's decision",
     "as_tenant": "a tool acts for its server's (or key's) tenant",
     "close": "the server's lifecycle",
     "from_config": "the server's lifecycle",

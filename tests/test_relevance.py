@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from remem import Context, Memory
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.errors import InvalidInputError
-from remem.read.relevance import CONTEXT_FLOOR, coverage, relevance
+from remem.read.relevance import ANSWERABLE, CONTEXT_FLOOR, coverage, relevance
 from remem.server.app import create_app
 
 ANA = [
@@ -89,6 +89,33 @@ def test_the_context_floor_leaves_out_what_is_far_from_the_question(ana: Memory)
     assert len(everything) == len(ANA) and len(unrelated) < len(everything)
     related = _memories(ana.context("Which city does Ana live in?", user_id="ana", profile_share=0))
     assert any("Lisbon" in text for text in related)
+
+
+def test_a_question_the_memory_has_nothing_on_gets_no_memory_but_pinned_ones(
+    ana: Memory,
+) -> None:
+    jazz = "What jazz albums does Ana like?"
+    best = max(hit.score for hit in ana.search(jazz, user_id="ana"))
+    assert best < ANSWERABLE  # nothing on jazz: the gate's case
+    gate = {"user_id": "ana", "profile_share": 0, "min_top_score": ANSWERABLE}
+    assert _memories(ana.context(jazz, **gate)) == []
+    assert _memories(ana.context(jazz, user_id="ana", profile_share=0))  # off by default
+    lisbon = _memories(ana.context("Where does Ana live?", **gate))
+    assert any("Lisbon" in text for text in lisbon)  # the owner's own name is no content word
+    nurse = next(n for n in ana.list(user_id="ana").items if "nurse" in n.text)
+    ana.pin(nurse.id)
+    pinned = _memories(ana.context(jazz, **gate))
+    assert len(pinned) == 1 and pinned[0].endswith(nurse.text)
+    with pytest.raises(InvalidInputError, match="min_top_score"):
+        ana.context(jazz, user_id="ana", min_top_score=2)
+    client = TestClient(create_app(ana), base_url="http://127.0.0.1")
+    body = {"query": jazz, "user_id": "ana", "profile_share": 0, "min_top_score": ANSWERABLE}
+    gated = client.post("/v1/context", json=body).json()
+    shown = [item["text"] for item in gated["items"] if item["kind"] == "memory"]
+    assert len(shown) == 1 and shown[0].endswith(nurse.text)
+    every = client.post("/v1/context", json={**body, "min_top_score": 0, "min_score": 0}).json()
+    assert len([item for item in every["items"] if item["kind"] == "memory"]) == len(ANA)
+    assert client.post("/v1/context", json={**body, "min_top_score": -1}).status_code == 422
 
 
 def test_rest_takes_min_score_and_refuses_a_bad_one(ana: Memory) -> None:

@@ -127,16 +127,23 @@ def test_forgetting_an_episode_supersedes_the_thoughts_on_its_notes(memory: Memo
     assert memory.get(thought.id).superseded_by == added.note_ids[0]
 
 
-def test_purging_its_evidence_supersedes_the_thought(memory: Memory) -> None:
+def test_purging_its_evidence_purges_the_thought_and_those_resting_on_it(memory: Memory) -> None:
     secret = _said(memory, "My bank PIN is 4321")
     other = _said(memory, "I bank with the credit union")
-    thought = memory.think("Ana uses a credit union", evidence_ids=[secret, other], user_id="ana")
+    thought = memory.think("Ana's PIN is 4321", evidence_ids=[secret, other], user_id="ana")
+    on_it = memory.think("Ana reuses short PINs", evidence_ids=[thought.id], user_id="ana")
+    memory.delete(secret)  # the thoughts are superseded first: their text still says it
+    assert memory.get(thought.id).superseded_by == secret
     memory.purge(secret)
-    dropped = memory.get(thought.id)
-    assert dropped.superseded_by == secret and dropped.deleted_at is None
-    assert thought.id not in _ids(memory.search("credit union", user_id="ana"))
-    assert [ln.target_id for ln in memory.links(thought.id)] == [other]  # the erased one went
-    assert "4321" not in json.dumps([e.after for e in memory.history(thought.id)])
+    for gone in (thought.id, on_it.id):
+        with pytest.raises(NotFoundError):
+            memory.get(gone)
+        assert [e.action for e in memory.history(gone)][-1] == "purge"
+        assert "4321" not in json.dumps([(e.before, e.after) for e in memory.history(gone)])
+    found = memory.search("PIN 4321", user_id="ana", include_superseded=True)
+    assert [hit.id for hit in found] == [other]
+    assert memory.get(other).text == "I bank with the credit union"  # other evidence stays
+    assert [ln.target_id for ln in memory.links(other)] == []
 
 
 def test_a_thought_resting_on_a_thought_goes_with_it(memory: Memory) -> None:
@@ -208,6 +215,24 @@ def test_a_fact_superseded_by_the_pipeline_supersedes_its_thoughts(
     assert thought.id not in _ids(memory.search("commute by tram", user_id="ana"))
     last = memory.history(thought.id)[-1]
     assert last.action == "supersede" and last.actor.startswith("llm:")
+
+
+def test_a_fact_rewritten_by_the_pipeline_supersedes_its_thoughts(
+    organised: tuple[Memory, ScriptedOpenAIServer],
+) -> None:
+    memory, model = organised
+    model.reply(_facts("Ana has a cat."), when=_step("extract"))
+    cat = memory.add("I have a cat.", user_id="ana").note_ids[-1]
+    thought = memory.think("Ana is a pet owner", evidence_ids=[cat], user_id="ana")
+    model.reply(_facts("Ana has two cats."), when=_step("extract"))
+    update = {"fact": 0, "action": "update", "target_id": cat, "text": "Ana has two cats."}
+    model.reply(json.dumps({"decisions": [update]}), when=_step("reconcile"))
+    memory.add("Actually I have two cats.", user_id="ana")
+    assert memory.get(cat).text == "Ana has two cats." and memory.get(cat).superseded_by is None
+    dropped = memory.get(thought.id)
+    assert dropped.superseded_by == cat  # the evidence itself, rewritten
+    last = memory.history(thought.id)[-1]
+    assert last.after is not None and "edited" in last.after["reason"]
 
 
 # -- export and import ---------------------------------------------------------------------

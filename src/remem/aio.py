@@ -179,6 +179,8 @@ class AsyncMemory:
     archive = _writing(Memory.archive)
     unarchive = _writing(Memory.unarchive)
     sweep_expired = _writing(Memory.sweep_expired)
+    consolidate = _writing(Memory.consolidate)
+    set_default_expiry = _writing(Memory.set_default_expiry)
 
     # -- reading (a profile read may also save the profile it brought up to date) -----------
     search = _reading(Memory.search)

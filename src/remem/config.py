@@ -41,6 +41,12 @@ class Settings:
     # how search ranks: "default", or a policy (recent, reinforced, important, balanced;
     # see remem.read.policy)
     ranking: str = "default"
+    # seconds between sweeps of expired notes in `remem serve`, `remem mcp` and `remem
+    # worker` (every tenant's; 0: never, see remem.lifecycle.sweep)
+    sweep_seconds: str = "300"
+    # seconds between consolidation passes (near-duplicates merged, every tenant's) in the
+    # same processes; 0 (the default): never, see remem.lifecycle.consolidation_api
+    consolidate_seconds: str = "0"
 
     @classmethod
     def resolve(

@@ -47,8 +47,10 @@ from remem.inputs import (
     make_scope,
     parse_content,
 )
+from remem.lifecycle import retention
 from remem.lifecycle.access import AccessLog
 from remem.lifecycle.api import LifecycleMethods
+from remem.lifecycle.consolidation_api import ConsolidationMethods
 from remem.llms import LLM
 from remem.parts import FROM_SETTINGS, Default, build_parts, check_embedder
 from remem.profile.api import PersonMethods
@@ -76,6 +78,7 @@ from remem.types import (
 )
 from remem.write import operations
 from remem.write.jobs import LEASE, JobRunner
+from remem.write.merges import resolved
 from remem.write.pipeline import Organiser
 
 __all__ = ["Memory"]
@@ -87,7 +90,7 @@ log = logging.getLogger("remem")
 R = TypeVar("R", Episode, Note)
 
 
-class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
+class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods, ConsolidationMethods):
     """A long-term memory: `add` what was said, `search` for what matters now.
 
     Pass ready parts (`store=`, `embedder=`, `llm=`) or a `path` to a SQLite file; what
@@ -162,13 +165,18 @@ class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
         expires_at: datetime | str | None = None,
     ) -> AddResult:
         """Remember a text or a list of chat messages; each message becomes one episode
-        (its notes expire at `expires_at` if given, a time in the future)."""
+        (its notes expire at `expires_at` if given, a time in the future, else as the
+        scope's default expiry says, see `set_default_expiry`)."""
+        messages = parse_content(content)
+        scope = self._scope(user_id, agent_id, session_id).require("add")
         request = operations.AddRequest(
-            parse_content(content),
-            self._scope(user_id, agent_id, session_id).require("add"),
+            messages,
+            scope,
             clock.parse_time(occurred_at),
             check_metadata(metadata),
-            None if expires_at is None else check_expiry(expires_at),
+            check_expiry(expires_at)
+            if expires_at is not None
+            else retention.expiry_for(self.store, scope),
         )
         changes = operations.add(
             request, self.store, self.embedder, actor=self.actor, organise=self.llm is not None
@@ -204,6 +212,7 @@ class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
                 purged = operations.purge_episode(episode, self.store, actor=self.actor)
                 return self._dropping_profiles(purged, episode.scope)
             note = self._record(self.store.get_notes([item_id]), item_id, "memory", live=False)
+            note = resolved(note, self.store)  # a merged note goes with what it was merged into
             purged = operations.purge_note(note, self.store, actor=self.actor)
             return self._dropping_profiles(purged, note.scope)
 
@@ -302,11 +311,13 @@ class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
         memories: int = 20,
         profile_share: float = 0.15,
         min_score: float = CONTEXT_FLOOR,
+        min_top_score: float = 0.0,
     ) -> Context:
         """The prompt block a model needs now: who the person is (their profile, in at most
         `profile_share` of the budget; 0 leaves it out), the latest `recent_turns` of the
-        session, then the memories most relevant to `query` (relevance >= `min_score`), each
-        dated, within `budget_tokens`."""
+        session, then the memories most relevant to `query` (relevance >= `min_score`; none
+        but pinned ones when no memory reaches `min_top_score`), dated, within
+        `budget_tokens`."""
         scope = self._scope(user_id, agent_id, session_id).require("context")
         budget = check_count("budget_tokens", budget_tokens, MIN_BUDGET, MAX_BUDGET)
         share = check_share(profile_share)
@@ -325,6 +336,7 @@ class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods):
                 profile_lines(profile_id, profile_text, clock.now()),
                 share,
                 check_share(min_score, "min_score"),
+                check_share(min_top_score, "min_top_score"),
             )
         )
 

@@ -42,8 +42,9 @@ class ThoughtMethods:
         """Remember a conclusion (a note of kind "thought", searched like a fact and marked
         inferred in `context`) resting on the memories `evidence_ids` names: live notes of
         the same owner. A conclusion that repeats a live one of the owner is merged into it
-        (its new evidence linked, an event recorded), and a thought is superseded when a
-        memory it rests on is superseded, deleted or purged. Returns the thought."""
+        (its new evidence linked, an event recorded). A thought is superseded when a memory
+        it rests on is superseded, deleted, archived or its text changed, erased when one is
+        purged, and expires with the first of them to expire. Returns the thought."""
         request = ThinkRequest(
             check_thought(text),
             check_evidence_ids(evidence_ids),

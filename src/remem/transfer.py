@@ -33,7 +33,8 @@ from remem.write.operations import import_batch
 
 FORMAT = "remem-export"
 FORMAT_VERSION = 1
-BATCH = 500
+BATCH = 500  # records checked together (the first pass of an import)
+LOAD_BATCH = 5000  # records written in one transaction
 MAX_LINE_BYTES = 64 * 1024 * 1024  # far above a long note with a vector per sentence
 RECORD_TYPES: dict[str, type[Any]] = {
     "episode": Episode,
@@ -145,9 +146,10 @@ def import_jsonl(
     tenant: str,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Check the whole file, then apply it in batches; skip records whose id is already
-    there. A bad record raises InvalidInputError naming its line, and nothing is written."""
-    header, size = _check_file(store, path, embedder, tenant)
+    """Check the whole file, then load it in batches through the store's bulk path; skip
+    records whose id is already there. A bad record raises InvalidInputError naming its
+    line, and nothing is written."""
+    header, size, count = _check_file(store, path, embedder, tenant)
     reuse_vectors = header.get("embedder") == embedder.model_id
     if not reuse_vectors:
         log.warning(
@@ -156,27 +158,21 @@ def import_jsonl(
             header.get("embedder"),
             embedder.model_id,
         )
-    added = skipped = 0
     reader = _Reader(path, tenant, size=size)
     with _open(path) as source:
         lines = _lines(source, path, progress)
         next(lines)  # the header
-        batch: list[Record] = []
-        for number, data in lines:
-            batch.append(reader.record(number, data))
-            if len(batch) >= BATCH:
-                a, s = _apply_batch(store, batch, embedder, reuse_vectors)
-                added, skipped, batch = added + a, skipped + s, []
-        a, s = _apply_batch(store, batch, embedder, reuse_vectors)
-    return ImportResult(added=added + a, skipped=skipped + s)
+        records = (reader.record(number, data) for number, data in lines)
+        return _load(store, records, count, embedder, reuse_vectors)
 
 
 def _check_file(
     store: Records, path: Path, embedder: Embedder, tenant: str
-) -> tuple[dict[str, Any], int | None]:
+) -> tuple[dict[str, Any], int | None, int]:
     """The first pass of an import: every record checked, and none naming what another
-    tenant holds. Returns the header and the size of the file's vectors (None: it has none).
-    Streams the file, keeping only the ids seen (to refuse one given twice)."""
+    tenant holds. Returns the header, the size of the file's vectors (None: it has none)
+    and the number of records. Streams the file, keeping only the ids seen (to refuse one
+    given twice)."""
     with _open(path) as source:
         lines = _lines(source, path)
         header = _header(next(lines, None), path)
@@ -189,7 +185,7 @@ def _check_file(
                 _check_owners(store, batch, tenant, path)
                 batch = []
         _check_owners(store, batch, tenant, path)
-    return header, reader.size
+    return header, reader.size, len(reader.seen or ())
 
 
 def _check_owners(store: Records, batch: list[tuple[int, Record]], tenant: str, path: Path) -> None:
@@ -295,10 +291,16 @@ class _Reader:
 
 
 def copy_store(
-    source: RecordsWithKeys, target: RecordsWithKeys, progress: Callable[[int], None] | None = None
+    source: RecordsWithKeys,
+    target: RecordsWithKeys,
+    progress: Callable[[int], None] | None = None,
+    size: int = 0,
+    batch: int | None = None,
 ) -> ImportResult:
     """Copy every record of `source` (history, vectors and API keys included, ids kept) into
-    `target`; records already there are skipped, so an interrupted copy can be run again."""
+    `target`, through its bulk path; records already there are skipped, so an interrupted
+    copy can be run again. `size`: how many records the source holds, if known (a large
+    copy builds the target's search indexes after it); `batch`: records per transaction."""
     embedder_id = source.get_meta("embedder")
     recorded = target.get_meta("embedder")
     if embedder_id and recorded and recorded != embedder_id:
@@ -313,13 +315,34 @@ def copy_store(
         (("note", stored.note, stored) for stored in dump.notes),
         *(_tagged(kind, rows) for kind, rows in _rest(dump)),
     )
-    added = skipped = 0
-    while batch := list(itertools.islice(records, BATCH)):
-        a, s = _apply_batch(target, batch, None, True, embedder_id)
-        added, skipped = added + a, skipped + s
-        if progress:
-            progress(len(batch))
-    return ImportResult(added=added, skipped=skipped)
+    return _load(target, records, size, None, True, embedder_id, progress, batch or LOAD_BATCH)
+
+
+def _load(
+    store: Records,
+    records: Iterator[Record],
+    size: int,
+    embedder: Embedder | None,
+    reuse_vectors: bool,
+    embedder_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    size_of_batch: int = LOAD_BATCH,
+) -> ImportResult:
+    """Hand the records' new ones to the store's bulk load, `size_of_batch` at a time;
+    count (and report) a batch once the store has committed it."""
+    tally = [0, 0]  # added, skipped
+
+    def batches() -> Iterator[Changes]:
+        while batch := list(itertools.islice(records, size_of_batch)):
+            changes, skipped = _batch_changes(store, batch, embedder, reuse_vectors, embedder_id)
+            yield changes
+            tally[0] += len(batch) - skipped
+            tally[1] += skipped
+            if progress:
+                progress(len(batch))
+
+    store.bulk_load(batches(), size)
+    return ImportResult(added=tally[0], skipped=tally[1])
 
 
 def _tagged(kind: str, rows: Iterator[Any]) -> Iterator[Record]:
@@ -330,15 +353,15 @@ def _rest(dump: Dump) -> list[tuple[str, Iterator[Any]]]:
     return [("link", dump.links), ("event", dump.events), ("job", dump.jobs)]
 
 
-def _apply_batch(
+def _batch_changes(
     store: Records,
     batch: list[Record],
     embedder: Embedder | None,
     reuse_vectors: bool,
     embedder_id: str | None = None,
-) -> tuple[int, int]:
-    """Apply the batch's new records in one transaction; return how many were added and
-    how many skipped (already present)."""
+) -> tuple[Changes, int]:
+    """The batch's new records, indexed, as one write; and how many of the batch were
+    skipped (already present)."""
     present = store.existing_ids([record.id for _, record, _ in batch])
     recorded = embedder.model_id if embedder is not None else embedder_id
     records = Changes(meta={"embedder": recorded} if recorded else {})
@@ -349,8 +372,7 @@ def _apply_batch(
         getattr(records, kind + "s").append(record)
         if stored is not None and reuse_vectors:
             given[record.id] = stored
-    store.apply(import_batch(records, given, store, embedder))
-    return len(batch) - len(present), len(present)
+    return import_batch(records, given, store, embedder), len(present)
 
 
 def _with_session_thread(note: Note) -> Note:

@@ -380,3 +380,31 @@ class FilledForm:
 
     value: dict[str, Any]
     fields: tuple[FieldFill, ...]
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One group of near-duplicate notes merged by `consolidate`: the note that survives,
+    the notes merged into it (their ids now resolve to it), the lowest cosine of a merged
+    note with it, and what decided ("similarity", or "model:<id>")."""
+
+    survivor_id: str
+    merged_ids: tuple[str, ...]
+    similarity: float
+    decided_by: str
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """What a consolidation pass did (with `dry_run`, would do): notes examined, pairs of
+    close notes looked at, and the merges."""
+
+    examined: int
+    candidates: int
+    merges: tuple[Merge, ...]
+    dry_run: bool
+
+    @property
+    def merged(self) -> int:
+        """How many notes were (or would be) merged into another."""
+        return sum(len(merge.merged_ids) for merge in self.merges)

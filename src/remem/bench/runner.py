@@ -43,6 +43,8 @@ class Report:
     questions: list[QuestionResult] = field(default_factory=list)
     ingest_seconds: float = 0.0
     turns: int = 0
+    merged: int | None = None  # notes consolidation merged, when the run consolidated
+    consolidate_seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """Overall, per half and per category scores, with cost and latency."""
@@ -72,7 +74,12 @@ class Report:
             if embedding
             else 0.0,
             "questions": len(self.questions),
+            **({} if self.merged is None else self._consolidated()),
         }
+
+    def _consolidated(self) -> dict[str, Any]:
+        seconds = round(self.consolidate_seconds, 2)
+        return {"consolidation": {"merged_notes": self.merged, "seconds": seconds}}
 
 
 def _scores(results: Sequence[QuestionResult]) -> dict[str, float]:
@@ -89,9 +96,11 @@ def run(
     progress: Callable[[int], None] | None = None,
     ranking: Weights = DEFAULT,
     feed: str = "session",
+    consolidate: bool = False,
 ) -> Report:
-    """Build one fresh memory per sample, ask every question, score the turns returned."""
-    return run_variants(samples, embedder, count_tokens, [ranking], progress, feed)[0]
+    """Build one fresh memory per sample, ask every question, score the turns returned
+    (with `consolidate`, after merging near-duplicate notes without a model)."""
+    return run_variants(samples, embedder, count_tokens, [ranking], progress, feed, consolidate)[0]
 
 
 def run_variants(
@@ -101,6 +110,7 @@ def run_variants(
     rankings: Sequence[Weights],
     progress: Callable[[int], None] | None = None,
     feed: str = "session",
+    consolidate: bool = False,
 ) -> list[Report]:
     """`run` for several rankings at once: each sample is ingested once, asked per ranking."""
     if feed not in FEEDS:
@@ -111,8 +121,11 @@ def run_variants(
             path = Path(folder) / f"{sample.sample_id}.db"
             with Memory(store=SQLiteStore(path), embedder=embedder) as memory:
                 dia_of = _ingest(memory, sample, reports[0], feed)
+                if consolidate:
+                    _consolidate(memory, sample.sample_id, reports[0])
             for report in reports[1:]:
                 report.ingest_seconds, report.turns = reports[0].ingest_seconds, reports[0].turns
+                report.merged = reports[0].merged
             for ranking, report in zip(rankings, reports, strict=True):
                 with Memory(store=SQLiteStore(path), embedder=embedder, ranking=ranking) as memory:
                     for question in sample.questions:
@@ -144,6 +157,13 @@ def _ingest(memory: Memory, sample: Sample, report: Report, feed: str) -> dict[s
     report.ingest_seconds += time.perf_counter() - start
     report.turns += len(dia_of)
     return dia_of
+
+
+def _consolidate(memory: Memory, sample_id: str, report: Report) -> None:
+    start = time.perf_counter()
+    merged = memory.consolidate(user_id=sample_id, model="never").merged
+    report.consolidate_seconds += time.perf_counter() - start
+    report.merged = (report.merged or 0) + merged
 
 
 def _message(turn: Turn) -> dict[str, Any]:

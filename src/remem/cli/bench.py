@@ -40,6 +40,17 @@ def bench() -> None:
     type=click.Choice(list(PRESETS)),
     help="A ranking policy (default: the settings', REMEM_RANKING; else the default).",
 )
+@click.option(
+    "--consolidate",
+    is_flag=True,
+    help="Merge near-duplicate notes (without a model) after adding, before asking.",
+)
+@click.option(
+    "--abstain",
+    is_flag=True,
+    help="Instead: ask each memory the other samples' questions too (names mapped) and"
+    " report, per context gate (min_top_score), how many get nothing and the R@10 kept.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
 def locomo(
@@ -49,6 +60,8 @@ def locomo(
     samples: str | None,
     feed: str,
     ranking: str | None,
+    consolidate: bool,
+    abstain: bool,
     as_json: bool,
 ) -> None:
     """Turn retrieval on LoCoMo: R@5/10/25/50 and NDCG@10, overall, per half, per category.
@@ -69,8 +82,11 @@ def locomo(
     embedder = create_embedder(settings)
     weights = weights_of(ranking, settings)
     total = sum(len(sample.questions) for sample in loaded)
+    if abstain:
+        _abstain(loaded, embedder, total, as_json)
+        return
     with click.progressbar(length=total, label="questions", file=sys.stderr) as bar:
-        report = run(loaded, embedder, count_tokens, bar.update, weights, feed)
+        report = run(loaded, embedder, count_tokens, bar.update, weights, feed, consolidate)
     summary = report.summary()
     summary["embedder"] = embedder.model_id
     summary["feed"] = feed
@@ -80,6 +96,27 @@ def locomo(
         print_json(summary)
     else:
         _print(summary)
+
+
+def _abstain(loaded: Any, embedder: Any, total: int, as_json: bool) -> None:
+    from remem.bench.abstain import run_abstain
+
+    with click.progressbar(length=total, label="questions", file=sys.stderr) as bar:
+        summary = run_abstain(loaded, embedder, bar.update)
+    summary["embedder"] = embedder.model_id
+    if as_json:
+        print_json(summary)
+        return
+    click.echo(
+        f"{summary['real_questions']} real and {summary['foreign_questions']} foreign questions;"
+        f" R@10 of every hit {summary['R@10_every_hit']}"
+    )
+    click.echo(f"{'min_top_score':>14}{'foreign rejected':>18}{'R@10 given':>12}{'ratio':>8}")
+    for gate in summary["gates"]:
+        click.echo(
+            f"{gate['min_top_score']:>14}{gate['foreign_rejected']:>18.3f}"
+            f"{gate['R@10_given']:>12.4f}{gate['R@10_ratio']:>8.3f}"
+        )
 
 
 def _print(summary: dict[str, Any]) -> None:
@@ -98,6 +135,9 @@ def _print(summary: dict[str, Any]) -> None:
         f"embedder {summary['embedder']}; feed {summary['feed']};"
         f" ranking {summary['ranking']}"
     )
+    if "consolidation" in summary:
+        done = summary["consolidation"]
+        click.echo(f"consolidation merged {done['merged_notes']} notes in {done['seconds']} s")
 
 
 COMMANDS = [bench]

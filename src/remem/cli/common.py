@@ -40,6 +40,21 @@ def open_memory(ctx: click.Context, **options: Any) -> Memory:
     return memory
 
 
+def sweeping(ctx: click.Context, memory: Memory) -> None:
+    """Purge the expired notes of every tenant on a thread while a long-running command
+    runs, every REMEM_SWEEP_SECONDS (0: never; see `remem.lifecycle.sweep`), and merge
+    near-duplicates every REMEM_CONSOLIDATE_SECONDS (0, the default: never)."""
+    from remem.lifecycle.consolidation_api import consolidate_all
+    from remem.lifecycle.sweep import Sweeper, interval_of
+
+    settings = settings_of(ctx)
+    sweeper = Sweeper(memory, interval_of(settings)).start()
+    ctx.call_on_close(sweeper.stop)  # before the memory closes (callbacks run last first)
+    every = interval_of(settings, "consolidate_seconds")
+    merger = Sweeper(memory, every, consolidate_all, "consolidating near-duplicates").start()
+    ctx.call_on_close(merger.stop)
+
+
 class ScopeOptions(TypedDict):
     """What `scope_options` passes a command: `**scope: Unpack[ScopeOptions]`."""
 

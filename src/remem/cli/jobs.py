@@ -7,7 +7,7 @@ import time
 
 import click
 
-from remem.cli.common import json_option, open_memory
+from remem.cli.common import json_option, open_memory, settings_of, sweeping
 from remem.cli.output import print_json, print_table, when
 from remem.serialize import to_data
 
@@ -59,12 +59,25 @@ def worker(
 ) -> None:
     """Run organising jobs (REMEM_LLM_* must name a model). Several workers may share a
     store: each job is leased to one; a crashed worker's job is taken over when its lease
-    runs out, and resumes from the last step it finished."""
+    runs out, and resumes from the last step it finished. A running worker also purges the
+    expired notes of every tenant every REMEM_SWEEP_SECONDS (300; 0: never) and, when
+    REMEM_CONSOLIDATE_SECONDS is set, merges near-duplicates that often; with --once,
+    once."""
     from datetime import timedelta
 
     memory = open_memory(ctx, lease=timedelta(seconds=lease_seconds))
     if memory.llm is None:
         raise click.UsageError("no language model configured: set REMEM_LLM_BASE_URL and _MODEL")
+    if once:
+        from remem.lifecycle.consolidation_api import consolidate_all
+        from remem.lifecycle.sweep import interval_of, sweep_every_tenant
+
+        if interval_of(settings_of(ctx)):
+            sweep_every_tenant(memory)
+        if interval_of(settings_of(ctx), "consolidate_seconds"):
+            consolidate_all(memory)
+    else:
+        sweeping(ctx, memory)
     while True:
         done = memory.run_jobs()
         if as_json and (done or once):

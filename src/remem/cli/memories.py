@@ -20,7 +20,7 @@ from remem.cli.common import (
 from remem.cli.output import day, print_json, print_table, short_id, shorten
 from remem.cli.show import resolve_id
 from remem.inputs import ORDERS, make_scope
-from remem.read.relevance import CONTEXT_FLOOR
+from remem.read.relevance import ANSWERABLE, CONTEXT_FLOOR
 
 if TYPE_CHECKING:
     from remem.memory import Memory
@@ -203,6 +203,13 @@ def _print_explained(hits: Sequence[Hit], kinds: dict[str, str], full_ids: bool)
     type=click.FloatRange(0, 1),
     help="Leave out memories less relevant than this (0 keeps every one found).",
 )
+@click.option(
+    "--min-top-score",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help=f"Give no memory (but pinned ones) when none is this relevant (0: off; try {ANSWERABLE}).",
+)
 @json_option
 @click.pass_context
 def context(
@@ -211,12 +218,15 @@ def context(
     query: str,
     budget: int,
     min_score: float,
+    min_top_score: float,
     as_json: bool,
     **scope: Unpack[ScopeOptions],
 ) -> None:
     """Print the prompt block a model would get for QUERY: the session's recent turns,
     then the relevant memories, dated, within the token budget."""
-    block = open_memory(ctx).context(query, budget_tokens=budget, min_score=min_score, **scope)
+    block = open_memory(ctx).context(
+        query, budget_tokens=budget, min_score=min_score, min_top_score=min_top_score, **scope
+    )
     if as_json:
         print_json(block)
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from remem.cli.common import json_option, open_memory, settings_of
+from remem.cli.common import json_option, open_memory, settings_of, sweeping
 from remem.cli.output import print_json, print_table, when
 from remem.errors import ConfigError
 from remem.serialize import to_data
@@ -57,7 +57,8 @@ def serve(ctx: click.Context, host: str, port: int, user_id: str, conclude: bool
     tools as `remem mcp` at /mcp (streamable HTTP), with the same keys and tenants.
 
     With a model configured, adds are organised on a background thread, which also picks
-    up jobs left pending before (REMEM_JOBS=worker leaves that to `remem worker`). Without
+    up jobs left pending before (REMEM_JOBS=worker leaves that to `remem worker`). Expired
+    notes of every tenant are purged every REMEM_SWEEP_SECONDS (300; 0: never). Without
     API keys the server binds only to loopback and serves the local user, and only
     requests addressed to localhost, 127.0.0.1 or [::1] (and writes from no other web
     origin), so a web page cannot reach it by DNS rebinding; with keys (`remem keys
@@ -85,6 +86,7 @@ def serve(ctx: click.Context, host: str, port: int, user_id: str, conclude: bool
         upstream = Upstream(
             settings.llm_base_url, settings.llm_api_key, settings.llm_model, conclude=conclude
         )
+    sweeping(ctx, memory)
     app = create_app(memory, open_without_keys=loopback, upstream=upstream, mcp_user=user_id)
     access = f"{len(live_keys)} API key(s)" if live_keys else "no API keys: local user only"
     proxy = f", chat proxy to {settings.llm_base_url}" if upstream else ""
@@ -107,10 +109,12 @@ def mcp(ctx: click.Context, user_id: str, over_http: bool, host: str, port: int)
 
     Over HTTP, as with `remem serve`: without API keys only on loopback, for the local
     user and only requests addressed to localhost; with keys (`remem keys create`) every
-    request needs one and its tools see only the key's tenant.
+    request needs one and its tools see only the key's tenant. Either way, as `remem serve`
+    does, expired notes are purged every REMEM_SWEEP_SECONDS.
     """
     _require_serving_extras()
     memory = open_memory(ctx, jobs=settings_of(ctx).jobs)
+    sweeping(ctx, memory)
     if not over_http:
         from remem.server.mcp_tools import create_mcp_server
 

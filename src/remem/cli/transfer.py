@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -10,6 +13,8 @@ import click
 from remem.cli.common import json_option, open_memory
 from remem.cli.output import print_json
 from remem.errors import ConfigError
+
+PROGRESS_SECONDS = 10.0  # between two progress lines in a log
 
 
 @click.command()
@@ -33,8 +38,8 @@ def import_(ctx: click.Context, path: str, as_json: bool) -> None:
     """Load a JSONL export; records already present are skipped."""
     memory = open_memory(ctx)
     size = Path(path).stat().st_size
-    with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
-        result = memory.import_file(path, progress=bar.update)
+    with _progress(size, "importing", "MB", 2**20) as advance:
+        result = memory.import_file(path, progress=advance)
     if as_json:
         print_json(result)
     else:
@@ -66,8 +71,8 @@ def migrate(source: str, target: str, as_json: bool) -> None:
     destination = open_store(target)
     try:
         total = origin.counts()["records"]
-        with click.progressbar(length=total, label="copying", file=sys.stderr) as bar:
-            result = copy_store(origin, destination, bar.update)
+        with _progress(total, "copying", "records") as advance:
+            result = copy_store(origin, destination, advance, size=total)
     finally:
         origin.close()
         destination.close()
@@ -75,6 +80,42 @@ def migrate(source: str, target: str, as_json: bool) -> None:
         print_json(result)
     else:
         click.echo(f"copied {result.added} records ({result.skipped} already there)")
+
+
+@contextmanager
+def _progress(total: int, label: str, unit: str, scale: int = 1) -> Iterator[Callable[[int], None]]:
+    """Progress on stderr: how much is done of `total`, and at what rate. A terminal gets
+    a bar; a log (not a terminal) a line every PROGRESS_SECONDS, and one at the end."""
+    start = time.monotonic()
+    done = 0
+
+    def shown(_: object = None) -> str:
+        rate = done / scale / max(time.monotonic() - start, 1e-3)
+        return f"{done // scale:,}/{total // scale:,} {unit}, {rate:,.0f} {unit}/s"
+
+    if sys.stderr.isatty():
+        with click.progressbar(
+            length=total, label=label, file=sys.stderr, item_show_func=shown
+        ) as bar:
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                bar.update(count, done)
+
+            yield advance
+        return
+    last = start
+
+    def log(count: int) -> None:
+        nonlocal done, last
+        done += count
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            last = time.monotonic()
+            click.echo(f"{label}: {shown()}", err=True)
+
+    yield log
+    click.echo(f"{label}: {shown()}", err=True)
 
 
 def _is_missing_file(location: str) -> bool:

@@ -104,6 +104,8 @@ class AsyncClient:
     archive = _remote(Memory.archive)
     unarchive = _remote(Memory.unarchive)
     sweep_expired = _remote(Memory.sweep_expired)
+    consolidate = _remote(Memory.consolidate)
+    set_default_expiry = _remote(Memory.set_default_expiry)
 
     def as_tenant(self, tenant: str) -> AsyncClient:
         """Not for a client: it acts for its API key's tenant (raises ConfigError)."""

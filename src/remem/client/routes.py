@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -112,6 +113,20 @@ def _think(a: Arguments) -> Iterator[Call]:
         body["evidence_ids"] = list(body["evidence_ids"])
     body |= {"occurred_at": _time(a["occurred_at"])}
     return _one(Call("POST", "/v1/thoughts", json={k: v for k, v in body.items() if v is not None}))
+
+
+def _consolidate(a: Arguments) -> Iterator[Call]:
+    body = _body(a, *SCOPE, "dry_run", "model") | {"since": _time(a["since"])}
+    return _one(
+        Call("POST", "/v1/consolidate", json={k: v for k, v in body.items() if v is not None})
+    )
+
+
+def _default_expiry(a: Arguments) -> Iterator[Call]:
+    after = a["after"]
+    seconds = after.total_seconds() if isinstance(after, timedelta) else after
+    body = _body(a, *SCOPE) | {"after_seconds": seconds}
+    return _one(Call("PUT", "/v1/default-expiry", json=body))
 
 
 def _search(a: Arguments) -> Iterator[Call]:
@@ -331,6 +346,9 @@ ROUTES: dict[str, Route] = {
             ("unarchive", "DELETE", "archive"),
         )
     },
+    # merging what is already merged finds nothing more, so sending it again does no harm
+    "consolidate": Route("POST", "/v1/consolidate", _consolidate),
+    "set_default_expiry": Route("PUT", "/v1/default-expiry", _default_expiry, answer="none"),
     "sweep_expired": Route(
         "POST", "/v1/expired/sweep", _plain("POST", "/v1/expired/sweep"), answer="purged"
     ),

@@ -94,6 +94,8 @@ def batch_changes(
     changes.jobs += _organise_jobs(list(fresh.values())) if target.organise else []
     removed = [s.note for s in gone if s.note is not None]
     drop_thoughts(changes, removed, target.store, target.actor, "deleted")  # with its chunk
+    edited = [before for before, after in changed if after.text != before.text]
+    drop_thoughts(changes, edited, target.store, target.actor, "edited")  # a rewritten chunk
     _record(steps, ledger)  # the caller flushes it into these changes
     return changes
 

@@ -6,20 +6,25 @@ was made from) and one event in its history, typed by what happened:
 
 - `pin` / `unpin`: a pinned note never decays and is always eligible for context;
 - `archive` / `unarchive`: out of search, context, list and profile, kept, listed on
-  request (`list(archived=True)`);
+  request (`list(archived=True)`); archiving drops the thoughts resting on the note, as
+  deleting it does (`write/thoughts` says why), and unarchiving does not bring them back;
 - `expire_at` / `expire_never`: a note with `expires_at` leaves search, context, list and
-  profile when that time comes; the sweep then purges it (its history keeps `purge`).
+  profile when that time comes; the sweep then purges it (its history keeps `purge`). A
+  fact a model drew from expiring turns expires with the last of them (`as_sources`), so
+  what was said to be forgotten is not kept in other words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from remem import clock
-from remem.stores.base import Changes
+from remem.stores.base import Changes, Records
 from remem.types import Note
+from remem.write.thoughts import drop_thoughts
 from remem.write.versions import event
 
 
@@ -30,12 +35,15 @@ def pin(note: Note, pinned: bool, actor: str) -> Changes | None:
     return _changed(note, "pin" if pinned else "unpin", {"pinned": pinned}, actor)
 
 
-def archive(note: Note, archived: bool, actor: str) -> Changes | None:
-    """Archive a note now, or bring it back; None when it already is as asked."""
+def archive(note: Note, archived: bool, actor: str, store: Records) -> Changes | None:
+    """Archive a note now (dropping the thoughts resting on it), or bring it back; None
+    when it already is as asked."""
     if (note.archived_at is not None) == archived:
         return None
-    moment = clock.now() if archived else None
-    return _changed(note, "archive" if archived else "unarchive", {"archived_at": moment}, actor)
+    if not archived:
+        return _changed(note, "unarchive", {"archived_at": None}, actor)
+    changes = _changed(note, "archive", {"archived_at": clock.now()}, actor)
+    return drop_thoughts(changes, [note], store, actor, "archived")
 
 
 def expire(note: Note, expires_at: datetime | None, actor: str) -> Changes | None:
@@ -44,6 +52,26 @@ def expire(note: Note, expires_at: datetime | None, actor: str) -> Changes | Non
         return None
     action = "expire_at" if expires_at is not None else "expire_never"
     return _changed(note, action, {"expires_at": expires_at}, actor)
+
+
+def as_sources(notes: Mapping[str, Note], store: Records) -> dict[str, Note]:
+    """New notes drawn from turns (the facts a model extracted), each expiring when the
+    last of the turns it came from does: never, if one of them never does. (A thought, which
+    rests on all of its evidence at once, goes with the first; a fact said twice holds while
+    one of its sayings does.)"""
+    sources = list(dict.fromkeys(e for note in notes.values() for e in note.episode_ids))
+    expiry: dict[str, datetime | None] = {}
+    for turn in store.notes_of_episodes(sources):
+        if turn.kind == "turn":
+            for episode_id in turn.episode_ids:
+                expiry[episode_id] = turn.expires_at
+    expiring = {}
+    for note_id, note in notes.items():
+        ends = [expiry.get(e) for e in note.episode_ids]
+        if ends and None not in ends:
+            note = replace(note, expires_at=max(end for end in ends if end is not None))
+        expiring[note_id] = note
+    return expiring
 
 
 def _changed(note: Note, action: str, fields: dict[str, Any], actor: str) -> Changes:

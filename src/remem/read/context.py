@@ -69,10 +69,13 @@ def build_context(
     profile: Sequence[Candidate] = (),
     profile_share: float = 0.0,
     min_score: float = CONTEXT_FLOOR,
+    min_top_score: float = 0.0,
 ) -> Context:
     """Who the person is (`profile` lines, in at most `profile_share` of the budget), the
     recent turns of the scope's session, then the memories most relevant to `query` (of a
-    relevance of at least `min_score`: unrelated memories would only mislead a model)."""
+    relevance of at least `min_score`: unrelated memories would only mislead a model; and
+    none but pinned ones when no memory reaches `min_top_score`: the memory has nothing on
+    the question)."""
     recent = store.recent_episodes(scope, recent_turns) if scope.session_id else []
     owner = scope.across_sessions()  # long-term memory spans the owner's sessions
     hits = (
@@ -82,8 +85,11 @@ def build_context(
     )
     said = {episode.id for episode in recent}
     hits = [hit for hit in hits if not said.intersection(hit.episode_ids)]
+    notes = store.get_notes([hit.id for hit in hits])
+    if not any(hit.score >= min_top_score for hit in hits):
+        hits = [hit for hit in hits if hit.id in notes and notes[hit.id].pinned]
     first_sources = store.get_episodes([hit.episode_ids[0] for hit in hits if hit.episode_ids])
-    kinds = {i: note.kind for i, note in store.get_notes([hit.id for hit in hits]).items()}
+    kinds = {i: note.kind for i, note in notes.items()}
     replaced = store.replaced_turns([hit.id for hit in hits])
     return assemble(
         [_recent_line(episode) for episode in recent],

@@ -17,8 +17,11 @@ STOPWORDS = frozenset(
     theirs them themselves then there these they this those through to too under until up
     very was we were what when where which while who whom why will with would you your yours
     yourself yourselves
+    s t d ll m re ve
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
+# (the last line: what is left of "Ana's", "don't", "I'd", "I'll", "I'm", "you're", "I've"
+# once split into words)
 
 
 # Past this many distinct terms a query is a document, not a question: its longest words

@@ -82,7 +82,8 @@ def search(
         scores = _apply_policy(store, scores, weights, _newest(facts), trace)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     calibrated = vector is not None and embedder.model_id in CALIBRATED_MODELS
-    judge = Judge(store, vector if calibrated else None, sentences, _content(terms, named))
+    owner = [scope.user_id] if scope.user_id else []  # "what does Ana like?" in Ana's memory
+    judge = Judge(store, vector if calibrated else None, sentences, _content(terms, named + owner))
     hits = _hits(store, ranked, limit, Wanted(filters, include_superseded, min_score), judge)
     return trace.explain(hits, scores, judge.inputs)
 
@@ -136,7 +137,8 @@ class Wanted:
 
 
 def _content(terms: Sequence[str], speakers: Sequence[str]) -> list[str]:
-    """The query's words that say what it is about: not the names of the speakers."""
+    """The query's words that say what it is about: not the names of the speakers (or of
+    the memory's owner)."""
     names = {name.lower() for name in speakers}
     return [term for term in terms if term not in names]
 

@@ -174,6 +174,7 @@ def _remember_and_recall_routes(app: FastAPI) -> None:
             memories=body.memories,
             profile_share=body.profile_share,
             min_score=body.min_score,
+            min_top_score=body.min_top_score,
             **body.scope(),
         )
 

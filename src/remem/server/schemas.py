@@ -15,7 +15,7 @@ from pydantic.json_schema import JsonSchemaValue
 from typing_extensions import TypeAliasType
 
 from remem.inputs import MAX_BUDGET, MAX_COUNT, MAX_LIMIT, MIN_BUDGET
-from remem.read.relevance import CONTEXT_FLOOR
+from remem.read.relevance import ANSWERABLE, CONTEXT_FLOOR
 
 NO_NUL = r"^[^\x00]*$"
 # some character that is neither blank nor NUL, and no NUL anywhere (linear to match)
@@ -184,6 +184,13 @@ class ContextRequest(ScopeFields):
         ge=0,
         le=1,
         description="leave out memories less relevant than this (0 keeps every one found)",
+    )
+    min_top_score: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="give no memory (but pinned ones) when none is this relevant"
+        f" (0: off; {ANSWERABLE} rejects ~45% of unrelated questions on LoCoMo)",
     )
 
 

@@ -10,7 +10,7 @@ write path never depends on a backend's transaction style. Reads are small and t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -53,6 +53,11 @@ class Changes:
     # ids of episodes and notes to erase, with everything derived from them (search rows,
     # vectors, passages' text, links, their jobs, their history's payloads)
     purge: list[str] = field(default_factory=list)
+    # note id -> its scope, for notes this batch takes from under the thoughts resting on
+    # them (see `write/thoughts`): commit only while every live thought linked `rests_on`
+    # to one of them is written or purged by this batch (a thought made since it was read
+    # makes it StaleWriteError, so it is built again, with that thought)
+    evidence_changed: dict[str, Scope] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,46 @@ class StaleWriteError(Exception):
         self.current = current  # None: deleted or gone
 
 
+class NewThoughtError(StaleWriteError):
+    """A live thought came to rest on a note of `Changes.evidence_changed` after the batch
+    was read (another process thought it meanwhile): build the batch again."""
+
+    def __init__(self, thought_id: str, note_id: str) -> None:
+        Exception.__init__(self, f"thought {thought_id} came to rest on note {note_id}")
+        self.note_id = note_id
+        self.expected = 0
+        self.current = None
+
+
+# The live thoughts resting on some notes (`Changes.evidence_changed`), for the stores' check
+# at commit; `{route}` names the owner on a sharded store, `{same_owner}` joins within it.
+RESTING_THOUGHTS = (
+    "SELECT l.source_id, l.target_id FROM links l JOIN notes n ON n.id = l.source_id{same_owner}"
+    " WHERE {route}l.relation = 'rests_on' AND n.kind = 'thought' AND n.deleted_at IS NULL"
+    " AND n.superseded_by IS NULL AND l.target_id {ids}"
+)
+
+
+def unsettled_thought(changes: Changes, resting: Iterable[tuple[str, str]]) -> None:
+    """Raise NewThoughtError for a (thought, note) of `resting` the batch does not write."""
+    written = {note.id for note in changes.notes} | set(changes.purge)
+    for thought_id, note_id in resting:
+        if thought_id not in written:
+            raise NewThoughtError(thought_id, note_id)
+
+
 class Records(Protocol):
     """Where episodes, notes, links, events and jobs are kept: one atomic write, typed reads."""
 
     def apply(self, changes: Changes) -> None:
         """Commit every change in one transaction, or none of them."""
+
+    def bulk_load(self, batches: Iterable[Changes], size: int) -> None:
+        """Apply batches of new records (ids the store does not hold yet), each in one
+        transaction, faster than `apply` one by one; `size`, the number of notes that may
+        come, lets a large load build the search indexes once, after it. Every batch
+        committed is complete (search rows, passages, vectors) and the indexes are whole
+        again when this returns or raises; a batch that fails is rolled back."""
 
     def get_meta(self, key: str) -> str | None: ...
 
@@ -168,9 +208,9 @@ class Records(Protocol):
         """Ids of live (or also deleted) episodes and notes in the scope; with `visible`,
         notes archived or expired are left out."""
 
-    def expired_notes(self, tenant: str, moment: datetime, limit: int) -> list[Note]:
-        """Up to `limit` notes of a tenant (deleted ones included) whose expiry is at or
-        before `moment`, soonest expired first (for the sweep)."""
+    def expired_notes(self, tenant: str | None, moment: datetime, limit: int) -> list[Note]:
+        """Up to `limit` notes of a tenant (of every tenant: None; deleted ones included)
+        whose expiry is at or before `moment`, soonest expired first (for the sweep)."""
 
     def record_access(self, accesses: Mapping[str, Access]) -> None:
         """Add each note's reads to its `access_count` and move its `last_accessed_at`

@@ -38,9 +38,17 @@ from remem.stores.base import (
     StaleWriteError,
     TextMatches,
 )
+from remem.stores.postgres_bulk import (
+    HNSW,
+    build_indexes,
+    defer_indexes,
+    is_duplicate,
+    is_plain,
+    write_batch,
+)
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
-from remem.stores.postgres_writes import Writer, owner_of, vector_text
+from remem.stores.postgres_writes import Writer, check_thoughts, owner_of, vector_text
 from remem.stores.rows import best_of_notes, job_from_row, key_row
 from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record
 from remem.types import ApiKey, Job, Scope
@@ -88,6 +96,7 @@ class PostgresStore(SharedReads):
         self._dimensions: int | None = None
         self._large_scopes: dict[Scope, float] = {}  # scope -> until when it counts as large
         self._owners = citus.KnownOwners()  # on Citus: routes lookups by id to their shards
+        self.load_timings: dict[str, float] = {}  # what the last bulk load's index builds took
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -159,22 +168,59 @@ class PostgresStore(SharedReads):
         if changes.expect:
             known = {note.id: owner_of(note.scope) for note in changes.notes}
             _check_versions(conn, changes.expect, known)
+        check_thoughts(conn, changes)
         Writer(conn).write(changes)
         if changes.purge:
             purge(conn, changes.purge)
 
-    def _prepare_vectors(self, size: int) -> None:
-        """Record the embedding size and build its HNSW index, once, before any vector."""
+    def _prepare_vectors(self, size: int, *, index: bool = True) -> None:
+        """Record the embedding size and build its HNSW index, once, before any vector
+        (a large bulk load builds the index after it instead)."""
         with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             conn.execute(
                 "INSERT INTO meta VALUES ('dimensions', %s) ON CONFLICT DO NOTHING", (str(size),)
             )
-            conn.execute(
-                "CREATE INDEX IF NOT EXISTS notes_embedding ON notes USING hnsw"
-                f" ((embedding::vector({size})) vector_cosine_ops)"
-            )
+            if index:
+                conn.execute(HNSW.format(size=int(size)))
         self._dimensions = None  # read back: another process may have set it first
+
+    def bulk_load(self, batches: Iterable[Changes], size: int) -> None:
+        """Batches of new records by COPY (see `postgres_bulk`); a large load builds the
+        search indexes after it, and every load builds those found missing."""
+        decided = False  # whether to drop the indexes (at the first batch with notes)
+        try:
+            for changes in batches:
+                if not is_plain(changes):
+                    self.apply(changes)
+                    continue
+                if changes.notes and not decided:
+                    with self._conn() as conn:
+                        decided = defer_indexes(conn, size) or True
+                if changes.vectors and self._embedding_size() is None:
+                    self._prepare_vectors(len(next(iter(changes.vectors.values()))), index=False)
+                self._load(changes)
+        finally:
+            with self._conn() as conn:
+                built = build_indexes(conn, self._embedding_size(), self.dialect.sharded)
+            self.load_timings = {f"index_{name}_s": seconds for name, seconds in built.items()}
+
+    def _load(self, changes: Changes) -> None:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                write_batch(cast(psycopg.Connection[dict[str, Any]], conn), changes)
+        except psycopg.Error as error:
+            if not is_duplicate(error):
+                raise StoreError(f"load into {self.path} failed: {error}") from error
+            # a record already there (written meanwhile, or given twice): COPY cannot
+            # update it; `apply` writes the batch as it always does (upserts)
+            self.apply(changes)
+            return
+        if self.dialect.sharded:
+            for episode in changes.episodes:
+                self._owners.learn(owner_of(episode.scope), (episode.id,))
+            for note in changes.notes:
+                self._owners.learn(owner_of(note.scope), (note.id,))
 
     def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
         if self.dialect.sharded:  # no FOR UPDATE SKIP LOCKED across shards

@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 
 from remem.embedders.base import Vectors
-from remem.stores.base import PASSAGE_NOTES, Changes
+from remem.stores.base import PASSAGE_NOTES, RESTING_THOUGHTS, Changes, unsettled_thought
 from remem.stores.citus import owners_of
 from remem.stores.rows import (
     episode_row,
@@ -47,6 +47,20 @@ NOTE_UPSERT = (
 def owner_of(scope: Scope) -> str:
     """The shard key: a tenant and its user (else agent, else session)."""
     return f"{scope.tenant}:{scope.user_id or scope.agent_id or scope.session_id or ''}"
+
+
+def check_thoughts(conn: psycopg.Connection[dict[str, Any]], changes: Changes) -> None:
+    """No live thought rests on a note of `changes.evidence_changed` unless the batch writes
+    it; asked of each owner's rows (a thought's links are its evidence's owner's)."""
+    by_owner: dict[str, list[str]] = {}
+    for note_id, scope in changes.evidence_changed.items():
+        by_owner.setdefault(owner_of(scope), []).append(note_id)
+    sql = RESTING_THOUGHTS.format(
+        same_owner=" AND n.owner = l.owner", route="l.owner = %s AND ", ids="= ANY(%s)"
+    )
+    for owner, ids in by_owner.items():
+        rows = conn.execute(sql, (owner, ids)).fetchall()
+        unsettled_thought(changes, [(row["source_id"], row["target_id"]) for row in rows])
 
 
 def vector_text(vector: Vectors) -> str:

@@ -312,11 +312,11 @@ class SharedReads(ABC):
         )
         return {row["episode_id"] for row in rows}
 
-    def expired_notes(self, tenant: str, moment: datetime, limit: int) -> list[Note]:
+    def expired_notes(self, tenant: str | None, moment: datetime, limit: int) -> list[Note]:
         rows = self._read(
-            "SELECT * FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ? AND tenant = ?"
-            " ORDER BY expires_at LIMIT ?",
-            (clock.to_text(moment), tenant, limit),
+            "SELECT * FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ?"
+            f"{'' if tenant is None else ' AND tenant = ?'} ORDER BY expires_at LIMIT ?",
+            (clock.to_text(moment), *([] if tenant is None else [tenant]), limit),
         )
         return self._notes(rows)
 
@@ -330,7 +330,8 @@ class SharedReads(ABC):
         outdated = self._read_among(
             "SELECT s.episode_id, f.superseded_by FROM note_sources s"
             f" JOIN notes f ON f.id = s.note_id{self.dialect.same_owner('f', 's')}"
-            f" WHERE f.kind = 'fact' AND f.superseded_by IS NOT NULL AND s.episode_id {IDS}",
+            " WHERE f.kind = 'fact' AND f.superseded_by IS NOT NULL"
+            f" AND f.valid_to IS NOT NULL AND s.episode_id {IDS}",
             list(episode_of.values()),
         )
         if not outdated:  # the common case: two cheap reads

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -79,7 +80,9 @@ class SQLiteStore(SharedReads):
         graph = None if self.path == ":memory:" else Path(self.path + ".hnsw").expanduser()
         self._index = ApproximateIndex(graph, ann_threshold)
         self._revision = 0
+        self._purge_seq = 0  # the last event seen that may be a purge (see `_forget_purged`)
         self._data_version = -1
+        self.load_timings: dict[str, float] = {}  # what the last bulk load's index took
         self._sync_index()
 
     # -- writes ----------------------------------------------------------------------------
@@ -93,6 +96,24 @@ class SQLiteStore(SharedReads):
             self._sync_index()
             if changes.purge:
                 self._forget_vectors(changes.purge)
+
+    def bulk_load(self, batches: Iterable[Changes], size: int) -> None:
+        """Each batch in its own transaction, the vector index caught up once at the end
+        (its graph built once, when the memory has grown big enough for one) rather than
+        after every batch. Searches in this process meanwhile see the notes' text at once
+        and their vectors when the load ends, or fails."""
+        try:
+            for changes in batches:
+                if changes.purge:
+                    self.apply(changes)
+                    continue
+                with self._transaction("load into"):
+                    Writer(self._db).write(changes)
+        finally:
+            start = time.perf_counter()
+            self._sync_index()
+            self._index.save()
+            self.load_timings = {"index_s": time.perf_counter() - start}
 
     def _forget_vectors(self, ids: Sequence[str]) -> None:
         """After a purge: drop the vectors from the index, and the old pages from the WAL."""
@@ -154,6 +175,7 @@ class SQLiteStore(SharedReads):
         """Bring the index up to date with every committed note (ours or another process's)."""
         with self._lock:
             (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+            (last_event,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
             opening = self._revision == 0
             if opening:
                 (count,) = self._db.execute("SELECT count(*) FROM vectors").fetchone()
@@ -183,10 +205,25 @@ class SQLiteStore(SharedReads):
                     )
                 self._revision = max(self._revision, chunk[-1][6])
             self._data_version = data_version
+            self._forget_purged(last_event, opening)
             if opening:
                 self._index.open_graph(self._revision, self._changed_since)
             else:
                 self._index.grow(self._revision)
+
+    def _forget_purged(self, last: int, opening: bool) -> None:
+        """Drop from the index the notes another process purged (their rows are gone, so
+        no revision says so; their purge events do) up to event `last`, read before the
+        notes were. A stale entry would be found by a search and linked to by a new note,
+        which the store then refuses."""
+        if not opening and last > self._purge_seq:
+            for (item_id,) in self._db.execute(
+                "SELECT target_id FROM events WHERE seq > ? AND seq <= ? AND action = 'purge'",
+                (self._purge_seq, last),
+            ).fetchall():
+                self._index.remove(item_id)
+                self._sentences.pop(item_id, None)
+        self._purge_seq = last
 
     def _changed_since(self, revision: int) -> list[tuple[str, bool]]:
         rows = self._db.execute(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field, replace
 
-from remem.stores.base import PASSAGE_NOTES, Changes, LeaseLostError, StaleWriteError
+from remem.stores.base import (
+    PASSAGE_NOTES,
+    RESTING_THOUGHTS,
+    Changes,
+    LeaseLostError,
+    StaleWriteError,
+    unsettled_thought,
+)
 from remem.stores.rows import (
     episode_row,
     event_row,
@@ -43,6 +50,7 @@ class Writer:
         if changes.lease is not None:
             self._check_lease(*changes.lease)
         self._check_versions(changes.expect)
+        self._check_thoughts(changes)
         self._write(changes)
 
     def _check_versions(self, expected: dict[str, int]) -> None:
@@ -55,6 +63,17 @@ class Writer:
             current = None if row is None or row[1] is not None else row[0]
             if current != version:
                 raise StaleWriteError(note_id, version, current)
+
+    def _check_thoughts(self, changes: Changes) -> None:
+        """No live thought rests on a note of `evidence_changed` unless the batch writes it
+        (one made since the batch was read would outlive its evidence)."""
+        ids = list(changes.evidence_changed)
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            sql = RESTING_THOUGHTS.format(
+                same_owner="", route="", ids=f"IN ({','.join('?' * len(chunk))})"
+            )
+            unsettled_thought(changes, self.db.execute(sql, chunk).fetchall())
 
     def _check_lease(self, job_id: str, token: str) -> None:
         row = self.db.execute("SELECT status, lease FROM jobs WHERE id = ?", (job_id,)).fetchone()

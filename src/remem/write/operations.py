@@ -24,9 +24,10 @@ from remem.types import AddResult, Episode, Job, Note, Scope
 from remem.write.embedding import EMBED_JOB, embed_notes, failed_job, finished
 from remem.write.indexing import index_notes
 from remem.write.ingest import make_episodes, notes_from_episodes
+from remem.write.merges import merged_into, restore_orphans
 from remem.write.organise import enrich, similar_links
 from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
-from remem.write.thoughts import drop_thoughts
+from remem.write.thoughts import drop_thoughts, thoughts_to_purge
 from remem.write.threads import assign_threads
 from remem.write.versions import event, link_event, snapshot, update_action
 
@@ -89,7 +90,7 @@ def update(
     actor: str,
 ) -> Changes:
     """A new version of `note` with a new text and/or new metadata (re-embedded when the
-    text changed)."""
+    text changed; the thoughts resting on it are then dropped, see `write/thoughts`)."""
     updated = replace(
         note,
         text=note.text if text is None else text,
@@ -107,25 +108,29 @@ def update(
     action = update_action(note, updated)
     changes.events = [event(action, note.id, note.scope, actor, snapshot(note), snapshot(updated))]
     changes.expect = {note.id: note.version}  # no other update in between, no delete
-    return changes
+    return drop_thoughts(changes, [note], store, actor, "edited") if changed_text else changes
 
 
 def forget_note(note: Note, store: Records, *, actor: str) -> Changes:
-    """Delete a note and the live episodes no other live note was made from."""
-    episodes = store.get_episodes(_sources_only_of(note, store))
+    """Delete a note (with the live notes merged into it) and the live episodes no other
+    live note was made from."""
+    group = [note, *(n for n in merged_into([note], store) if n.deleted_at is None)]
+    episodes = store.get_episodes(_sources_only_of(group, store))
     alone = [episode for episode in episodes.values() if episode.deleted_at is None]
-    return _deletion(alone, [note], store, actor)
+    return _deletion(alone, group, store, actor)
 
 
-def _sources_only_of(note: Note, store: Records) -> list[str]:
-    """The note's episodes that no other live note was made from."""
+def _sources_only_of(notes: Sequence[Note], store: Records) -> list[str]:
+    """The episodes of these notes that no other live note was made from."""
+    inside = {note.id for note in notes}
+    sources = list(dict.fromkeys(e for note in notes for e in note.episode_ids))
     shared = {
         episode_id
-        for other in store.notes_of_episodes(note.episode_ids)
-        if other.id != note.id
+        for other in store.notes_of_episodes(sources)
+        if other.id not in inside
         for episode_id in other.episode_ids
     }
-    return [episode_id for episode_id in note.episode_ids if episode_id not in shared]
+    return [episode_id for episode_id in sources if episode_id not in shared]
 
 
 def forget_episode(episode: Episode, store: Records, *, actor: str) -> Changes:
@@ -152,15 +157,18 @@ def _deletion(
         + [event("delete", n.id, n.scope, actor, snapshot(n)) for n in notes],
         expect={note.id: note.version for note in notes},  # tombstones of what is current
     )
+    restore_orphans(deleted, notes, store, actor)
     return drop_thoughts(deleted, notes, store, actor, "deleted")
 
 
 def purge_note(note: Note, store: RecordsWithJobs, *, actor: str) -> Changes:
-    """Erase a note (live or deleted), the episodes no other live note was made from, and
-    every note made from those."""
-    alone = _sources_only_of(note, store)
+    """Erase a note (live or deleted) with the notes merged into it, the episodes no other
+    live note was made from, and every note made from those."""
+    group = [note, *merged_into([note], store)]
+    alone = _sources_only_of(group, store)
     derived = store.notes_of_episodes(alone, include_deleted=True)
-    return _erasure(list(store.get_episodes(alone).values()), [note, *derived], store, actor)
+    erased = {n.id: n for n in [*group, *derived]}
+    return _erasure(list(store.get_episodes(alone).values()), list(erased.values()), store, actor)
 
 
 def purge_episode(episode: Episode, store: RecordsWithJobs, *, actor: str) -> Changes:
@@ -180,7 +188,9 @@ def _erasure(
     episodes: Sequence[Episode], notes: Sequence[Note], store: RecordsWithJobs, actor: str
 ) -> Changes:
     """What a purge writes: the ids to erase, one event each saying only that, and new
-    organising jobs for the rest of any batch a purged episode was waiting in."""
+    organising jobs for the rest of any batch a purged episode was waiting in; with the
+    thoughts resting on the notes (see `write/thoughts`)."""
+    notes = [*notes, *thoughts_to_purge(notes, store)]
     records = {e.id: e.scope for e in episodes} | {n.id: n.scope for n in notes}
     erased = Changes(
         purge=list(records),
@@ -188,6 +198,7 @@ def _erasure(
         expect={note.id: note.version for note in notes if note.deleted_at is None},
         jobs=_organise_the_rest(store, {episode.id for episode in episodes}),
     )
+    restore_orphans(erased, notes, store, actor)
     return drop_thoughts(erased, notes, store, actor, "purged")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from remem import clock, ids
 from remem.embedders.base import Embedder
 from remem.errors import EmbedderError, LLMError
+from remem.lifecycle.changes import as_sources
 from remem.llms.base import LLM, Usage
 from remem.read import rank
 from remem.read.search import search
@@ -34,7 +35,7 @@ from remem.types import Episode, Job, Link, Note, Scope
 from remem.write import prompts
 from remem.write.importance import rate
 from remem.write.indexing import index_notes
-from remem.write.thoughts import drop_superseded
+from remem.write.thoughts import drop_outdated
 from remem.write.versions import event, link_event, snapshot
 
 ORGANISE_JOB = "organise"
@@ -238,6 +239,7 @@ class Organiser:
             )
             for i, fact in kept
         }
+        created = as_sources(created, self.store)  # expiring with the turns they came from
         revisions = self._revisions(done, created, moment)
         versions = revisions.versions()
         written = [*created.values(), *versions.values()]
@@ -267,7 +269,7 @@ class Organiser:
         # the job decide again, see `run`)
         shown = {**done["reconcile"].get("versions", {}), **done["evolve"].get("versions", {})}
         changes.expect = {i: shown.get(i, revisions.before[i].version) for i in versions}
-        drop_superseded(changes, revisions.before, self.store, self.actor)  # and their thoughts
+        drop_outdated(changes, revisions.before, self.store, self.actor)  # and their thoughts
         changes.lease = (job.id, job.lease or "")
         return changes, list(created)
 

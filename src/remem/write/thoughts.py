@@ -4,9 +4,24 @@
 A thought is inserted like a fact (its text in full-text search, its vector), merged when
 it repeats a live thought of the same owner (the new evidence is linked to the earlier
 one, and an event records it), and dropped when its evidence goes: every write that
-supersedes, deletes or purges a note calls `drop_thoughts`, which supersedes (never
-deletes) the live thoughts resting on it, and the thoughts resting on those, in the same
-batch. A thought therefore never outlives its evidence.
+supersedes, deletes, archives or edits the text of a note calls `drop_thoughts`, which
+supersedes (never deletes) the live thoughts resting on it, and the thoughts resting on
+those, in the same batch. A thought therefore never outlives its evidence:
+
+- an edit of the evidence's text drops it (it rests on a statement no longer made); an
+  edit of only its metadata or expiry does not;
+- archiving the evidence drops it like a deletion: an archived note is out of search and
+  context, and a live thought would keep saying what it said there. `unarchive` does not
+  bring the thought back (nothing re-checks that the conclusion still follows; think it
+  again);
+- a purge erases the thoughts resting on what it erases (`thoughts_to_purge`), and those
+  resting on them, whatever their state: their text may restate what was erased;
+- a thought expires no later than its evidence does (the earliest `expires_at` of its
+  evidence when it is made), and archived or expired notes are refused as evidence.
+
+A batch that drops thoughts names the notes they rested on (`Changes.evidence_changed`):
+the store commits it only while no other live thought rests on them, so a thought that
+another process made meanwhile makes the batch be built again, with that thought too.
 """
 
 from __future__ import annotations
@@ -36,9 +51,6 @@ RESTS_ON = "rests_on"
 SAME_THOUGHT = 0.97
 # earlier notes of the owner each retriever proposes as the thought a new one may repeat
 CANDIDATES = 50
-# thoughts resting on thoughts: how deep a drop follows them (chains are short; a cycle,
-# which `think` cannot make, stops here)
-CASCADE_DEPTH = 8
 _TRAILING = re.compile(r"[\s.!;,]+$")
 _SPACES = re.compile(r"\s+")
 
@@ -60,7 +72,7 @@ def think(
     """A new thought linked to its evidence, or, when it repeats a live thought of the same
     owner, the links of its new evidence to that one; and the thought either way."""
     evidence = _evidence(request, store)
-    (note,) = enrich([_note(request)], store)  # keywords, and its relative dates resolved
+    (note,) = enrich([_note(request, evidence)], store)  # keywords, relative dates resolved
     changes = index_notes([note], {}, embedder)
     earlier = _repeated(note, changes.vectors.get(note.id), store)
     expect = {e.id: e.version for e in evidence}  # each still live, as read, at commit
@@ -88,11 +100,12 @@ def drop_thoughts(
     thought resting on one of them (and on such a thought, and so on) superseded too:
     `superseded_by` names what replaced the evidence (`replaced_by`), else the evidence."""
     moment = clock.now()
+    changes.evidence_changed.update({note.id: note.scope for note in gone})
     batch = {note.id: index for index, note in enumerate(changes.notes)}
     leaving = {*changes.purge, *(note.id for note in gone)}
     leaving |= {n.id for n in changes.notes if n.deleted_at is not None or n.superseded_by}
     frontier = {note.id: note for note in gone}
-    for _ in range(CASCADE_DEPTH):
+    while frontier:  # to the end of the chain: each thought is dropped once (`leaving`)
         dropped: dict[str, Note] = {}
         for link, thought in _resting_on(frontier, store):
             if thought.id in leaving:
@@ -115,24 +128,49 @@ def drop_thoughts(
             )
             leaving.add(thought.id)
             dropped[thought.id] = new
-        if not dropped:
-            break
+            # a thought concluded on it meanwhile by another process must go too: retry
+            changes.evidence_changed[thought.id] = thought.scope
         frontier = dropped
     return changes
 
 
-def drop_superseded(
+def drop_outdated(
     changes: Changes, before: Mapping[str, Note], store: Records, actor: str
 ) -> Changes:
-    """`changes` of the organising pipeline, which supersede some of the notes `before`
-    held, with the thoughts resting on those superseded too (by what replaced them)."""
+    """`changes` of the organising pipeline, which supersede or rewrite some of the notes
+    `before` held, with the thoughts resting on those superseded too (by what replaced the
+    evidence, or by the evidence whose text changed)."""
     superseded = [
         note
         for note in changes.notes
         if note.superseded_by and note.id in before and before[note.id].superseded_by is None
     ]
     replaced_by = {note.id: note.superseded_by or note.id for note in superseded}
-    return drop_thoughts(changes, superseded, store, actor, "superseded", replaced_by)
+    drop_thoughts(changes, superseded, store, actor, "superseded", replaced_by)
+    edited = [
+        note
+        for note in changes.notes
+        if note.id in before and note.id not in replaced_by and note.text != before[note.id].text
+    ]
+    return drop_thoughts(changes, edited, store, actor, "edited") if edited else changes
+
+
+def thoughts_to_purge(notes: Sequence[Note], store: Records) -> list[Note]:
+    """Every thought resting on one of `notes` (live, superseded or deleted), and on such a
+    thought, and so on: a purge of `notes` erases them too, since their text may restate
+    what is erased. Those among `notes` are not repeated."""
+    seen = {note.id for note in notes}
+    found: list[Note] = []
+    frontier = {note.id: note for note in notes}
+    while frontier:  # to the end of the chain: `seen` stops a cycle
+        frontier = {
+            thought.id: thought
+            for _, thought in _resting_on(frontier, store, live=False)
+            if thought.id not in seen
+        }
+        seen |= set(frontier)
+        found += frontier.values()
+    return found
 
 
 def owner_of(scope: Scope) -> tuple[str, str, str]:
@@ -175,12 +213,17 @@ def _evidence(request: ThinkRequest, store: Records) -> list[Note]:
                 f"{where} was superseded by {note.superseded_by!r}: rest the conclusion on"
                 " what holds now"
             )
+        if note.archived_at is not None:
+            raise InvalidInputError(f"{where} is archived: unarchive it first")
+        if note.expires_at is not None and note.expires_at <= clock.now():
+            raise InvalidInputError(f"{where} has expired")
         evidence.append(note)
     return evidence
 
 
-def _note(request: ThinkRequest) -> Note:
+def _note(request: ThinkRequest, evidence: Sequence[Note]) -> Note:
     moment = clock.now()
+    expiries = [e.expires_at for e in evidence if e.expires_at is not None]
     return Note(
         id=ids.new_id(ids.NOTE),
         scope=request.scope,
@@ -193,6 +236,7 @@ def _note(request: ThinkRequest) -> Note:
         episode_ids=(),
         valid_from=request.occurred_at,
         kind=THOUGHT,
+        expires_at=min(expiries, default=None),  # it never outlives its evidence
     )
 
 
@@ -248,8 +292,11 @@ def _link(thought_id: str, evidence_id: str, moment: datetime) -> Link:
     return Link(ids.new_id(ids.LINK), thought_id, evidence_id, RESTS_ON, 1.0, reason, moment)
 
 
-def _resting_on(frontier: Mapping[str, Note], store: Records) -> list[tuple[Link, Note]]:
-    """(link, thought) for each live thought linked `rests_on` to a note of `frontier`."""
+def _resting_on(
+    frontier: Mapping[str, Note], store: Records, *, live: bool = True
+) -> list[tuple[Link, Note]]:
+    """(link, thought) for each thought linked `rests_on` to a note of `frontier`: only the
+    live ones (not deleted, not superseded) with `live`."""
     links: list[Link] = []
     by_owner: dict[tuple[str, str, str], list[Note]] = {}
     for note in frontier.values():
@@ -262,7 +309,6 @@ def _resting_on(frontier: Mapping[str, Note], store: Records) -> list[tuple[Link
         for link in links
         if (thought := thoughts.get(link.source_id)) is not None
         and thought.kind == THOUGHT
-        and thought.deleted_at is None
-        and thought.superseded_by is None
+        and (not live or (thought.deleted_at is None and thought.superseded_by is None))
         and thought.scope.tenant == frontier[link.target_id].scope.tenant
     ]
