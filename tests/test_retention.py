@@ -4,6 +4,7 @@ store, through Python, REST (real HTTP on 127.0.0.1) and the CLI."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,11 @@ def test_cli_default_expiry(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "soon" in bad.output
     never = runner.invoke(cli, ["--db", db, "default-expiry", "never", "--user", "ana"], env=env)
     assert never.exit_code == 0 and "no default expiry" in never.output
+
+
+def test_cli_default_expiry_json(tmp_path: Path) -> None:
+    db = str(tmp_path / "memory.db")
+    args = ["--db", db, "default-expiry", "2h", "--user", "ana", "--json"]
+    done = CliRunner().invoke(cli, args, env={"REMEM_EMBEDDER": "hash"})
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["after_seconds"] == 7200

@@ -108,14 +108,22 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 @click.command("default-expiry")
 @click.argument("after", metavar="AFTER")
 @scope_options
+@json_option
 @click.pass_context
-def default_expiry(ctx: click.Context, /, after: str, **scope: Unpack[ScopeOptions]) -> None:
+def default_expiry(
+    ctx: click.Context, /, after: str, as_json: bool, **scope: Unpack[ScopeOptions]
+) -> None:
     """Make the memories added to a scope from now on expire AFTER being added (30d, 12h,
     90m, 45s, or seconds; "never" clears the scope's default). An add's own --expires-at
     wins; the most specific scope's default wins over a broader one's."""
     seconds = None if after == "never" else _seconds(after)
     open_memory(ctx).set_default_expiry(seconds, **scope)
-    click.echo("no default expiry" if seconds is None else f"memories expire {after} after added")
+    if as_json:
+        print_json({"after_seconds": seconds, **scope})
+    elif seconds is None:
+        click.echo("no default expiry")
+    else:
+        click.echo(f"memories expire {after} after added")
 
 
 def _seconds(text: str) -> float:
