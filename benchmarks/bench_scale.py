@@ -2,6 +2,8 @@
 
     python benchmarks/bench_scale.py --store sqlite --size 100000
     python benchmarks/bench_scale.py --store postgres --url postgresql://... --size 1000000
+    python benchmarks/bench_scale.py --store sqlite --path FILE --reuse --size 1000000
+    python benchmarks/bench_scale.py --corpus locomo --data ../shared/bench/locomo10.json
 
 Notes are loaded through the store's own `apply` in batches, with precomputed vectors: a
 pool of synthetic sentences is embedded with the bundled MiniLM, and each note's vector
@@ -9,6 +11,10 @@ mixes two pool vectors plus a little noise, so vectors lie where real sentence e
 do without embedding a million texts. Texts are synthetic sentences plus words drawn from a
 Zipf law over the tokenizer's English words, so full-text search sees a realistic spread of
 rare and common terms. Notes belong to `--users` users; every query searches one user.
+`--corpus locomo` loads LoCoMo's turns copied with other names instead (corpus_locomo.py).
+`--reuse` searches a database loaded before (by this script or bench_load.py: the same
+seeds make the same corpus). Besides p50/p95 in ms, the search is given as a multiple of
+embedding the query once, measured in the same run (these machines vary about threefold by day).
 
 PostgreSQL figures assume a server configured for the index: the default shared_buffers
 (128 MB) cannot hold a million-note HNSW index (~2 GB), so measure with e.g.
@@ -43,6 +49,7 @@ from remem.types import Episode, Note, Scope
 from remem.write.ingest import index_text
 
 sys.path.insert(0, str(Path(__file__).parent))
+import corpus_locomo
 from bench_core import percentile, question, sentence
 
 BATCH = 5000
@@ -60,34 +67,68 @@ def main() -> None:
         "--warmup", type=int, default=200, help="untimed searches first, with other questions"
     )
     parser.add_argument(
-        "--reuse", action="store_true", help="search a PostgreSQL database loaded by a run before"
+        "--corpus",
+        choices=["synthetic", "locomo"],
+        default="synthetic",
+        help="synthetic sentences (harsh on full-text search), or LoCoMo's turns copied"
+        " with other names (realistic; needs --data)",
+    )
+    parser.add_argument("--data", type=Path, help="a LoCoMo-format file, for --corpus locomo")
+    parser.add_argument(
+        "--path", help="the SQLite file for --store sqlite (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="search a database (--url or --path) loaded before, by this or bench_load.py"
+        " (the same seeds make the same corpus)",
     )
     args = parser.parse_args()
     embedder = MiniLMEmbedder()
-    rng = np.random.default_rng(7)
-    pool = _pool(embedder, min(POOL, args.size))
+    if args.corpus == "locomo" and not args.data:
+        parser.error("--corpus locomo needs --data")
     with tempfile.TemporaryDirectory(prefix="remem-bench-scale-") as folder:
-        location = args.url if args.store == "postgres" else str(Path(folder) / "scale.db")
+        location = args.url if args.store == "postgres" else args.path or f"{folder}/scale.db"
         if args.store == "postgres" and not args.url:
             parser.error("--store postgres needs --url")
-        vectors = _mixed(pool, args.size, rng)
-        users = rng.integers(0, args.users, size=args.size)
-        report: dict[str, Any] = {"store": args.store, "notes": args.size, "users": args.users}
+        texts, vectors, users, asked = _corpus(args, embedder)
+        report: dict[str, Any] = {
+            "store": args.store,
+            "corpus": args.corpus,
+            "notes": args.size,
+            "users": args.users,
+        }
         store = open_store(location)
         if args.reuse:  # same seeds, same vectors; ids in the order they were loaded
             note_ids = _loaded_ids(store)
         else:
-            seconds, note_ids = _load(store, vectors, users)
+            seconds, note_ids = _load(store, vectors, users, texts)
             report["load_s"] = round(seconds, 1)
         store.close()
         start = time.perf_counter()
         store = open_store(location)
         report["open_s"] = round(time.perf_counter() - start, 2)
-        report.update(_searches(store, embedder, vectors, users, note_ids, args))
+        report.update(_searches(store, embedder, (vectors, users, note_ids), asked, args))
         report["rss_mb"] = _rss_mb()
         report["disk_mb"] = _disk_mb(store, location)
         store.close()
     print(json.dumps(report, indent=2))
+
+
+def _corpus(
+    args: Any, embedder: Embedder
+) -> tuple[list[str] | None, np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """Texts (None: generated while loading), vectors, owners and questions with the user
+    asked."""
+    if args.corpus == "locomo":
+        corpus = corpus_locomo.build(args.data, args.size, args.users, embedder)
+        return corpus.texts, corpus.vectors, corpus.users, corpus.questions[: args.queries]
+    rng = np.random.default_rng(7)
+    vectors = _mixed(_pool(embedder, min(POOL, args.size)), args.size, rng)
+    users = rng.integers(0, args.users, size=args.size)
+    asking = random.Random(9)
+    asked = [(question(asking), asking.randrange(args.users)) for _ in range(args.queries)]
+    return None, vectors, users, asked
 
 
 def _pool(embedder: Embedder, count: int) -> np.ndarray:
@@ -113,7 +154,9 @@ def _words() -> list[str]:
     return sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) >= 4)
 
 
-def _load(store: Store, vectors: np.ndarray, users: np.ndarray) -> tuple[float, list[str]]:
+def _load(
+    store: Store, vectors: np.ndarray, users: np.ndarray, texts: list[str] | None
+) -> tuple[float, list[str]]:
     rng = random.Random(5)
     words = _words()
     weights = [1 / (rank + 1) for rank in range(len(words))]
@@ -123,7 +166,11 @@ def _load(store: Store, vectors: np.ndarray, users: np.ndarray) -> tuple[float, 
     for first in range(0, len(vectors), BATCH):
         episodes, notes, bodies, batch_vectors = [], [], {}, {}
         for i in range(first, min(first + BATCH, len(vectors))):
-            text = sentence(rng) + " " + " ".join(rng.choices(words, weights, k=4))
+            text = (
+                texts[i]
+                if texts
+                else sentence(rng) + " " + " ".join(rng.choices(words, weights, k=4))
+            )
             scope = Scope(user_id=f"user_{users[i]}")
             episode = Episode(
                 ids.new_id(ids.EPISODE), scope, text, "user", None, {}, moment, moment
@@ -155,13 +202,11 @@ def _loaded_ids(store: Store) -> list[str]:
 def _searches(
     store: Store,
     embedder: Embedder,
-    vectors: np.ndarray,
-    users: np.ndarray,
-    note_ids: list[str],
+    loaded: tuple[np.ndarray, np.ndarray, list[str]],
+    asked: list[tuple[str, int]],
     args: Any,
 ) -> dict[str, Any]:
-    rng = random.Random(9)
-    asked = [(question(rng), rng.randrange(args.users)) for _ in range(args.queries)]
+    vectors, users, note_ids = loaded
     embedder.embed("warm up")
     warm = random.Random(11)  # other questions: caches warm as in a serving process
     for _ in range(args.warmup):
@@ -178,8 +223,11 @@ def _searches(
         truth = rows[np.argsort(-(vectors[rows] @ query))[:10]]
         recalls.append(len({note_ids[row] for row in truth} & {i for i, _ in found}) / 10)
     memory = Memory(store=store, embedder=embedder)
-    search_ms = []
+    search_ms, embed_ms = [], []
     for text, user in asked:
+        start = time.perf_counter()
+        embedder.embed(text)
+        embed_ms.append(1000 * (time.perf_counter() - start))
         start = time.perf_counter()
         memory.search(text, user_id=f"user_{user}", limit=10)
         search_ms.append(1000 * (time.perf_counter() - start))
@@ -189,6 +237,9 @@ def _searches(
         "recall_at_10": round(float(np.mean(recalls)), 3),
         "memory_search_p50_ms": round(percentile(search_ms, 50), 1),
         "memory_search_p95_ms": round(percentile(search_ms, 95), 1),
+        "embed_p50_ms": round(percentile(embed_ms, 50), 1),
+        # the machine-independent figure: how many query embeddings one search costs
+        "search_to_embed_p50": round(percentile(search_ms, 50) / percentile(embed_ms, 50), 1),
     }
 
 

@@ -57,10 +57,10 @@ def search(
     terms = search_terms(query)
     named = store.speakers_named(terms, scope)
     speaker = named[0] if len(named) == 1 else None
-    matches = store.search_text(terms, scope, pool)
     as_asked = as_said_by(query, speaker) if speaker and weights.speaker_first_person else query
     vector = _embed(embedder, as_asked)
     dense = store.search_vector(vector, scope, pool) if vector is not None else []
+    matches = store.search_text(terms, scope, pool, [item_id for item_id, _ in dense])
     trace = Trace(explain, weights.policy)
     scores = trace.fuse(matches.note, matches.in_context, dense, weights)
     sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
@@ -69,7 +69,7 @@ def search(
     facts = _facts_with_neighbours(store, scores)
     scores = trace.run("question", rank.hand_off_questions, scores, facts, weights)
     scores = trace.run("neighbours", rank.spread_to_neighbours, scores, facts, weights)
-    passages = store.search_passages(terms, scope, pool)
+    passages = store.search_passages(terms, scope, pool, _passages_of(facts))
     scores = trace.run("passage", rank.boost_passages, scores, facts, passages, weights)
     span = find_span(query, lambda: _newest(facts))
     scores = trace.run("time", rank.boost_time, scores, facts, span, weights)
@@ -163,6 +163,10 @@ def _facts_with_neighbours(store: Retrieval, scores: Mapping[str, float]) -> dic
     # (their own neighbours are not needed: only candidates share score)
     facts.update(store.describe(list(neighbours), neighbours=False))
     return facts
+
+
+def _passages_of(facts: Mapping[str, NoteFacts]) -> list[int]:
+    return sorted({fact.passage for fact in facts.values() if fact.passage is not None})
 
 
 def _newest(facts: Mapping[str, NoteFacts]) -> datetime | None:

@@ -257,14 +257,19 @@ class Replacement:
 class Retrieval(Protocol):
     """The retrievers and what ranking asks of the notes they find."""
 
-    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
+    def search_text(
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+    ) -> TextMatches:
         """Live notes matching any term (BM25), ranked two ways: by their own text, and by
-        their text with the note before them in their session."""
+        their text with the note before them in their session. When ranking every match
+        would cost too much (common words in a large memory), a store may rank only the
+        notes of the rarer terms and the `candidates` (note ids another retriever found)."""
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
     ) -> list[tuple[int, float]]:
-        """Passages (runs of consecutive session notes) matching any term, best first."""
+        """Passages (runs of consecutive session notes) matching any term, best first; the
+        `candidates` (passage keys) are as in `search_text`."""
 
     def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
         """Which of these words (lower-cased) are the name of a speaker in the scope."""

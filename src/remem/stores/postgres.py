@@ -38,6 +38,7 @@ from remem.stores.base import (
     StaleWriteError,
     TextMatches,
 )
+from remem.stores.lexical import DEFAULT_BUDGET, Budget
 from remem.stores.postgres_bulk import (
     HNSW,
     build_indexes,
@@ -46,6 +47,7 @@ from remem.stores.postgres_bulk import (
     is_plain,
     write_batch,
 )
+from remem.stores.postgres_lexical import or_query, within_budget
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, check_thoughts, owner_of, vector_text
@@ -76,8 +78,9 @@ class PostgresStore(SharedReads):
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, budget: Budget = DEFAULT_BUDGET) -> None:
         self.path = _redacted(url)
+        self._budget = budget
         try:
             # one direct connection first: an unreachable server fails now, with its reason
             with psycopg.connect(url, connect_timeout=10, row_factory=dict_row) as conn:
@@ -247,16 +250,22 @@ class PostgresStore(SharedReads):
 
     # -- retrieval -------------------------------------------------------------------------
 
-    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
-        query = _or_query(terms)
+    def search_text(
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+    ) -> TextMatches:
+        query = or_query(terms)
         if not query:
             return TextMatches([], [])
         where, params = self.dialect.scope(scope, "")
+        among, values = within_budget(
+            self._rows, ("notes", "context_tsv", "id"), terms, (where, params), candidates,
+            self._budget, _owner(scope),
+        )  # fmt: skip
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
             f" FROM notes, to_tsquery('english', %s) q WHERE context_tsv @@ q AND {where}"
-            f" AND deleted_at IS NULL AND {SHOWN} ORDER BY in_context DESC, seq LIMIT %s",
-            (query, *params, clock.now(), limit),
+            f" AND deleted_at IS NULL AND {SHOWN}{among} ORDER BY in_context DESC, seq LIMIT %s",
+            (query, *params, clock.now(), *values, limit),
         )
         own = sorted(
             ((r["id"], float(r["own"])) for r in rows if r["own"] > 0), key=lambda item: -item[1]
@@ -265,16 +274,23 @@ class PostgresStore(SharedReads):
         return TextMatches([(r["id"], float(r["in_context"])) for r in rows], own)
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
     ) -> list[tuple[int, float]]:
-        query = _or_query(terms)
+        query = or_query(terms)
         if not query:
             return []
         where, params = self.dialect.scope(scope, "")
+        if scope.user_id is not None and not self.dialect.sharded:
+            # the owner, so candidates are found by the key (owner, pk), not by a scan
+            where, params = f"owner = %s AND {where}", [owner_of(scope), *params]
+        among, values = within_budget(
+            self._rows, ("passages", "tsv", "pk"), terms, (where, params), candidates,
+            self._budget, _owner(scope),
+        )  # fmt: skip
         rows = self._rows(
             "SELECT pk, ts_rank(tsv, q) AS score FROM passages, to_tsquery('english', %s) q"
-            f" WHERE tsv @@ q AND {where} ORDER BY score DESC, pk LIMIT %s",
-            (query, *params, limit),
+            f" WHERE tsv @@ q AND {where}{among} ORDER BY score DESC, pk LIMIT %s",
+            (query, *params, *values, limit),
         )
         return [(int(r["pk"]), float(r["score"])) for r in rows]
 
@@ -446,10 +462,9 @@ def _check_versions(
             raise StaleWriteError(note_id, version, current.get(note_id))
 
 
-def _or_query(terms: Sequence[str]) -> str:
-    """A tsquery matching any of the terms (each quoted, so nothing in it is syntax)."""
-    quoted = ["'" + t.replace("\\", "").replace("'", "") + "'" for t in terms if t.strip("'\\")]
-    return " | ".join(quoted)
+def _owner(scope: Scope) -> str | None:
+    """The owner a scope's rows are kept under, when the scope decides it (has a user)."""
+    return owner_of(scope) if scope.user_id is not None else None
 
 
 def _vector_of(value: Any) -> Vectors | None:

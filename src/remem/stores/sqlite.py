@@ -25,8 +25,10 @@ from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
 from remem.stores.base import Access, Changes, NoteRecord, ScoredIds, TextMatches
+from remem.stores.lexical import DEFAULT_BUDGET, Budget
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
 from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record, visible
+from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, match_any
 from remem.stores.sqlite_purge import purge
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
@@ -52,7 +54,13 @@ class SQLiteStore(SharedReads):
 
     dialect = SQLITE
 
-    def __init__(self, path: str | Path, *, ann_threshold: int = ANN_THRESHOLD) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        ann_threshold: int = ANN_THRESHOLD,
+        budget: Budget = DEFAULT_BUDGET,
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +87,10 @@ class SQLiteStore(SharedReads):
         self._sentence_bytes = 0
         graph = None if self.path == ":memory:" else Path(self.path + ".hnsw").expanduser()
         self._index = ApproximateIndex(graph, ann_threshold)
+        self._budget = budget
+        self._lexicons = {
+            table: Lexicon(self._rows, table, budget) for table in ("notes_fts", "passages_fts")
+        }
         self._revision = 0
         self._purge_seq = 0  # the last event seen that may be a purge (see `_forget_purged`)
         self._data_version = -1
@@ -241,10 +253,16 @@ class SQLiteStore(SharedReads):
 
     # -- retrieval -------------------------------------------------------------------------
 
-    def search_text(self, terms: Sequence[str], scope: Scope, limit: int) -> TextMatches:
+    def search_text(
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+    ) -> TextMatches:
         if not terms:
             return TextMatches([], [])
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        # (no candidates: the vector search failed, and full ranking is all there is)
+        plan = self._lexicons["notes_fts"].plan(terms) if candidates else EXACT
+        if not plan.exact:
+            return self._text_among(plan, scope, limit, candidates)
+        match = match_any(terms)
         # One query ranks by body and context together and also scores the body alone
         # (context weighted 0). Fast path: rank inside FTS5 alone (joining every match to
         # `notes` costs more than the ranking), then keep the best rows of the scope; when
@@ -277,20 +295,42 @@ class SQLiteStore(SharedReads):
                 " ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
                 (match, *params, moment, limit),
             )
-        rows = rows[:limit]
-        own = sorted(
-            ((item, float(score)) for item, _, score in rows if score > 0),
-            key=lambda item: -item[1],
-        )
-        return TextMatches(in_context=[(item, float(score)) for item, score, _ in rows], note=own)
+        return _text_matches(rows[:limit])
+
+    def _text_among(
+        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[str]
+    ) -> TextMatches:
+        """`search_text` for a query of common words in a large memory: the rows of its
+        rare terms and the `candidates`, of the scope, scored as FTS5 would (see
+        `sqlite_lexicon`)."""
+        where, params = scope_sql(scope, "")
+        live = f"SELECT pk, id FROM notes WHERE {where} AND {VISIBLE}"
+        params = [*params, clock.to_text(clock.now())]
+        # (by pk: given the ids alone, SQLite walks the owner's whole index instead)
+        by_id = f"{live} AND pk IN (SELECT pk FROM notes WHERE id {IDS})"
+        rows = self._rows(f"{live} LIMIT ?", (*params, self._budget.small_scope + 1))
+        if len(rows) > self._budget.small_scope:  # (else: every note of the scope is one)
+            rows = self._read_among(by_id, candidates, params)
+        if plan.rare:
+            found = self._rows(
+                "SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?", (match_any(plan.rare),)
+            )
+            rows += self._read_among(f"{live} AND pk {IDS}", [row[0] for row in found], params)
+        ids = {row[0]: row[1] for row in rows}
+        scored = self._lexicons["notes_fts"].score(plan, ids, ((1.0, 1.0), (1.0, 0.0)))
+        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+        return _text_matches([(ids[pk], both, own) for pk, (both, own) in ranked])
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int
+        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
+        plan = self._lexicons["passages_fts"].plan(terms) if candidates else EXACT
+        if not plan.exact:
+            return self._passages_among(plan, scope, limit, candidates)
         where, params = scope_sql(scope, "p.")
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        match = match_any(terms)
         rows = self._rows(
             "SELECT p.pk, -bm25(passages_fts) FROM passages_fts"
             " JOIN passages p ON p.pk = passages_fts.rowid"
@@ -298,6 +338,28 @@ class SQLiteStore(SharedReads):
             (match, *params, limit),
         )
         return [(row[0], float(row[1])) for row in rows]
+
+    def _passages_among(
+        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[int]
+    ) -> list[tuple[int, float]]:
+        """`search_passages` as `_text_among` ranks notes: the rows of the rare terms and
+        the `candidates`, of the scope."""
+        found = list(candidates)
+        if plan.rare:
+            found += [
+                row[0]
+                for row in self._rows(
+                    "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?",
+                    (match_any(plan.rare),),
+                )
+            ]
+        where, params = scope_sql(scope, "")
+        kept = self._read_among(
+            f"SELECT pk FROM passages WHERE {where} AND pk {IDS}", found, params
+        )
+        scored = self._lexicons["passages_fts"].score(plan, [row[0] for row in kept], ((1.0,),))
+        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+        return [(pk, score) for pk, (score,) in ranked]
 
     def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
         words = list(dict.fromkeys(word.lower() for word in words))
@@ -411,3 +473,11 @@ class SQLiteStore(SharedReads):
             yield chunk
             with self._lock:
                 chunk = cursor.fetchmany(FETCH_CHUNK)
+
+
+def _text_matches(rows: Sequence[Sequence[Any]]) -> TextMatches:
+    """Rows of (note id, bm25 with its context, bm25 of its own text), best first."""
+    own = sorted(
+        ((item, float(score)) for item, _, score in rows if score > 0), key=lambda item: -item[1]
+    )
+    return TextMatches(in_context=[(item, float(score)) for item, score, _ in rows], note=own)
