@@ -28,7 +28,7 @@ from remem.stores.base import Access, Changes, NoteRecord, ScoredIds, TextMatche
 from remem.stores.lexical import DEFAULT_BUDGET, Budget
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
 from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record, visible
-from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, match_any
+from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, match_any, phrase
 from remem.stores.sqlite_purge import purge
 from remem.stores.sqlite_schema import migrate
 from remem.stores.sqlite_writes import Writer
@@ -408,7 +408,7 @@ class SQLiteStore(SharedReads):
         for term in dict.fromkeys(terms):
             (count,) = self._rows(
                 "SELECT count(*) FROM (SELECT 1 FROM notes_fts WHERE notes_fts MATCH ? LIMIT ?)",
-                ('body : "' + term.replace('"', '""') + '"', cap),
+                ("body : " + phrase(term), cap),
             )[0]
             counts[term] = int(count)
         return counts

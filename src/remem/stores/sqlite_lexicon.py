@@ -58,13 +58,13 @@ class Lexicon:
     def plan(self, terms: Sequence[str]) -> Plan:
         rows, tokens = self._totals()
         if rows <= self._budget.exact:
-            return Plan(exact=True)
+            return EXACT
         stems = self._tokenizer.tokens(terms)
         if any(len(stem) != 1 for stem in stems):
-            return Plan(exact=True)  # (a term of several tokens is a phrase: FTS5's job)
+            return EXACT  # (a term of several tokens is a phrase: FTS5's job)
         frequency = {term: self._frequency(term, rows) for term in terms}
         if self._budget.affordable(frequency):
-            return Plan(exact=True)
+            return EXACT
         weighed = tuple(
             (stem[0], _idf(rows, frequency[term])) for term, stem in zip(terms, stems, strict=True)
         )
@@ -86,7 +86,12 @@ class Lexicon:
         words = list(
             dict.fromkeys(w for columns in near for found in columns if found for w in found)
         )
-        others = [text for row in rows for text in row[1:-1] if not (text or "").isascii()]
+        others = [
+            text
+            for row, columns in zip(rows, near, strict=True)
+            for text, ascii in zip(row[1:-1], columns, strict=True)
+            if ascii is None
+        ]
         tokens = self._tokenizer.tokens([*words, *others])
         token_of = {
             word: found[0] if len(found) == 1 else ""
@@ -129,7 +134,7 @@ class Lexicon:
     def _frequency(self, term: str, rows: int) -> int:
         """Rows holding the term: counted when few (cheap, and exact as the table
         changes), else sampled and reused while the table stays about the same size."""
-        match = _phrase(term)
+        match = phrase(term)
         count = self._count(f"{self._table} MATCH ?", [match], self._budget.counted + 1)
         if count <= self._budget.counted:
             return count
@@ -160,7 +165,7 @@ class Lexicon:
 
 def match_any(terms: Iterable[str]) -> str:
     """An FTS5 query matching a row that holds any of the terms."""
-    return " OR ".join(_phrase(term) for term in terms)
+    return " OR ".join(phrase(term) for term in terms)
 
 
 class Tokenizer:
@@ -207,7 +212,8 @@ def _words_near(text: str, wanted: set[str]) -> list[str] | None:
     return list(words.values())
 
 
-def _phrase(term: str) -> str:
+def phrase(term: str) -> str:
+    """One term as an FTS5 string: quoted, so nothing in it is query syntax."""
     return '"' + term.replace('"', '""') + '"'
 
 
