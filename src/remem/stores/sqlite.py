@@ -47,6 +47,22 @@ EXPIRED_ANY = "SELECT 1 FROM notes WHERE expires_at IS NOT NULL AND expires_at <
 SQLITE = Dialect(mark="?", order="pk", same="IS", id_chunk=IN_CHUNK)
 
 
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging, waiting out other connections doing the same.
+
+    Switching needs an exclusive lock, and SQLite reports "locked" at once, without its busy
+    handler, when another connection is opening the same new file: so wait here instead."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteStore(SharedReads):
     """The `Store` protocol on one SQLite file (or ":memory:"). Vector search is exact up
     to `ann_threshold` notes, then through an HNSW graph saved beside the file. Reads that
@@ -72,7 +88,7 @@ class SQLiteStore(SharedReads):
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            _enter_wal(self._db)
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             # freed space is zeroed: a purged text (and earlier versions of any text) leaves
