@@ -276,3 +276,25 @@ def test_migrate_shows_progress_and_keeps_its_json(location: str, tmp_path: Path
     assert "records/s" in result.stderr
     again = CliRunner().invoke(cli, arguments, env=env)
     assert again.exit_code == 0 and "copied 0 records" in again.stdout
+
+
+def test_a_sqlite_load_gives_back_the_page_cache_it_took_even_when_it_fails(
+    tmp_path: Path,
+) -> None:
+    """A large load reads with a big page cache; afterwards the store holds only its own."""
+    from remem.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "m.db")
+    (before,) = store._db.execute("PRAGMA cache_size").fetchone()
+
+    def breaking() -> Iterator[Changes]:
+        (during,) = store._db.execute("PRAGMA cache_size").fetchone()
+        assert during < 0 and -during > abs(before)  # KiB, larger than SQLite's default
+        yield Changes(meta={"k": "v"})
+        raise OSError("the source broke")
+
+    with pytest.raises(OSError, match="the source broke"):
+        store.bulk_load(breaking(), 100_000)
+    assert store._db.execute("PRAGMA cache_size").fetchone() == (before,)
+    assert store.get_meta("k") == "v"  # the batch before the failure is kept
+    store.close()

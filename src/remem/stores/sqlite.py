@@ -36,6 +36,7 @@ from remem.types import ApiKey, Job, Scope
 
 log = logging.getLogger("remem")
 BUSY_TIMEOUT_MS = 10_000
+BULK_CACHE_KIB = 256 * 1024  # SQLite's page cache during a bulk load
 FETCH_CHUNK = 1000
 # Sentence vectors kept in memory between searches (reading them costs ~1 ms a search).
 SENTENCE_CACHE_BYTES = 64 * 2**20
@@ -130,6 +131,10 @@ class SQLiteStore(SharedReads):
         (its graph built once, when the memory has grown big enough for one) rather than
         after every batch. Searches in this process meanwhile see the notes' text at once
         and their vectors when the load ends, or fails."""
+        (cache,) = self._db.execute("PRAGMA cache_size").fetchone()
+        # random ids land all over the tables' indexes: with SQLite's 2 MB page cache a
+        # large load rereads pages for every row
+        self._db.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
         try:
             for changes in batches:
                 if changes.purge:
@@ -138,6 +143,7 @@ class SQLiteStore(SharedReads):
                 with self._transaction("load into"):
                     Writer(self._db).write(changes)
         finally:
+            self._db.execute(f"PRAGMA cache_size = {int(cache)}")
             start = time.perf_counter()
             self._sync_index()
             self._index.save()
