@@ -67,6 +67,22 @@ def test_updates_and_deletes_reach_the_graph() -> None:
     assert "nt_7" not in {i for i, _ in index.search(target, Scope("ana"), 20)}
 
 
+def test_a_freed_row_taken_by_another_note_answers_with_that_note() -> None:
+    """Rows are reused after a delete and keys may be far apart: the graph's answers still
+    name the note each row holds now, never the one deleted."""
+    index = _filled(500, [Scope("ana"), Scope("bo")], exact_scope_limit=10)
+    assert index.graph is not None
+    target = _vectors(1, seed=42)[0]
+    index.remove("nt_8")  # frees a row of ana's, taken by the next new note
+    index.upsert_many(["nt_new"], target[None, :], [Scope("ana")], [10**9])
+    assert index.search(target, Scope("ana"), 1)[0][0] == "nt_new"
+    found = {i for i, _ in index.search(target, Scope("ana"), 100)}
+    assert "nt_8" not in found and len(found) == 100
+    assert all(int(i[3:]) % 2 == 0 for i in found - {"nt_new"})  # ana's only
+    index.remove("nt_new")
+    assert "nt_new" not in {i for i, _ in index.search(target, Scope("ana"), 100)}
+
+
 def _fill_store(path: Path, texts: list[str]) -> list[str]:
     with Memory(store=SQLiteStore(path, ann_threshold=50), embedder=EMBED) as memory:
         return [memory.add(text, user_id="ana").note_ids[0] for text in texts]

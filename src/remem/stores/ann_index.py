@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from remem.embedders.base import Vectors
 from remem.stores.vector_index import ExactIndex
@@ -56,6 +57,8 @@ class ApproximateIndex:
         self.revision = 0  # the highest note revision the graph reflects
         self._key_of: dict[str, int] = {}
         self._id_of: dict[int, str] = {}
+        # key -> exact-index row (-1: none), so a search maps the graph's answers in numpy
+        self._row_by_key: npt.NDArray[np.int64] = np.full(0, -1, dtype=np.int64)
         self._dirty = False
 
     def __len__(self) -> int:
@@ -68,6 +71,7 @@ class ApproximateIndex:
         self, ids: list[str], matrix: Vectors, scopes: list[Scope], keys: list[int]
     ) -> None:
         self.exact.upsert_many(ids, matrix, scopes)
+        self._place(keys, self.exact.rows_of(ids))
         self._key_of.update(zip(ids, keys, strict=True))
         self._id_of.update(zip(keys, ids, strict=True))
         if self.graph is not None:
@@ -82,6 +86,7 @@ class ApproximateIndex:
         key = self._key_of.pop(item_id, None)
         if key is not None:
             self._id_of.pop(key, None)
+            self._row_by_key[key] = -1
             if self.graph is not None and self.graph.contains(key):
                 self.graph.remove(key)
                 self._dirty = True
@@ -89,6 +94,26 @@ class ApproximateIndex:
     def scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         """The exact cosine of a unit vector with each of these ids that is stored."""
         return self.exact.scores(vector, ids)
+
+    def _place(self, keys: list[int], rows: npt.NDArray[np.int64]) -> None:
+        """Record the exact-index row of each key."""
+        if not keys:
+            return
+        size = len(self._row_by_key)
+        if max(keys) >= size:
+            grown = np.full(max(max(keys) + 1, 2 * size), -1, dtype=np.int64)
+            grown[:size] = self._row_by_key
+            self._row_by_key = grown
+        self._row_by_key[keys] = rows
+
+    def _rows_of_keys(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The exact-index row of each of the graph's keys (-1: unknown, or the graph's
+        filler for an answer it did not have). Mapping 2,000 answers one by one through
+        dicts cost ~3 ms at 1M notes."""
+        rows = np.full(len(keys), -1, dtype=np.int64)
+        known = keys < len(self._row_by_key)
+        rows[known] = self._row_by_key[keys[known].astype(np.int64)]
+        return rows
 
     def search(self, vector: Vectors, scope: Scope, limit: int) -> list[tuple[str, float]]:
         if self.graph is None:
@@ -105,14 +130,14 @@ class ApproximateIndex:
         while True:
             self.graph.expansion_search = max(EXPANSION_SEARCH, wanted)  # type: ignore[misc]
             matches = self.graph.search(vector, wanted)
-            found = []
-            for key, distance in zip(matches.keys, matches.distances, strict=True):
-                item_id = self._id_of.get(int(key))
-                row = None if item_id is None else self.exact.row_of(item_id)
-                if row is not None and mask[row]:
-                    found.append((item_id or "", 1.0 - float(distance)))
+            rows = self._rows_of_keys(matches.keys)
+            found = np.flatnonzero((rows >= 0) & mask[np.maximum(rows, 0)])
             if len(found) >= limit or wanted >= total:
-                return found[:limit]
+                distances = matches.distances
+                return [
+                    (self.exact.id_at(int(rows[i])), 1.0 - float(distances[i]))
+                    for i in found[:limit]
+                ]
             wanted = min(total, wanted * 4)
 
     # -- the graph's life --------------------------------------------------------------------

@@ -107,6 +107,18 @@ class ExactIndex:
     def row_of(self, item_id: str) -> int | None:
         return self._row_of.get(item_id)
 
+    def rows_of(self, ids: Sequence[str | None]) -> npt.NDArray[np.int64]:
+        """The row of each id, -1 where an id (or None) is not stored."""
+        row_of = self._row_of.get
+        rows = (-1 if i is None else row_of(i, -1) for i in ids)
+        return np.fromiter(rows, dtype=np.int64, count=len(ids))
+
+    def id_at(self, row: int) -> str:
+        """The id stored in a live row."""
+        item_id = self._ids[row]
+        assert item_id is not None, f"row {row} is free"
+        return item_id
+
     def vectors(self, ids: list[str]) -> Vectors:
         """The stored vectors of these ids, in order."""
         return self._matrix[[self._row_of[item_id] for item_id in ids]]
