@@ -74,13 +74,36 @@ def test_a_freed_row_taken_by_another_note_answers_with_that_note() -> None:
     assert index.graph is not None
     target = _vectors(1, seed=42)[0]
     index.remove("nt_8")  # frees a row of ana's, taken by the next new note
-    index.upsert_many(["nt_new"], target[None, :], [Scope("ana")], [10**9])
+    index.upsert_many(["nt_new"], target[None, :], [Scope("ana")], [10**6])
     assert index.search(target, Scope("ana"), 1)[0][0] == "nt_new"
     found = {i for i, _ in index.search(target, Scope("ana"), 100)}
     assert "nt_8" not in found and len(found) == 100
     assert all(int(i[3:]) % 2 == 0 for i in found - {"nt_new"})  # ana's only
     index.remove("nt_new")
     assert "nt_new" not in {i for i, _ in index.search(target, Scope("ana"), 100)}
+
+
+def test_a_note_added_again_under_a_new_key_leaves_nothing_under_its_old_one() -> None:
+    """Another process purged a note and imported it again (a new row key): its old key
+    must not answer for whichever note later takes its row."""
+    index = _filled(500, [Scope("ana")], exact_scope_limit=10)
+    target = _vectors(1, seed=42)[0]
+    index.upsert_many(["nt_x"], target[None, :], [Scope("ana")], [1000])
+    index.upsert_many(["nt_x"], target[None, :], [Scope("ana")], [2000])
+    index.remove("nt_x")
+    index.upsert_many(["nt_z"], -target[None, :], [Scope("ana")], [3000])  # takes its row
+    found = [i for i, _ in index.search(target, Scope("ana"), 50)]
+    assert "nt_x" not in found and "nt_z" not in found
+    assert len(found) == len(set(found)) == 50
+
+
+def test_a_key_far_beyond_the_others_is_still_found() -> None:
+    index = _filled(500, [Scope("ana")], exact_scope_limit=10)
+    target = _vectors(1, seed=42)[0]
+    index.upsert_many(["nt_far"], target[None, :], [Scope("ana")], [2**40])
+    assert index.search(target, Scope("ana"), 1)[0][0] == "nt_far"
+    index.remove("nt_far")
+    assert "nt_far" not in {i for i, _ in index.search(target, Scope("ana"), 20)}
 
 
 def _fill_store(path: Path, texts: list[str]) -> list[str]:

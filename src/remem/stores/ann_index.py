@@ -70,6 +70,9 @@ class ApproximateIndex:
     def upsert_many(
         self, ids: list[str], matrix: Vectors, scopes: list[Scope], keys: list[int]
     ) -> None:
+        for item_id, key in zip(ids, keys, strict=True):
+            if self._key_of.get(item_id, key) != key:  # re-added under another key
+                self._forget_key(self._key_of[item_id])
         self.exact.upsert_many(ids, matrix, scopes)
         self._place(keys, self.exact.rows_of(ids))
         self._key_of.update(zip(ids, keys, strict=True))
@@ -85,34 +88,44 @@ class ApproximateIndex:
         self.exact.remove(item_id)
         key = self._key_of.pop(item_id, None)
         if key is not None:
-            self._id_of.pop(key, None)
+            self._forget_key(key)
+
+    def _forget_key(self, key: int) -> None:
+        self._id_of.pop(key, None)
+        if key < len(self._row_by_key):
             self._row_by_key[key] = -1
-            if self.graph is not None and self.graph.contains(key):
-                self.graph.remove(key)
-                self._dirty = True
+        if self.graph is not None and self.graph.contains(key):
+            self.graph.remove(key)
+            self._dirty = True
 
     def scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         """The exact cosine of a unit vector with each of these ids that is stored."""
         return self.exact.scores(vector, ids)
 
     def _place(self, keys: list[int], rows: npt.NDArray[np.int64]) -> None:
-        """Record the exact-index row of each key."""
-        if not keys:
-            return
+        """Record the exact-index row of each key the array can hold (keys are row ids,
+        dense from 1; a far larger one is looked up through the dicts instead)."""
         size = len(self._row_by_key)
-        if max(keys) >= size:
-            grown = np.full(max(max(keys) + 1, 2 * size), -1, dtype=np.int64)
+        needed = max((key for key in keys if key < self._key_limit()), default=-1) + 1
+        if needed > size:
+            grown = np.full(max(needed, 2 * size), -1, dtype=np.int64)
             grown[:size] = self._row_by_key
             self._row_by_key = grown
-        self._row_by_key[keys] = rows
+        placed = [i for i, key in enumerate(keys) if key < len(self._row_by_key)]
+        self._row_by_key[[keys[i] for i in placed]] = rows[placed]
+
+    def _key_limit(self) -> int:
+        return 8 * (len(self.exact) + 100_000)
 
     def _rows_of_keys(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-        """The exact-index row of each of the graph's keys (-1: unknown, or the graph's
-        filler for an answer it did not have). Mapping 2,000 answers one by one through
-        dicts cost ~3 ms at 1M notes."""
+        """The exact-index row of each of the graph's keys (-1: unknown). Mapping 2,000
+        answers one by one through dicts cost ~3 ms at 1M notes."""
         rows = np.full(len(keys), -1, dtype=np.int64)
         known = keys < len(self._row_by_key)
         rows[known] = self._row_by_key[keys[known].astype(np.int64)]
+        for i in np.flatnonzero(~known):  # a key too large for the array, if any
+            item_id = self._id_of.get(int(keys[i]))
+            rows[i] = self.exact.rows_of([item_id])[0]
         return rows
 
     def search(self, vector: Vectors, scope: Scope, limit: int) -> list[tuple[str, float]]:

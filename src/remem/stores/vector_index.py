@@ -116,7 +116,8 @@ class ExactIndex:
     def id_at(self, row: int) -> str:
         """The id stored in a live row."""
         item_id = self._ids[row]
-        assert item_id is not None, f"row {row} is free"
+        if item_id is None:
+            raise KeyError(f"row {row} is free")
         return item_id
 
     def vectors(self, ids: list[str]) -> Vectors:
