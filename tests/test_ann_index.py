@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from remem import Memory
 from remem.stores.ann_index import ApproximateIndex
+from remem.stores.base import Changes
 from remem.stores.sqlite import SQLiteStore
 from remem.testing import HashEmbedder
 from remem.types import Scope
@@ -133,6 +135,53 @@ def test_the_graph_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
     assert ids[0] not in _search(db, "note number 0 about topic 0")
     graph.write_bytes(b"not a graph")  # unreadable: rebuilt from the file
     assert _search(db, "a brand new note about quantum gardening")[0] == later
+
+
+def _two_processes(path: Path) -> tuple[SQLiteStore, Memory, list[str]]:
+    """A reader's store and a writer's memory on one file (each its own connection, as
+    two processes have), the reader's graph built over the writer's 120 notes."""
+    reader = SQLiteStore(path, ann_threshold=50)
+    reader._index.exact_scope_limit = 10  # the graph answers, not the exact scan
+    writer = Memory(store=SQLiteStore(path, ann_threshold=50), embedder=EMBED)
+    ids = [writer.add(f"note number {i} about topic {i * 7 % 13}", user_id="ana").note_ids[0]
+           for i in range(120)]  # fmt: skip
+    reader.search_vector(EMBED.embed("note number 1"), Scope("ana"), 1)
+    assert reader._index.graph is not None
+    return reader, writer, ids
+
+
+def test_a_note_written_after_another_process_purged_the_newest_is_found(
+    tmp_path: Path,
+) -> None:
+    """The purged newest note's revision (and row key) went to the next note: the reader,
+    catching up from the revisions it has seen, missed that note until it reopened."""
+    reader, writer, ids = _two_processes(tmp_path / "m.db")
+    writer.purge(ids[-1])
+    new = writer.add("zebra xylophone quantum", user_id="ana").note_ids[0]
+
+    def found(text: str, limit: int) -> set[str]:
+        return {i for i, _ in reader.search_vector(EMBED.embed(text), Scope("ana"), limit)}
+
+    assert new in found("zebra xylophone quantum", 5)
+    assert ids[-1] not in found("note number 119 about topic 11", 20)
+
+
+def test_a_note_purged_and_imported_again_by_another_process_stays_findable(
+    tmp_path: Path,
+) -> None:
+    reader, writer, ids = _two_processes(tmp_path / "m.db")
+    again = writer.store.get_notes([ids[10]])[ids[10]]
+    vector = writer.store.vectors_of([ids[10]])[ids[10]]
+    writer.purge(ids[10])
+    imported = replace(again, episode_ids=())
+    writer.store.apply(
+        Changes(notes=[imported], bodies={again.id: again.text}, vectors={again.id: vector})
+    )
+    reader.search_vector(vector, Scope("ana"), 1)  # catches up: a new row key, one purge
+    writer.add("zebra xylophone quantum", user_id="ana")  # may take the note's old row
+    found = reader.search_vector(vector, Scope("ana"), 3)
+    assert again.id in {i for i, _ in found}
+    assert all(score > 0.99 for _, score in found[:1])
 
 
 def _corrupt(path: Path, how: str) -> None:

@@ -72,7 +72,7 @@ class ApproximateIndex:
     ) -> None:
         for item_id, key in zip(ids, keys, strict=True):
             if self._key_of.get(item_id, key) != key:  # re-added under another key
-                self._forget_key(self._key_of[item_id])
+                self._forget_key(self._key_of[item_id], item_id)
         self.exact.upsert_many(ids, matrix, scopes)
         self._place(keys, self.exact.rows_of(ids))
         self._key_of.update(zip(ids, keys, strict=True))
@@ -88,10 +88,14 @@ class ApproximateIndex:
         self.exact.remove(item_id)
         key = self._key_of.pop(item_id, None)
         if key is not None:
-            self._forget_key(key)
+            self._forget_key(key, item_id)
 
-    def _forget_key(self, key: int) -> None:
-        self._id_of.pop(key, None)
+    def _forget_key(self, key: int, item_id: str) -> None:
+        """Drop `item_id`'s entry under `key`, unless the key now belongs to another note
+        (SQLite gives a purged newest note's row key to the next note)."""
+        if self._id_of.get(key) != item_id:
+            return
+        del self._id_of[key]
         if key < len(self._row_by_key):
             self._row_by_key[key] = -1
         if self.graph is not None and self.graph.contains(key):

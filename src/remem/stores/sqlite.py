@@ -252,7 +252,9 @@ class SQLiteStore(SharedReads):
         which the store then refuses."""
         if not opening and last > self._purge_seq:
             for (item_id,) in self._db.execute(
-                "SELECT target_id FROM events WHERE seq > ? AND seq <= ? AND action = 'purge'",
+                # not one written again since (imported anew): the catch-up has its new row
+                "SELECT target_id FROM events e WHERE seq > ? AND seq <= ? AND action = 'purge'"
+                " AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.id = e.target_id)",
                 (self._purge_seq, last),
             ).fetchall():
                 self._index.remove(item_id)

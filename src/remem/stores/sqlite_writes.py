@@ -40,6 +40,14 @@ class _NoteBatch:
     last_turn: dict[Scope, str] = field(default_factory=dict)  # thread -> its newest turn's body
 
 
+# Past every revision ever written, a purged note's too: other processes catch up from the
+# last revision they saw, and would never see a new note given a purged note's number.
+NEXT_REVISION = (
+    "SELECT max(coalesce((SELECT max(revision) FROM notes), 0), coalesce((SELECT"
+    " CAST(value AS INTEGER) FROM meta WHERE key = 'purged_revision'), 0)) + 1"
+)
+
+
 class Writer:
     """Writes a `Changes` batch: rows, the full-text index, passages, revisions."""
 
@@ -89,7 +97,7 @@ class Writer:
             " deleted_at = excluded.deleted_at",
             [episode_row(e) for e in changes.episodes],
         )
-        (revision,) = db.execute("SELECT coalesce(max(revision), 0) + 1 FROM notes").fetchone()
+        (revision,) = db.execute(NEXT_REVISION).fetchone()
         batch = _NoteBatch(self._stored([note.id for note in changes.notes]))
         for note in changes.notes:
             self._write_note(note, changes.bodies.get(note.id), revision, batch)
