@@ -217,3 +217,23 @@ def test_searches_racing_writes_on_a_budget_store(pair: Pair) -> None:
     full = pair.full.search_text(["garden", "zeppelin"], ANA, 100)
     assert len(full.in_context) == len(everything) - 1  # all but "nothing to see"
     assert [item for item, _ in budgeted.in_context] == [item for item, _ in full.in_context]
+
+
+def test_planner_estimates_are_asked_once_a_term_and_kept_bounded() -> None:
+    from remem.stores import postgres_lexical
+    from remem.stores.postgres_lexical import Estimates
+
+    asked: list[str] = []
+
+    def ask(term: str) -> int:
+        asked.append(term)
+        return len(term)
+
+    estimates = Estimates()
+    assert estimates.get(("notes", "ana", "garden"), lambda: ask("garden")) == 6
+    assert estimates.get(("notes", "ana", "garden"), lambda: ask("garden")) == 6
+    assert estimates.get(("notes", "bo", "garden"), lambda: ask("garden")) == 6  # another owner
+    assert asked == ["garden", "garden"]
+    for number in range(postgres_lexical.ESTIMATES_KEPT + 5):
+        estimates.get(("notes", "ana", str(number)), lambda: 1)
+    assert len(estimates._kept) <= postgres_lexical.ESTIMATES_KEPT

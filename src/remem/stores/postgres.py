@@ -47,7 +47,7 @@ from remem.stores.postgres_bulk import (
     is_plain,
     write_batch,
 )
-from remem.stores.postgres_lexical import or_query, within_budget
+from remem.stores.postgres_lexical import Estimates, or_query, within_budget
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, check_thoughts, owner_of, vector_text
@@ -81,6 +81,7 @@ class PostgresStore(SharedReads):
     def __init__(self, url: str, *, pool_size: int = 8, budget: Budget = DEFAULT_BUDGET) -> None:
         self.path = _redacted(url)
         self._budget = budget
+        self._estimates = Estimates()  # the planner's, of full-text terms
         try:
             # one direct connection first: an unreachable server fails now, with its reason
             with psycopg.connect(url, connect_timeout=10, row_factory=dict_row) as conn:
@@ -259,7 +260,7 @@ class PostgresStore(SharedReads):
         where, params = self.dialect.scope(scope, "")
         among, values = within_budget(
             self._rows, ("notes", "context_tsv", "id"), terms, (where, params), candidates,
-            self._budget, _owner(scope),
+            self._budget, _owner(scope), self._estimates,
         )  # fmt: skip
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
@@ -285,7 +286,7 @@ class PostgresStore(SharedReads):
             where, params = f"owner = %s AND {where}", [owner_of(scope), *params]
         among, values = within_budget(
             self._rows, ("passages", "tsv", "pk"), terms, (where, params), candidates,
-            self._budget, _owner(scope),
+            self._budget, _owner(scope), self._estimates,
         )  # fmt: skip
         rows = self._rows(
             "SELECT pk, ts_rank(tsv, q) AS score FROM passages, to_tsquery('english', %s) q"

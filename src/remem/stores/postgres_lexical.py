@@ -3,12 +3,35 @@ query may rank, as SQL to add to it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from remem.stores.lexical import Budget
 
 Read = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+ESTIMATE_SECONDS = 60.0  # how long a term's estimate is used again
+ESTIMATES_KEPT = 10_000
+
+
+class Estimates:
+    """The planner's row estimates, each used again for a minute: they change only when
+    PostgreSQL analyses the table again, and asking cost a round trip a term a search."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[Any, ...], tuple[float, int]] = {}
+
+    def get(self, key: tuple[Any, ...], ask: Callable[[], int]) -> int:
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        if len(self._kept) >= ESTIMATES_KEPT:  # bounded: forget the estimates, ask again
+            self._kept.clear()
+        value = ask()
+        self._kept[key] = (now + ESTIMATE_SECONDS, value)
+        return value
 
 
 def within_budget(
@@ -19,6 +42,7 @@ def within_budget(
     candidates: Sequence[Any],
     budget: Budget,
     owner: str | None,
+    estimates: Estimates,
 ) -> tuple[str, list[Any]]:
     """A condition (to AND into the query of `terms` over `searched`: a table, its tsvector
     column and its key, in the scope) keeping the rows whose key is a candidate or that
@@ -39,14 +63,17 @@ def within_budget(
     if small[0]["n"] <= budget.small_scope:
         return "", []
     owned, owners = ("owner = %s AND ", [owner]) if owner is not None else ("", [])
-    frequency = {
-        term: _planned_rows(
-            read(
-                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table}"
-                f" WHERE {owned}{column} @@ to_tsquery('english', %s)",
-                (*owners, or_query([term])),
-            )[0]["QUERY PLAN"]
+
+    def planned(term: str) -> int:
+        explained = read(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table}"
+            f" WHERE {owned}{column} @@ to_tsquery('english', %s)",
+            (*owners, or_query([term])),
         )
+        return _planned_rows(explained[0]["QUERY PLAN"])
+
+    frequency = {
+        term: estimates.get((table, column, owner, term), partial(planned, term))
         for term in dict.fromkeys(terms)
     }
     if budget.affordable(frequency):
