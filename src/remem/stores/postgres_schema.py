@@ -210,12 +210,20 @@ CREATE INDEX notes_archived ON notes (tenant, user_id, archived_at)
     WHERE archived_at IS NOT NULL;
 """
 
+# room on each page of notes for a new version of a row: counting a read (access_count,
+# last_accessed_at; neither indexed) then updates the row in place (a HOT update) instead
+# of adding an entry to each of the notes' 15 indexes, its HNSW graph included. Measured
+# on 100k notes (~10 rows a page) after 60 searches: 7% of those updates in place at the
+# default 100, 71% at 80. Pages written from now on keep the room.
+M006_ROOM_FOR_UPDATES = "ALTER TABLE notes SET (fillfactor = 80);"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_sentence_vectors", M002_SENTENCE_VECTORS),
     ("m003_notes_by_time", M003_NOTES_BY_TIME),
     ("m004_threads", M004_THREADS),
     ("m005_lifecycle", M005_LIFECYCLE),
+    ("m006_room_for_updates", M006_ROOM_FOR_UPDATES),
 ]
 
 
