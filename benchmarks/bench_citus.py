@@ -7,7 +7,7 @@ single PostgreSQL server beside it.
     python benchmarks/bench_citus.py --url "$REMEM_TEST_CITUS" --notes 1000000 \\
         --single "$REMEM_TEST_POSTGRES"          # single-node figures from the same corpus
 
-The corpus, the load (the store's own `apply`, in batches, with precomputed vectors) and
+The corpus, the load (the store's bulk path, with precomputed vectors) and
 the searches are those of `bench_scale.py`: notes spread over `--users` users, every query
 searching one user's scope, its embedding inside the timing. Each run works in a fresh
 schema of the database the URL names (dropped afterwards unless `--keep`), so remem's own
@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import psycopg
 
 from remem.embedders.minilm import MiniLMEmbedder
 from remem.stores import open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scale import POOL, _load, _mixed, _pool, _searches
+from bench_scale import _corpus, _load, _searches
 
 
 def main() -> None:
@@ -51,32 +50,31 @@ def main() -> None:
     args = parser.parse_args()
     _check_cluster(args.url)
     embedder = MiniLMEmbedder()
-    rng = np.random.default_rng(7)
-    pool = _pool(embedder, min(POOL, args.notes))
-    vectors = _mixed(pool, args.notes, rng)
-    users = rng.integers(0, args.users, size=args.notes)
+    synthetic = argparse.Namespace(
+        corpus="synthetic", size=args.notes, users=args.users, queries=args.queries
+    )
+    corpus = _corpus(synthetic, embedder)  # bench_scale's: texts, vectors, users, questions
     report: dict[str, Any] = {"notes": args.notes, "users": args.users}
     runs = [("citus", args.url, args.shards)] + (
         [("postgres", args.single, None)] * bool(args.single)
     )
     for name, url, shards in runs:
         with _fresh_schema(url, shards, args.keep) as location:
-            report[name] = _run(location, embedder, vectors, users, args)
+            report[name] = _run(location, embedder, corpus, args)
             if name == "citus":
                 report[name]["cluster"] = _cluster_facts(location)
     print(json.dumps(report, indent=2))
 
 
-def _run(
-    location: str, embedder: Any, vectors: np.ndarray, users: np.ndarray, args: Any
-) -> dict[str, Any]:
+def _run(location: str, embedder: Any, corpus: Any, args: Any) -> dict[str, Any]:
+    texts, vectors, users, asked = corpus
     store = open_store(location)
-    seconds, note_ids = _load(store, vectors, users)
+    seconds, note_ids = _load(store, vectors, users, texts)
     figures: dict[str, Any] = {
         "load_s": round(seconds, 1),
         "load_notes_per_s": round(len(note_ids) / seconds, 1),
     }
-    figures.update(_searches(store, embedder, vectors, users, note_ids, args))
+    figures.update(_searches(store, embedder, (vectors, users, note_ids), asked, args))
     store.close()
     return figures
 
