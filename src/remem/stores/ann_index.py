@@ -109,17 +109,16 @@ class ApproximateIndex:
     def _place(self, keys: list[int], rows: npt.NDArray[np.int64]) -> None:
         """Record the exact-index row of each key the array can hold (keys are row ids,
         dense from 1; a far larger one is looked up through the dicts instead)."""
+        keyed = np.asarray(keys, dtype=np.int64)
+        fits = keyed < 8 * (len(self.exact) + 100_000)
         size = len(self._row_by_key)
-        needed = max((key for key in keys if key < self._key_limit()), default=-1) + 1
+        needed = int(keyed[fits].max()) + 1 if fits.any() else 0
         if needed > size:
             grown = np.full(max(needed, 2 * size), -1, dtype=np.int64)
             grown[:size] = self._row_by_key
             self._row_by_key = grown
-        placed = [i for i, key in enumerate(keys) if key < len(self._row_by_key)]
-        self._row_by_key[[keys[i] for i in placed]] = rows[placed]
-
-    def _key_limit(self) -> int:
-        return 8 * (len(self.exact) + 100_000)
+        fits &= keyed < len(self._row_by_key)
+        self._row_by_key[keyed[fits]] = rows[fits]
 
     def _rows_of_keys(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
         """The exact-index row of each of the graph's keys (-1: unknown). Mapping 2,000
