@@ -144,8 +144,25 @@ def test_a_small_scope_has_all_its_notes_scored(location: str, pair: Pair) -> No
         found = roomy.search_text(["garden", "weather"], ANA, 100, [pair.quiet])
     finally:
         roomy.close()
+    # passages: no rare rows at all, so only the small-scope rule can bring any in
+    passages, tight = (
+        _passages(location, Budget(exact=2, rare=0, small_scope=small)) for small in (1000, 0)
+    )
     full = pair.full.search_text(["garden", "weather"], ANA, 100)
     assert [item for item, _ in found.in_context] == [item for item, _ in full.in_context]
+    everything = pair.full.search_passages(["garden", "weather"], ANA, 100)
+    assert [pk for pk, _ in passages] == [pk for pk, _ in everything] and everything
+    for (_, score), (_, expected) in zip(passages, everything, strict=True):
+        assert score == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert tight == []
+
+
+def _passages(location: str, budget: Budget) -> list[tuple[int, float]]:
+    store = _open(location, budget=budget)
+    try:
+        return store.search_passages(["garden", "weather"], ANA, 100, [-1])
+    finally:
+        store.close()
 
 
 def test_a_term_in_every_row_after_deletes_does_not_break_search(pair: Pair) -> None:

@@ -193,7 +193,8 @@ def test_the_migration_puts_session_turns_in_their_session(tmp_path: Path) -> No
     db.execute("DROP INDEX notes_thread")
     db.execute("DROP INDEX notes_owner_time")
     db.execute("ALTER TABLE notes DROP COLUMN thread")
-    # and what came after threads (m007_lifecycle), so the file is as m005 left it
+    # and what came after threads (m007_lifecycle, m008), so the file is as m005 left it
+    db.execute("DROP INDEX passages_owner")
     db.execute("DROP INDEX notes_expires")
     db.execute("DROP INDEX notes_archived")
     for column in ("access_count", "last_accessed_at", "pinned", "expires_at", "archived_at"):

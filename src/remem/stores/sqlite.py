@@ -30,7 +30,7 @@ from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
 from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record, visible
 from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, match_any, phrase
 from remem.stores.sqlite_purge import purge
-from remem.stores.sqlite_schema import migrate
+from remem.stores.sqlite_schema import enter_wal, migrate
 from remem.stores.sqlite_writes import Writer
 from remem.types import ApiKey, Job, Scope
 
@@ -46,22 +46,6 @@ IN_CHUNK = 900
 FTS_OVERFETCH = 4
 EXPIRED_ANY = "SELECT 1 FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1"
 SQLITE = Dialect(mark="?", order="pk", same="IS", id_chunk=IN_CHUNK)
-
-
-def _enter_wal(db: sqlite3.Connection) -> None:
-    """Switch to write-ahead logging, waiting out other connections doing the same.
-
-    Switching needs an exclusive lock, and SQLite reports "locked" at once, without its busy
-    handler, when another connection is opening the same new file: so wait here instead."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 class SQLiteStore(SharedReads):
@@ -89,7 +73,7 @@ class SQLiteStore(SharedReads):
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _enter_wal(self._db)
+            enter_wal(self._db, BUSY_TIMEOUT_MS / 1000)
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             # freed space is zeroed: a purged text (and earlier versions of any text) leaves
@@ -367,20 +351,25 @@ class SQLiteStore(SharedReads):
         self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[int]
     ) -> list[tuple[int, float]]:
         """`search_passages` as `_text_among` ranks notes: the rows of the rare terms and
-        the `candidates`, of the scope."""
-        found = list(candidates)
-        if plan.rare:
-            found += [
-                row[0]
-                for row in self._rows(
-                    "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?",
-                    (match_any(plan.rare),),
-                )
-            ]
+        the `candidates`, of the scope; every passage of a small scope."""
         where, params = scope_sql(scope, "")
-        kept = self._read_among(
-            f"SELECT pk FROM passages WHERE {where} AND pk {IDS}", found, params
+        kept = self._rows(
+            f"SELECT pk FROM passages WHERE {where} LIMIT ?",
+            (*params, self._budget.small_scope + 1),
         )
+        if len(kept) > self._budget.small_scope:
+            found = list(candidates)
+            if plan.rare:
+                found += [
+                    row[0]
+                    for row in self._rows(
+                        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?",
+                        (match_any(plan.rare),),
+                    )
+                ]
+            kept = self._read_among(
+                f"SELECT pk FROM passages WHERE {where} AND pk {IDS}", found, params
+            )
         scored = self._lexicons["passages_fts"].score(plan, [row[0] for row in kept], ((1.0,),))
         ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
         return [(pk, score) for pk, (score,) in ranked]

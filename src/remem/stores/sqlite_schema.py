@@ -6,6 +6,7 @@ Never edit a migration that has shipped: add the next one. `MIGRATIONS` is the o
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 
 from remem import clock
@@ -260,6 +261,12 @@ def m007_lifecycle(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_passages_by_owner(db: sqlite3.Connection) -> None:
+    # a search asks how many passages a scope holds (a small one is ranked in full): an
+    # index answers that without scanning every owner's passages
+    db.execute("CREATE INDEX passages_owner ON passages (tenant, user_id, pk)")
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_tenants_and_keys,
@@ -268,7 +275,25 @@ MIGRATIONS: list[Migration] = [
     m005_notes_by_time,
     m006_threads,
     m007_lifecycle,
+    m008_passages_by_owner,
 ]
+
+
+def enter_wal(db: sqlite3.Connection, patience: float) -> None:
+    """Switch to write-ahead logging, waiting out other connections doing the same.
+
+    Switching needs an exclusive lock, and SQLite reports "locked" at once, without its busy
+    handler, when another connection is opening the same new file: so wait here instead
+    (up to `patience` seconds)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def migrate(db: sqlite3.Connection, target: int | None = None) -> int:
