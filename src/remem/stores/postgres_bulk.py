@@ -164,6 +164,10 @@ def _build(conn: Connection, statement: str, sharded: bool) -> None:
             with conn.transaction():
                 if sharded:  # SET LOCAL then reaches the workers building the shards
                     conn.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+                    # one shard at a time on each worker: each build may take BUILD_MEMORY
+                    # (pgvector builds its graph in memory); at once, the 16
+                    # shards a worker holds ran the machine out of memory (1M notes)
+                    conn.execute("SET LOCAL citus.max_adaptive_executor_pool_size = 1")
                 conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
                 if workers is not None:
                     conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {workers}")
