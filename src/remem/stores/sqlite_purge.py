@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from remem.stores.sqlite_writes import rebuild_passage
+from remem.stores.sqlite_writes import KEEP_PURGED_REVISION, rebuild_passage
 
 IN_CHUNK = 900
 
@@ -25,11 +25,7 @@ def purge(db: sqlite3.Connection, ids: Sequence[str]) -> None:
     ids = list(dict.fromkeys([*ids, *(row[0] for row in derived)]))
     notes = _rows(db, "SELECT pk, passage FROM notes WHERE id IN ({})", ids)
     followers = _followers(db, ids)
-    db.execute(  # so no later note is given a purged note's revision (see NEXT_REVISION)
-        "INSERT INTO meta (key, value) SELECT 'purged_revision', coalesce(max(revision), 0)"
-        " FROM notes WHERE true ON CONFLICT (key) DO UPDATE SET value ="
-        " max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
-    )
+    db.execute(KEEP_PURGED_REVISION)  # so no later note is given a purged note's revision
     _run(db, "DELETE FROM notes_fts WHERE rowid IN ({})", [row[0] for row in notes])
     for table, column in (
         ("vectors", "note_id"),

@@ -41,10 +41,16 @@ class _NoteBatch:
 
 
 # Past every revision ever written, a purged note's too: other processes catch up from the
-# last revision they saw, and would never see a new note given a purged note's number.
+# last revision they saw, and would never see a new note given a purged note's number. A
+# purge records the highest revision before it deletes (KEEP_PURGED_REVISION).
 NEXT_REVISION = (
     "SELECT max(coalesce((SELECT max(revision) FROM notes), 0), coalesce((SELECT"
     " CAST(value AS INTEGER) FROM meta WHERE key = 'purged_revision'), 0)) + 1"
+)
+KEEP_PURGED_REVISION = (
+    "INSERT INTO meta (key, value) SELECT 'purged_revision', coalesce(max(revision), 0)"
+    " FROM notes WHERE true ON CONFLICT (key) DO UPDATE SET value ="
+    " max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
 )
 
 
