@@ -47,7 +47,7 @@ from remem.stores.postgres_bulk import (
     is_plain,
     write_batch,
 )
-from remem.stores.postgres_lexical import Estimates, or_query, within_budget
+from remem.stores.postgres_lexical import Estimates, or_query, ranked_rows
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, check_thoughts, owner_of, vector_text
@@ -258,14 +258,14 @@ class PostgresStore(SharedReads):
         if not query:
             return TextMatches([], [])
         where, params = self.dialect.scope(scope, "")
-        among, values = within_budget(
+        ranked, values = ranked_rows(
             self._rows, ("notes", "context_tsv", "id"), terms, (where, params), candidates,
             self._budget, _owner(scope), self._estimates,
         )  # fmt: skip
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
-            f" FROM notes, to_tsquery('english', %s) q WHERE context_tsv @@ q AND {where}"
-            f" AND deleted_at IS NULL AND {SHOWN}{among} ORDER BY in_context DESC, seq LIMIT %s",
+            f" FROM notes, to_tsquery('english', %s) q WHERE {where} AND deleted_at IS NULL"
+            f" AND {SHOWN} AND {ranked} ORDER BY in_context DESC, seq LIMIT %s",
             (query, *params, clock.now(), *values, limit),
         )
         own = sorted(
@@ -284,13 +284,13 @@ class PostgresStore(SharedReads):
         if scope.user_id is not None and not self.dialect.sharded:
             # the owner, so candidates are found by the key (owner, pk), not by a scan
             where, params = f"owner = %s AND {where}", [owner_of(scope), *params]
-        among, values = within_budget(
+        ranked, values = ranked_rows(
             self._rows, ("passages", "tsv", "pk"), terms, (where, params), candidates,
             self._budget, _owner(scope), self._estimates,
         )  # fmt: skip
         rows = self._rows(
             "SELECT pk, ts_rank(tsv, q) AS score FROM passages, to_tsquery('english', %s) q"
-            f" WHERE tsv @@ q AND {where}{among} ORDER BY score DESC, pk LIMIT %s",
+            f" WHERE {where} AND {ranked} ORDER BY score DESC, pk LIMIT %s",
             (query, *params, *values, limit),
         )
         return [(int(r["pk"]), float(r["score"])) for r in rows]
