@@ -254,3 +254,25 @@ def test_planner_estimates_are_asked_once_a_term_and_kept_bounded() -> None:
     for number in range(postgres_lexical.ESTIMATES_KEPT + 5):
         estimates.get(("notes", "ana", str(number)), lambda: 1)
     assert len(estimates._kept) <= postgres_lexical.ESTIMATES_KEPT
+
+
+def test_a_large_scope_is_counted_once_a_minute_a_small_one_every_time() -> None:
+    from remem.stores.postgres_lexical import LargeScopes
+
+    counted: list[str] = []
+
+    def count(scope: str, large: bool) -> bool:
+        counted.append(scope)
+        return large
+
+    scopes = LargeScopes()
+    assert scopes.is_large(("notes", "ana"), lambda: count("ana", True))
+    assert scopes.is_large(("notes", "ana"), lambda: count("ana", False))  # kept: not asked
+    assert not scopes.is_large(("notes", "bo"), lambda: count("bo", False))
+    assert not scopes.is_large(("notes", "bo"), lambda: count("bo", False))  # asked again
+    assert counted == ["ana", "bo", "bo"]
+    scopes.forget()  # a deletion: ana may be small now
+    assert not scopes.is_large(("notes", "ana"), lambda: count("ana", False))
+    for number in range(LargeScopes.KEPT + 5):
+        scopes.is_large(("notes", str(number)), lambda: True)
+    assert len(scopes._until) <= LargeScopes.KEPT

@@ -6,7 +6,8 @@ Connections come from a pool; every `apply` is one transaction. Full-text rankin
 `ts_rank` over English-stemmed tsvectors (BM25 in the SQLite store): the two stores agree
 on what matches, not on exact scores. Vector search uses an HNSW index once the memory's
 embedding size is known, and scans exactly when the scope is small enough that a filtered
-index scan could come back short.
+index scan could come back short. Notes are partitioned by owner (one HNSW graph each), and
+queries name the owner wherever they know it, so PostgreSQL reads one partition.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,7 +47,7 @@ from remem.stores.postgres_bulk import (
     is_plain,
     write_batch,
 )
-from remem.stores.postgres_lexical import Estimates, or_query, ranked_rows
+from remem.stores.postgres_lexical import Estimates, LargeScopes, or_query, ranked_rows
 from remem.stores.postgres_purge import purge
 from remem.stores.postgres_schema import LOCK_KEY, migrate
 from remem.stores.postgres_writes import Writer, check_thoughts, owner_of, vector_text
@@ -63,12 +63,7 @@ FETCH_CHUNK = 1000
 EXACT_SCAN_LIMIT = 2_000
 HNSW_MAX_SCAN = 100_000
 HNSW_EF_SEARCH = 100  # candidates per HNSW search
-# Counting a big scope's first 2k live notes costs ~5 ms at 1M notes (one heap page each), a
-# third of a search; a scope found bigger than EXACT_SCAN_LIMIT is taken to stay big for this
-# long (or until this process deletes notes), so a busy user pays the count once a minute.
-LARGE_SCOPE_SECONDS = 60.0
-POSTGRES = Dialect(mark="%s", order="seq", same="IS NOT DISTINCT FROM", id_chunk=None)
-CITUS = replace(POSTGRES, sharded=True)  # the same, on a cluster sharded by owner
+POSTGRES = Dialect(mark="%s", order="seq", same="IS NOT DISTINCT FROM", id_chunk=None, sharded=True)
 SHOWN = POSTGRES.render(VISIBLE)  # not archived, not expired (one parameter: now)
 
 
@@ -86,7 +81,7 @@ class PostgresStore(SharedReads):
             # one direct connection first: an unreachable server fails now, with its reason
             with psycopg.connect(url, connect_timeout=10, row_factory=dict_row) as conn:
                 self.schema_version = migrate(conn)
-                self.dialect = CITUS if citus.has_citus(conn) else POSTGRES
+                self._citus = citus.has_citus(conn)
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -98,7 +93,7 @@ class PostgresStore(SharedReads):
         except (psycopg.Error, RuntimeError) as error:
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._dimensions: int | None = None
-        self._large_scopes: dict[Scope, float] = {}  # scope -> until when it counts as large
+        self._large_scopes = LargeScopes()
         self._owners = citus.KnownOwners()  # on Citus: routes lookups by id to their shards
         self.load_timings: dict[str, float] = {}  # what the last bulk load's index builds took
 
@@ -115,16 +110,15 @@ class PostgresStore(SharedReads):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._conn() as conn:
             rows = conn.execute(sql, params).fetchall()
-        if self.dialect.sharded:
-            self._owners.learn_rows(rows)
+        self._owners.learn_rows(rows)
         return rows
 
     def _read_among(self, sql: str, ids: Sequence[Any], params: Sequence[Any] = ()) -> list[Any]:
-        """On Citus, a lookup by ids whose owners are all known names them too: one shard
-        (or a few) answers instead of every one."""
+        """A lookup by ids whose owners are all known names them too: one partition (one
+        shard on Citus), or a few, answers instead of every one."""
         if not ids:  # as on SQLite: nothing is one of no ids (and no shard is asked)
             return []
-        owners = self._owners.of(ids) if self.dialect.sharded else None
+        owners = self._owners.of(ids)
         routed = citus.routed_among(sql, owners) if owners else None
         if routed is None:
             return super()._read_among(sql, ids, params)
@@ -143,18 +137,14 @@ class PostgresStore(SharedReads):
 
     def apply(self, changes: Changes) -> None:
         if any(note.deleted_at is not None for note in changes.notes):
-            self._large_scopes.clear()  # a deletion may have made a large scope small
+            self._large_scopes.forget()
         if changes.vectors and self._embedding_size() is None:
             self._prepare_vectors(len(next(iter(changes.vectors.values()))))
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self._pool.connection() as conn, conn.transaction():
                     self._write(cast(psycopg.Connection[dict[str, Any]], conn), changes)
-                if self.dialect.sharded:
-                    for episode in changes.episodes:
-                        self._owners.learn(owner_of(episode.scope), (episode.id,))
-                    for note in changes.notes:
-                        self._owners.learn(owner_of(note.scope), (note.id,))
+                self._learn_written(changes)
                 return
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt + 1 == WRITE_ATTEMPTS:
@@ -206,7 +196,7 @@ class PostgresStore(SharedReads):
                 self._load(changes)
         finally:
             with self._conn() as conn:
-                built = build_indexes(conn, self._embedding_size(), self.dialect.sharded)
+                built = build_indexes(conn, self._embedding_size(), self._citus)
             self.load_timings = {f"index_{name}_s": seconds for name, seconds in built.items()}
 
     def _load(self, changes: Changes) -> None:
@@ -220,14 +210,16 @@ class PostgresStore(SharedReads):
             # update it; `apply` writes the batch as it always does (upserts)
             self.apply(changes)
             return
-        if self.dialect.sharded:
-            for episode in changes.episodes:
-                self._owners.learn(owner_of(episode.scope), (episode.id,))
-            for note in changes.notes:
-                self._owners.learn(owner_of(note.scope), (note.id,))
+        self._learn_written(changes)
+
+    def _learn_written(self, changes: Changes) -> None:
+        for episode in changes.episodes:
+            self._owners.learn(owner_of(episode.scope), (episode.id,))
+        for note in changes.notes:
+            self._owners.learn(owner_of(note.scope), (note.id,))
 
     def claim_job(self, token: str, until: datetime, job_id: str | None = None) -> Job | None:
-        if self.dialect.sharded:  # no FOR UPDATE SKIP LOCKED across shards
+        if self._citus:  # no FOR UPDATE SKIP LOCKED across shards
             with self._conn() as conn:
                 row = citus.claim_job(conn, token, until, job_id)
             return None if row is None else job_from_row(row)
@@ -260,7 +252,7 @@ class PostgresStore(SharedReads):
         where, params = self.dialect.scope(scope, "")
         ranked, values = ranked_rows(
             self._rows, ("notes", "context_tsv", "id"), terms, (where, params), candidates,
-            self._budget, _owner(scope), self._estimates,
+            self._budget, _owner(scope), (self._estimates, self._large_scopes),
         )  # fmt: skip
         rows = self._rows(
             "SELECT id, ts_rank(context_tsv, q) AS in_context, ts_rank(body_tsv, q) AS own"
@@ -281,12 +273,9 @@ class PostgresStore(SharedReads):
         if not query:
             return []
         where, params = self.dialect.scope(scope, "")
-        if scope.user_id is not None and not self.dialect.sharded:
-            # the owner, so candidates are found by the key (owner, pk), not by a scan
-            where, params = f"owner = %s AND {where}", [owner_of(scope), *params]
         ranked, values = ranked_rows(
             self._rows, ("passages", "tsv", "pk"), terms, (where, params), candidates,
-            self._budget, _owner(scope), self._estimates,
+            self._budget, _owner(scope), (self._estimates, self._large_scopes),
         )  # fmt: skip
         rows = self._rows(
             "SELECT pk, ts_rank(tsv, q) AS score FROM passages, to_tsquery('english', %s) q"
@@ -324,7 +313,7 @@ class PostgresStore(SharedReads):
                     (literal, *params, literal, limit),
                 ).fetchall()
             else:
-                _tune_hnsw(conn, max(HNSW_EF_SEARCH, limit), sharded=self.dialect.sharded)
+                _tune_hnsw(conn, max(HNSW_EF_SEARCH, limit), sharded=self._citus)
                 cast = f"vector({dimensions})"
                 rows = conn.execute(
                     f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) AS score FROM notes"
@@ -339,18 +328,15 @@ class PostgresStore(SharedReads):
         self, conn: psycopg.Connection[dict[str, Any]], scope: Scope, live: str, params: list[str]
     ) -> bool:
         """Whether the scope holds at most EXACT_SCAN_LIMIT live vectors (so: scan it exactly)."""
-        if self._large_scopes.get(scope, 0.0) > time.monotonic():
-            return False
-        row = conn.execute(
-            f"SELECT count(*) AS n FROM (SELECT 1 FROM notes WHERE {live} LIMIT %s) s",
-            (*params, EXACT_SCAN_LIMIT + 1),
-        ).fetchone()
-        if row is not None and row["n"] <= EXACT_SCAN_LIMIT:
-            return True
-        if len(self._large_scopes) >= 10_000:  # bounded: forget the verdicts, not the data
-            self._large_scopes.clear()
-        self._large_scopes[scope] = time.monotonic() + LARGE_SCOPE_SECONDS
-        return False
+
+        def count_is_large() -> bool:
+            row = conn.execute(
+                f"SELECT count(*) AS n FROM (SELECT 1 FROM notes WHERE {live} LIMIT %s) s",
+                (*params, EXACT_SCAN_LIMIT + 1),
+            ).fetchone()
+            return row is None or int(row["n"]) > EXACT_SCAN_LIMIT
+
+        return not self._large_scopes.is_large(("vectors", scope), count_is_large)
 
     def sentence_scores(self, vector: Vectors, ids: Sequence[str]) -> dict[str, float]:
         rows = self._read_among(  # the id list bound last, as shared SQL does (routed on Citus)

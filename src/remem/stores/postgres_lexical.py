@@ -34,6 +34,33 @@ class Estimates:
         return value
 
 
+class LargeScopes:
+    """Scopes found holding more rows than some limit, taken to stay so for a minute (or
+    until this process deletes notes): counting a big scope's first rows, to tell it from
+    a small one, costs a few ms at 1M notes (a heap page each), and a busy user would pay
+    it every search. A small scope is counted each time: it may grow."""
+
+    SECONDS = 60.0
+    KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[Any, ...], float] = {}
+
+    def is_large(self, key: tuple[Any, ...], count_is_large: Callable[[], bool]) -> bool:
+        if self._until.get(key, 0.0) > time.monotonic():
+            return True
+        if not count_is_large():
+            return False
+        if len(self._until) >= self.KEPT:  # bounded: forget the verdicts, not the data
+            self._until.clear()
+        self._until[key] = time.monotonic() + self.SECONDS
+        return True
+
+    def forget(self) -> None:
+        """A deletion may have made a large scope small."""
+        self._until.clear()
+
+
 def ranked_rows(
     read: Read,
     searched: tuple[str, str, str],
@@ -42,7 +69,7 @@ def ranked_rows(
     candidates: Sequence[Any],
     budget: Budget,
     owner: str | None,
-    estimates: Estimates,
+    known: tuple[Estimates, LargeScopes],
 ) -> tuple[str, list[Any]]:
     """The condition for a row of `searched` (a table, its tsvector column and its key)
     in the scope to be ranked for `terms`, whose tsquery the query names `q`: every row
@@ -60,11 +87,16 @@ def ranked_rows(
     every: tuple[str, list[Any]] = (f"{column} @@ q", [])
     if not candidates:
         return every
-    small = read(
-        f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s",
-        (*params, budget.small_scope + 1),
-    )
-    if small[0]["n"] <= budget.small_scope:
+    estimates, large_scopes = known
+
+    def count_is_large() -> bool:
+        counted = read(
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s",
+            (*params, budget.small_scope + 1),
+        )
+        return int(counted[0]["n"]) > budget.small_scope
+
+    if not large_scopes.is_large((table, where, *params, budget.small_scope), count_is_large):
         return every
     owned, owners = ("owner = %s AND ", [owner]) if owner is not None else ("", [])
 

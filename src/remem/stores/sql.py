@@ -71,8 +71,9 @@ class Dialect:
     order: str  # the column numbering episodes and notes in the order they were written
     same: str  # equality that holds between two NULLs
     id_chunk: int | None  # ids bound per `IN` list; None: the whole list as one array
-    # Rows carry an `owner` shard key (Citus): joins between per-owner tables name it, and a
-    # scope with a user names its owner, so each query is one Citus can route or push down.
+    # Rows are kept by their `owner` (Citus shards, PostgreSQL's partitions of notes):
+    # joins between per-owner tables name it, and a scope with a user names its owner, so
+    # each query is one Citus can route and PostgreSQL can prune to one partition.
     sharded: bool = False
 
     def route(self, scope: Scope, prefix: str = "", mark: str = "?") -> tuple[str, list[str]]:
