@@ -276,3 +276,32 @@ def test_a_large_scope_is_counted_once_a_minute_a_small_one_every_time() -> None
     for number in range(LargeScopes.KEPT + 5):
         scopes.is_large(("notes", str(number)), lambda: True)
     assert len(scopes._until) <= LargeScopes.KEPT
+
+
+def test_a_scope_made_small_by_purges_is_ranked_in_full_again(location: str) -> None:
+    """A store that found a scope large keeps the verdict a minute; purging notes (which
+    makes a scope smaller; deleting keeps its rows) must end it at once."""
+    budget = Budget(exact=2, rare=8, small_scope=5)
+    with Memory(location, embedder=HashEmbedder()) as memory:
+        garden = [
+            memory.add(f"we walked in the garden, day {day}", user_id="ana").note_ids[0]
+            for day in range(8)
+        ]
+        quiet = memory.add("nothing to see", user_id="ana").note_ids[0]
+        _analyse(location)
+        store = _open(location, budget=budget)
+        try:
+            with Memory(store=store, embedder=HashEmbedder()) as budgeted:
+                store.search_text(["garden"], ANA, 100, [quiet])  # 9 notes: large
+                for note_id in garden[:6]:
+                    budgeted.purge(note_id)
+                # 3 notes left, at most small_scope: all of them are ranked
+                found = store.search_text(["garden"], ANA, 100, [quiet]).in_context
+            fresh = _open(location, budget=budget)
+            try:
+                assert found == fresh.search_text(["garden"], ANA, 100, [quiet]).in_context
+            finally:
+                fresh.close()
+            assert set(garden[6:]) <= {note_id for note_id, _ in found}
+        finally:
+            store.close()

@@ -143,3 +143,44 @@ def test_migrating_twice_and_opening_twice_change_nothing(url: str) -> None:
         assert migrate(conn) == len(MIGRATIONS)
         after = conn.execute("SELECT id, seq FROM notes ORDER BY seq").fetchall()
     assert [(row["id"], row["seq"]) for row in after] == before
+
+
+def test_privileges_other_roles_held_on_notes_are_kept(url: str) -> None:
+    _older_database(url, _changes(5)[0])
+    role = f"remem_reader_{ids.new_id('r').lower()[-8:]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role}")
+        conn.execute(f"GRANT SELECT, UPDATE ON notes TO {role}")
+    try:
+        PostgresStore(url).close()
+        with psycopg.connect(url) as conn:
+            granted = conn.execute(
+                "SELECT has_table_privilege(%s, 'notes', 'SELECT'),"
+                " has_table_privilege(%s, 'notes', 'UPDATE'),"
+                " has_table_privilege(%s, 'notes', 'DELETE')",
+                (role, role, role),
+            ).fetchone()
+        assert granted == (True, True, False)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_view_on_notes_stops_the_move_with_what_to_do_and_loses_nothing(url: str) -> None:
+    from remem.errors import StoreError
+
+    before = _older_database(url, _changes(5)[0])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE VIEW note_report AS SELECT id, text FROM notes")
+    with pytest.raises(StoreError, match="note_report.*drop the views"):
+        PostgresStore(url)
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        assert conn.execute("SELECT max(version) AS v FROM schema_migrations").fetchone() == {
+            "v": 6
+        }
+        rows = conn.execute("SELECT id, seq FROM notes ORDER BY seq").fetchall()
+        assert [(row["id"], row["seq"]) for row in rows] == before
+        conn.execute("DROP VIEW note_report")
+        conn.commit()
+    PostgresStore(url).close()  # once the view is gone, the move happens

@@ -136,8 +136,8 @@ class PostgresStore(SharedReads):
     # -- writes ----------------------------------------------------------------------------
 
     def apply(self, changes: Changes) -> None:
-        if any(note.deleted_at is not None for note in changes.notes):
-            self._large_scopes.forget()
+        if changes.purge or any(note.deleted_at is not None for note in changes.notes):
+            self._large_scopes.forget()  # the scope may be small now
         if changes.vectors and self._embedding_size() is None:
             self._prepare_vectors(len(next(iter(changes.vectors.values()))))
         for attempt in range(WRITE_ATTEMPTS):

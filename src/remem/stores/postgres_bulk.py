@@ -151,12 +151,12 @@ def build_indexes(conn: Connection, dimensions: int | None, sharded: bool) -> di
             continue
         start = time.perf_counter()
         log.info("building index %s", name)
-        _build(conn, statement, sharded)
+        build_index(conn, statement, sharded)
         took[name] = time.perf_counter() - start
     return took
 
 
-def _build(conn: Connection, statement: str, sharded: bool) -> None:
+def build_index(conn: Connection, statement: str, sharded: bool = False) -> None:
     """One index build with memory to build it in; without parallel workers when the
     server cannot give them shared memory (a small /dev/shm in a container)."""
     for workers in (None, 0):

@@ -23,6 +23,7 @@ import psycopg
 
 from remem import clock
 from remem.stores.citus import distribute, first_value, has_citus
+from remem.stores.postgres_bulk import build_index
 
 LOCK_KEY = 0x72656D656D  # "remem": serialises concurrent migrations
 log = logging.getLogger("remem")
@@ -222,7 +223,6 @@ CREATE INDEX notes_archived ON notes (tenant, user_id, archived_at)
 M006_ROOM_FOR_UPDATES = "ALTER TABLE notes SET (fillfactor = 80);"
 
 NOTE_PARTITIONS = 16
-INDEX_MEMORY = "1GB"  # to rebuild the notes' indexes, the HNSW graphs among them, in memory
 
 
 def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
@@ -234,6 +234,7 @@ def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
     order (`seq` keeps its sequence)."""
     if has_citus(conn):
         return
+    _refuse_views(conn)
     rows = conn.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
         " AND tablename = 'notes' AND indexname != 'notes_pkey' ORDER BY indexname"
@@ -268,10 +269,42 @@ def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT pg_get_serial_sequence('notes_unpartitioned', 'seq')").fetchone()
     )
     conn.execute(f"ALTER SEQUENCE {sequence} OWNED BY notes.seq")
-    conn.execute("DROP TABLE notes_unpartitioned")
-    conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
+    _grant_again(conn)
+    conn.execute("DROP TABLE notes_unpartitioned")  # refused if a view rests on it
     for _, definition in indexes:
-        conn.execute(definition)
+        build_index(conn, definition)  # in memory, HNSW graphs included; retried if need be
+    conn.execute("ANALYZE notes")  # the full-text budget asks the planner's statistics
+
+
+def _refuse_views(conn: psycopg.Connection[Any]) -> None:
+    """Views on notes would hold on to the old table: the move asks for them to go first."""
+    views = [
+        first_value(row)
+        for row in conn.execute(
+            "SELECT DISTINCT v.oid::regclass::text AS name FROM pg_depend d"
+            " JOIN pg_rewrite w ON w.oid = d.objid JOIN pg_class v ON v.oid = w.ev_class"
+            " WHERE d.refobjid = 'notes'::regclass AND v.oid != 'notes'::regclass"
+        ).fetchall()
+    ]
+    if views:
+        raise RuntimeError(
+            f"views rest on the notes table ({', '.join(sorted(views))}): this remem moves"
+            " notes into partitions by owner; drop the views, open the memory once, then"
+            " create them again"
+        )
+
+
+def _grant_again(conn: psycopg.Connection[Any]) -> None:
+    """The privileges other roles held on the old notes table, on the new one."""
+    rows = conn.execute(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS who,"
+        " a.privilege_type AS what FROM pg_class c, aclexplode(c.relacl) a"
+        " LEFT JOIN pg_roles r ON r.oid = a.grantee"
+        " WHERE c.oid = 'notes_unpartitioned'::regclass AND a.grantee != c.relowner"
+    ).fetchall()
+    for row in rows:
+        who, what = (row["who"], row["what"]) if isinstance(row, dict) else row
+        conn.execute(f"GRANT {what} ON notes TO {who}")
 
 
 MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
