@@ -137,6 +137,20 @@ def _indexes(store: Any) -> set[str]:
     return {row["indexname"] for row in rows}
 
 
+def _analysed(store: Any) -> bool:
+    """Whether a PostgreSQL store's search tables have planner statistics."""
+    rows = store._rows(
+        "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+        " AND c.relname IN ('passages', 'episodes')"
+    )
+    parts = store._rows(
+        "SELECT max(c.reltuples) AS n FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'notes'::regclass"
+    )
+    return len(rows) == 2 and all(row["reltuples"] > 0 for row in rows) and parts[0]["n"] > 0
+
+
 def test_a_bulk_copy_searches_like_the_normal_path(
     two_locations: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -149,6 +163,8 @@ def test_a_bulk_copy_searches_like_the_normal_path(
         assert result.added > 200 and result.skipped == 0
         expected = {"notes_embedding", "notes_body_tsv", "notes_context_tsv", "passages_tsv"}
         assert _indexes(bulk) == (expected if hasattr(bulk, "_pool") else set())
+        if hasattr(bulk, "_pool") and not bulk._citus:  # PostgreSQL's planner knows the rows
+            assert _analysed(bulk)
     finally:
         bulk.close()
         normal.close()

@@ -197,6 +197,9 @@ class PostgresStore(SharedReads):
         finally:
             with self._conn() as conn:
                 built = build_indexes(conn, self._embedding_size(), self._citus)
+                if built:  # a large load: the planner's statistics of the tables are stale
+                    for table in ("notes", "passages", "episodes"):
+                        conn.execute(f"ANALYZE {table}")
             self.load_timings = {f"index_{name}_s": seconds for name, seconds in built.items()}
 
     def _load(self, changes: Changes) -> None:
