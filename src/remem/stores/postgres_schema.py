@@ -226,7 +226,7 @@ NOTE_PARTITIONS = 16
 
 
 def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
-    """Notes hash-partitioned by owner, as Citus shards them (it keeps them so), so that a
+    """Notes hash-partitioned by owner, as Citus shards them (there, nothing to do), so a
     user's vector search walks the HNSW graph of the user's partition, not one graph of
     every user's notes filtered afterwards: in a 1M-note table, a user holding a tenth of
     it made the search visit ten times the graph to find its neighbours. Existing notes
