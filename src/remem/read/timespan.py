@@ -8,6 +8,7 @@ from when things were said rather than from today.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -51,8 +52,10 @@ def asks_when(query: str) -> bool:
     return bool(_ASKS_WHEN.search(query))
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def mentions_time(text: str) -> bool:
-    """True when the text refers to a time (a set lookup per word: this runs per candidate)."""
+    """True when the text refers to a time (per candidate of every question asking when:
+    the same notes come back search after search, so the answers are kept)."""
     return any(
         word in _TIME_WORDS or word[0].isdigit() for word in _WORD_OR_YEAR.findall(text.lower())
     )
