@@ -255,6 +255,26 @@ def test_racing_consolidations_merge_each_note_once(location: str) -> None:
             assert len(merge_events) == 2
 
 
+def test_one_sentence_said_three_times_merges_into_the_first_whatever_the_pairs_order() -> None:
+    from remem.types import Note, Scope
+
+    said = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+    first, second, third = (
+        Note(f"nt_{n}", Scope(user_id="ana"), "I planted tomatoes", {}, said, said, said, 1, ())
+        for n in (1, 2, 3)
+    )
+    # equally close (to the last bits of a float), the newer pair first: as a database
+    # may return them
+    pairs = [
+        merging._Pair(second, third, 1.0000001),
+        merging._Pair(first, second, 1.0),
+        merging._Pair(first, third, 0.99999994),
+    ]
+    [(survivor, merged)] = merging.groups(pairs)
+    assert survivor.id == first.id
+    assert sorted(note.id for note, _ in merged) == [second.id, third.id]
+
+
 # -- with a model --------------------------------------------------------------------------
 
 

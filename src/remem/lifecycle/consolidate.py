@@ -55,6 +55,7 @@ KINDS = ("turn", "fact")
 # words whose presence or absence does not change what a statement says
 FILLERS = frozenset("a an the oh ah well so actually really just anyway also and um uh".split())  # noqa: SIM905
 Speaker = tuple[str | None, str | None]  # an episode's role and name
+Age = tuple[datetime, datetime, str]  # when said, when added, id: older first
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PUNCTUATION = frozenset(
     "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a1\u00bf"
@@ -131,10 +132,13 @@ def ask_model(pairs: Sequence[_Pair], llm: LLM) -> list[_Pair]:
 def groups(pairs: Iterable[_Pair]) -> list[tuple[Note, list[tuple[Note, float]]]]:
     """Merge groups from confirmed pairs: each note joins the group of the note it pairs
     with only while that note survives its group, so a group is never chained through a
-    member (A like B, B like C, but A unlike C) - what is left waits for the next pass."""
+    member (A like B, B like C, but A unlike C) - what is left waits for the next pass.
+    Among equally close pairs the older notes' come first: the same sentence said three
+    times pairs (1, 2), (1, 3) and (2, 3), and taking (2, 3) first left note 1 out
+    (which of them came first had followed the order the database returned rows in)."""
     survivor_of: dict[str, str] = {}
     members: dict[str, tuple[Note, list[tuple[Note, float]]]] = {}
-    for pair in sorted(pairs, key=lambda p: -p.cosine):
+    for pair in sorted(pairs, key=_closest_then_oldest):
         keep, drop = _ranked(pair.first, pair.second)
         if (
             drop.id in survivor_of
@@ -256,8 +260,13 @@ def _comparable(one: Note, two: Note, speakers: Mapping[str, Speaker]) -> bool:
     )
 
 
-def _age(note: Note) -> tuple[datetime, datetime, str]:
+def _age(note: Note) -> Age:
     return note.occurred_at, note.created_at, note.id
+
+
+def _closest_then_oldest(pair: _Pair) -> tuple[float, Age, Age]:
+    # cosines of one text said again differ in the last bits of a float: equal to 6 places
+    return (-round(pair.cosine, 6), _age(pair.first), _age(pair.second))
 
 
 def _ranked(one: Note, two: Note) -> tuple[Note, Note]:
