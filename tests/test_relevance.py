@@ -139,3 +139,18 @@ def test_relevance_grows_with_meaning_and_words() -> None:
     assert coverage(["paint", "sunset"], "I was painting the sunsets") == 1.0
     assert coverage(["jazz"], "I like rock") == 0.0
     assert coverage([], "anything") == 0.0
+
+
+def test_answers_are_kept_for_short_texts_only() -> None:
+    from remem.read.text_cache import SHORT_TEXT, per_short_text
+
+    seen: list[int] = []
+
+    @per_short_text
+    def length(text: str) -> int:
+        seen.append(len(text))
+        return len(text)
+
+    short, long = "a note", "x" * (SHORT_TEXT + 1)
+    assert [length(short), length(short), length(long), length(long)] == [6, 6, 2001, 2001]
+    assert seen == [6, 2001, 2001]  # the short one computed once, the long one each time

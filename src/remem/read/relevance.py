@@ -18,6 +18,8 @@ import math
 import re
 from collections.abc import Sequence
 
+from remem.read.text_cache import per_short_text
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ing", "ed", "es", "s")
 
@@ -62,10 +64,10 @@ def coverage(terms: Sequence[str], text: str) -> float:
     return sum(_stem(term) in said for term in terms) / len(terms)
 
 
-@functools.lru_cache(maxsize=1 << 12)
+@per_short_text
 def _said_in(text: str) -> frozenset[str]:
-    """What a hit says, as compared (a cache: the same notes come back search after search,
-    and reading their words again was a twentieth of a LoCoMo search)."""
+    """What a hit says, as compared (kept: reading the same notes' words again, search
+    after search, was a twentieth of a LoCoMo search)."""
     return frozenset(_said(word) for word in _WORD.findall(text))
 
 

@@ -8,10 +8,11 @@ from when things were said rather than from today.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from remem.read.text_cache import per_short_text
 
 _MONTH_NAMES = (
     "january", "february", "march", "april", "may", "june",
@@ -52,10 +53,10 @@ def asks_when(query: str) -> bool:
     return bool(_ASKS_WHEN.search(query))
 
 
-@functools.lru_cache(maxsize=1 << 12)
+@per_short_text
 def mentions_time(text: str) -> bool:
-    """True when the text refers to a time (per candidate of every question asking when:
-    the same notes come back search after search, so the answers are kept)."""
+    """True when the text refers to a time (per candidate of every question asking when,
+    so the answers are kept)."""
     return any(
         word in _TIME_WORDS or word[0].isdigit() for word in _WORD_OR_YEAR.findall(text.lower())
     )
