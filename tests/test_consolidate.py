@@ -154,6 +154,14 @@ def test_a_pinned_note_survives_even_when_it_is_the_newer_one(memory: Memory) ->
     assert memory.get(older).id == newer and memory.get(newer).pinned
 
 
+def test_copies_merge_whole_in_one_pass_into_a_pinned_newest_one(memory: Memory) -> None:
+    older, other = _said(memory, DOG), _said(memory, DOG.upper(), session_id="s2")
+    pinned = _said(memory, DOG, session_id="s3")
+    memory.pin(pinned)
+    (merge,) = memory.consolidate(user_id="ana").merges
+    assert (merge.survivor_id, sorted(merge.merged_ids)) == (pinned, sorted([older, other]))
+
+
 def test_the_survivor_keeps_the_highest_importance_a_pin_and_the_metadata(
     memory: Memory,
 ) -> None:

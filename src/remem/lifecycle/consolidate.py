@@ -129,16 +129,23 @@ def ask_model(pairs: Sequence[_Pair], llm: LLM) -> list[_Pair]:
     return same
 
 
-def groups(pairs: Iterable[_Pair]) -> list[tuple[Note, list[tuple[Note, float]]]]:
+def groups(
+    pairs: Iterable[_Pair], *, same_words: bool = False
+) -> list[tuple[Note, list[tuple[Note, float]]]]:
     """Merge groups from confirmed pairs: each note joins the group of the note it pairs
     with only while that note survives its group, so a group is never chained through a
     member (A like B, B like C, but A unlike C) - what is left waits for the next pass.
-    Among equally close pairs the older notes' come first: the same sentence said three
-    times pairs (1, 2), (1, 3) and (2, 3), and taking (2, 3) first left note 1 out
-    (which of them came first had followed the order the database returned rows in)."""
+    Pairs are taken closest first, and among equally close ones the older notes' first:
+    the same sentence said three times pairs (1, 2), (1, 3) and (2, 3), and taking (2, 3)
+    first left note 1 out (which came first had followed the order the database returned
+    rows in). Pairs confirmed by `same_words` are alike all together (the same words are
+    the same words), so they are taken by survivor instead - a pinned one, else the
+    oldest, first - and a group of one statement merges whole in one pass, a pinned copy
+    or a comma apart."""
+    order = _by_survivor if same_words else _closest_then_oldest
     survivor_of: dict[str, str] = {}
     members: dict[str, tuple[Note, list[tuple[Note, float]]]] = {}
-    for pair in sorted(pairs, key=_closest_then_oldest):
+    for pair in sorted(pairs, key=order):
         keep, drop = _ranked(pair.first, pair.second)
         if (
             drop.id in survivor_of
@@ -267,6 +274,11 @@ def _age(note: Note) -> Age:
 def _closest_then_oldest(pair: _Pair) -> tuple[float, Age, Age]:
     # cosines of one text said again differ in the last bits of a float: equal to 6 places
     return (-round(pair.cosine, 6), _age(pair.first), _age(pair.second))
+
+
+def _by_survivor(pair: _Pair) -> tuple[bool, Age, float, Age]:
+    keep, drop = _ranked(pair.first, pair.second)
+    return (not keep.pinned, _age(keep), -pair.cosine, _age(drop))
 
 
 def _ranked(one: Note, two: Note) -> tuple[Note, Note]:

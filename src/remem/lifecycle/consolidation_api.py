@@ -65,7 +65,7 @@ class ConsolidationMethods:
         else:
             confirmed, decided_by = [p for p in pairs if merging.plainly_same(p)], "similarity"
         merges: list[Merge] = []
-        for survivor, merged in merging.groups(confirmed):
+        for survivor, merged in merging.groups(confirmed, same_words=llm is None):
             plan = Merge(
                 survivor.id,
                 tuple(note.id for note, _ in merged),
