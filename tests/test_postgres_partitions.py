@@ -4,6 +4,7 @@ into the partitions when a newer remem opens it; nothing is lost or reordered.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -184,3 +185,31 @@ def test_a_view_on_notes_stops_the_move_with_what_to_do_and_loses_nothing(url: s
         conn.execute("DROP VIEW note_report")
         conn.commit()
     PostgresStore(url).close()  # once the view is gone, the move happens
+
+
+def test_two_processes_opening_an_older_database_at_once_move_it_once(url: str) -> None:
+    before = _older_database(url, _changes(30)[0])
+    opened: list[int] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            store = PostgresStore(url)
+            opened.append(store.schema_version)
+            store.close()
+        except BaseException as error:  # reported below, not lost in the thread
+            failed.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and opened == [len(MIGRATIONS)] * 3
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT id, seq FROM notes ORDER BY seq").fetchall()
+        moves = conn.execute(
+            "SELECT count(*) AS n FROM schema_migrations WHERE name = 'm007_notes_by_owner'"
+        ).fetchone()
+    assert [(row["id"], row["seq"]) for row in rows] == before
+    assert moves == {"n": 1}

@@ -30,7 +30,7 @@ CLAIM_CANDIDATES = 16  # pending jobs tried per round when claiming one
 def has_citus(conn: psycopg.Connection[Any]) -> bool:
     """Whether the database is a Citus coordinator (has the `citus` extension)."""
     row = conn.execute("SELECT count(*) AS n FROM pg_extension WHERE extname = 'citus'").fetchone()
-    return row is not None and int(first_value(row)) > 0
+    return row is not None and int(_first(row)) > 0
 
 
 def distribute(conn: psycopg.Connection[Any]) -> None:
@@ -59,12 +59,11 @@ def _placed(conn: psycopg.Connection[Any], table: str) -> bool:
         "SELECT count(*) AS n FROM pg_dist_partition WHERE logicalrelid = to_regclass(%s)",
         (table,),
     ).fetchone()
-    return row is not None and int(first_value(row)) > 0
+    return row is not None and int(_first(row)) > 0
 
 
-def first_value(row: Any) -> Any:
-    """A row's first column, whichever row factory made it."""
-    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+def _first(row: Any) -> Any:
+    return row["n"] if isinstance(row, dict) else row[0]
 
 
 def owners_of(

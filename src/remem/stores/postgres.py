@@ -94,7 +94,7 @@ class PostgresStore(SharedReads):
             raise StoreError(f"cannot open memory database {self.path}: {error}") from error
         self._dimensions: int | None = None
         self._large_scopes = LargeScopes()
-        self._owners = citus.KnownOwners()  # on Citus: routes lookups by id to their shards
+        self._owners = citus.KnownOwners()  # routes lookups by id to their partitions/shards
         self.load_timings: dict[str, float] = {}  # what the last bulk load's index builds took
 
     # -- plumbing --------------------------------------------------------------------------

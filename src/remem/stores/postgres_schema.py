@@ -20,9 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from remem import clock
-from remem.stores.citus import distribute, first_value, has_citus
+from remem.stores.citus import distribute, has_citus
 from remem.stores.postgres_bulk import build_index
 
 LOCK_KEY = 0x72656D656D  # "remem": serialises concurrent migrations
@@ -235,20 +236,21 @@ def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
     if has_citus(conn):
         return
     _refuse_views(conn)
-    rows = conn.execute(
+    indexes = _tuples(
+        conn,
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-        " AND tablename = 'notes' AND indexname != 'notes_pkey' ORDER BY indexname"
-    ).fetchall()
-    indexes = [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows]
+        " AND tablename = 'notes' AND indexname != 'notes_pkey' ORDER BY indexname",
+    )
     columns = ", ".join(
-        first_value(row)
-        for row in conn.execute(
+        name
+        for (name,) in _tuples(
+            conn,
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'notes'"
             " AND table_schema = current_schema() AND is_generated = 'NEVER'"
-            " ORDER BY ordinal_position"
-        ).fetchall()
+            " ORDER BY ordinal_position",
+        )
     )
-    count = first_value(conn.execute("SELECT count(*) AS n FROM notes").fetchone())
+    [(count,)] = _tuples(conn, "SELECT count(*) FROM notes")
     if count >= 100_000:  # minutes of work, once: say why opening the memory waits
         log.warning("moving %s notes into partitions by owner (once; ~5 min a million)", count)
     conn.execute("ALTER TABLE notes RENAME TO notes_unpartitioned")
@@ -265,12 +267,10 @@ def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
             f" (MODULUS {NOTE_PARTITIONS}, REMAINDER {remainder}) WITH (fillfactor = 80)"
         )
     conn.execute(f"INSERT INTO notes ({columns}) SELECT {columns} FROM notes_unpartitioned")
-    sequence = first_value(
-        conn.execute("SELECT pg_get_serial_sequence('notes_unpartitioned', 'seq')").fetchone()
-    )
+    [(sequence,)] = _tuples(conn, "SELECT pg_get_serial_sequence('notes_unpartitioned', 'seq')")
     conn.execute(f"ALTER SEQUENCE {sequence} OWNED BY notes.seq")
     _grant_again(conn)
-    conn.execute("DROP TABLE notes_unpartitioned")  # refused if a view rests on it
+    conn.execute("DROP TABLE notes_unpartitioned")
     for _, definition in indexes:
         build_index(conn, definition)  # in memory, HNSW graphs included; retried if need be
     if count:  # the full-text budget asks the planner's statistics
@@ -280,12 +280,13 @@ def m007_notes_by_owner(conn: psycopg.Connection[Any]) -> None:
 def _refuse_views(conn: psycopg.Connection[Any]) -> None:
     """Views on notes would hold on to the old table: the move asks for them to go first."""
     views = [
-        first_value(row)
-        for row in conn.execute(
-            "SELECT DISTINCT v.oid::regclass::text AS name FROM pg_depend d"
+        name
+        for (name,) in _tuples(
+            conn,
+            "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d"
             " JOIN pg_rewrite w ON w.oid = d.objid JOIN pg_class v ON v.oid = w.ev_class"
-            " WHERE d.refobjid = 'notes'::regclass AND v.oid != 'notes'::regclass"
-        ).fetchall()
+            " WHERE d.refobjid = 'notes'::regclass AND v.oid != 'notes'::regclass",
+        )
     ]
     if views:
         raise RuntimeError(
@@ -297,15 +298,21 @@ def _refuse_views(conn: psycopg.Connection[Any]) -> None:
 
 def _grant_again(conn: psycopg.Connection[Any]) -> None:
     """The privileges other roles held on the old notes table, on the new one."""
-    rows = conn.execute(
-        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS who,"
-        " a.privilege_type AS what FROM pg_class c, aclexplode(c.relacl) a"
+    granted = _tuples(
+        conn,
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+        " a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
         " LEFT JOIN pg_roles r ON r.oid = a.grantee"
-        " WHERE c.oid = 'notes_unpartitioned'::regclass AND a.grantee != c.relowner"
-    ).fetchall()
-    for row in rows:
-        who, what = (row["who"], row["what"]) if isinstance(row, dict) else row
+        " WHERE c.oid = 'notes_unpartitioned'::regclass AND a.grantee != c.relowner",
+    )
+    for who, what in granted:
         conn.execute(f"GRANT {what} ON notes TO {who}")
+
+
+def _tuples(conn: psycopg.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
+    """A query's rows as tuples, whatever rows the migrating connection makes."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        return cursor.execute(sql).fetchall()
 
 
 MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
