@@ -6,6 +6,7 @@ import pytest
 
 from remem import Memory
 from remem.read import rank
+from remem.stores.blob_cache import ENTRY_BYTES, Blobs
 from remem.testing import HashEmbedder
 from remem.write.embedding import MAX_SENTENCES, sentences_of
 
@@ -61,3 +62,15 @@ def test_sentence_scores_follow_another_writer_on_the_same_file(db_path) -> None
         assert reader.store.sentence_scores(query, [note])[note] == pytest.approx(1.0, abs=1e-5)
         writer.update(note, text="Rain fell all day. We stayed in.")
         assert reader.store.sentence_scores(query, [note])[note] < 0.9
+
+
+def test_kept_sentence_blobs_stay_within_their_bound() -> None:
+    blobs = Blobs(limit=3 * (ENTRY_BYTES + 100))
+    blobs.remember({"a": b"x" * 100, "b": None})
+    blobs.remember({"a": b"y" * 100})  # a blob read again replaces the one kept
+    assert blobs.get("a") == b"y" * 100 and "b" in blobs and blobs.get("b") is None
+    blobs.forget("a")
+    blobs.remember({"c": b"z" * 100, "d": b"w" * 100})  # fits only because "a" was let go
+    assert "b" in blobs and blobs.get("c") == b"z" * 100
+    blobs.remember({"e": b"v" * 100})  # past the bound: everything goes, the new one stays
+    assert "b" not in blobs and "c" not in blobs and blobs.get("e") == b"v" * 100

@@ -116,6 +116,22 @@ def test_a_deleted_replacement_leaves_the_old_turn_unmarked(
     assert ana.store.replaced_turns([lisbon]) == {}
 
 
+def test_an_update_is_found_behind_many_merged_notes(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    # SQLite first looks at a few superseded notes for an outdated fact: past them (here
+    # 70 notes consolidation merged, superseded before the update) it must read the turns.
+    for number in range(70):
+        said = [{"role": "user", "content": f"Bo's locker code is {number} and {number + 1}."}]
+        for _ in range(2):
+            ana.add(said, user_id="bo", occurred_at="2024-01-01T10:00:00Z")
+    assert ana.consolidate(user_id="bo", model="never").merged == 70
+    lisbon, berlin = _moved(ana, model)
+    assert ana.store.replaced_turns([lisbon])[lisbon].turn_id == berlin
+    order = _turns(ana, "where does Ana live?")
+    assert order.index(berlin) < order.index(lisbon)
+
+
 def test_without_superseded_facts_nothing_moves(ana: Memory) -> None:
     turn = ana.add("I live in Lisbon.", user_id="ana").note_ids[0]
     assert ana.store.replaced_turns([turn, "nt_MISSING"]) == {}
