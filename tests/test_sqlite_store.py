@@ -99,6 +99,18 @@ def test_full_text_search_fills_a_small_scope_inside_a_big_one(memory: Memory) -
     assert len(memory.search("apple", user_id="small", limit=10)) == 3
 
 
+def test_full_text_search_finds_a_scope_ranked_below_every_other_match(memory: Memory) -> None:
+    # The big scope's notes all outrank the small one's, which are past the rows ranked
+    # first (4 x limit): the search ranks again with the scope joined in.
+    memory.add([{"content": f"apple apple {i}"} for i in range(300)], user_id="big")
+    wordy = "apple, said once among many other words about the orchard and the weather"
+    small = memory.add([{"content": f"{wordy} {i}"} for i in range(3)], user_id="small")
+    found = memory.store.search_text(["apple"], Scope(user_id="small"), 10)
+    assert {item for item, _ in found.in_context} == set(small.note_ids)
+    assert memory.store.search_text(["apple"], Scope(user_id="nobody"), 10).in_context == []
+    assert memory.store.search_text(["orchard"], Scope(user_id="big"), 10).in_context == []
+
+
 def test_exact_index_bulk_load_matches_one_by_one() -> None:
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(30, 16)).astype(np.float32)

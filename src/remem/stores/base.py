@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from remem.embedders.base import Vectors
 from remem.types import ApiKey, Episode, Event, Job, Link, Note, Scope
@@ -83,9 +83,9 @@ class TextMatches:
     note: ScoredIds
 
 
-@dataclass(frozen=True)
-class NoteFacts:
-    """What ranking needs to know of a candidate note, without loading all of it."""
+class NoteFacts(NamedTuple):
+    """What ranking needs to know of a candidate note, without loading all of it (a named
+    tuple: a search makes hundreds, and a frozen dataclass costs twice the time to make)."""
 
     id: str
     text: str

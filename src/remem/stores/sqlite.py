@@ -274,39 +274,31 @@ class SQLiteStore(SharedReads):
         if not plan.exact:
             return self._text_among(plan, scope, limit, candidates)
         match = match_any(terms)
-        # One query ranks by body and context together and also scores the body alone
+        # One statement ranks by body and context together and also scores the body alone
         # (context weighted 0). Fast path: rank inside FTS5 alone (joining every match to
         # `notes` costs more than the ranking), then keep the best rows of the scope; when
         # the scope holds too few of them, rank again with the scope joined in (exact).
         wide = limit * FTS_OVERFETCH
-        ranked = self._rows(
-            "SELECT rowid, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
-            " FROM notes_fts WHERE notes_fts MATCH ? ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
-            (match, wide),
-        )
-        where, params = scope_sql(scope, "")
+        where, params = scope_sql(scope, "n.")
         moment = clock.to_text(clock.now())
-        in_scope = {
-            row[0]: row[1]
-            for row in self._read_among(
-                f"SELECT pk, id FROM notes WHERE {where} AND {VISIBLE} AND pk {IDS}",
-                [row[0] for row in ranked],
-                [*params, moment],
-            )
-        }
-        rows: Sequence[Sequence[Any]] = [
-            (in_scope[pk], both, own) for pk, both, own in ranked if pk in in_scope
-        ]
-        if len(rows) < limit and len(ranked) == wide:
-            where, params = scope_sql(scope, "n.")
+        rows: Sequence[Sequence[Any]] = self._rows(
+            "WITH ranked AS MATERIALIZED (SELECT rowid, -bm25(notes_fts, 1.0, 1.0) AS both_,"
+            " -bm25(notes_fts, 1.0, 0.0) AS own FROM notes_fts WHERE notes_fts MATCH ?"
+            " ORDER BY both_ DESC, rowid LIMIT ?)"
+            " SELECT n.id, r.both_, r.own, (SELECT count(*) FROM ranked) FROM ranked r"
+            f" JOIN notes n ON n.pk = r.rowid WHERE {where} AND {visible('n.')}"
+            " ORDER BY r.both_ DESC, r.rowid",
+            (match, wide, *params, moment),
+        )
+        if len(rows) < limit and (not rows or rows[0][3] == wide):  # (none: cannot tell)
             rows = self._rows(
                 "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
                 " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
                 f" WHERE notes_fts MATCH ? AND {where} AND {visible('n.')}"
-                " ORDER BY bm25(notes_fts, 1.0, 1.0) LIMIT ?",
+                " ORDER BY bm25(notes_fts, 1.0, 1.0), n.pk LIMIT ?",
                 (match, *params, moment, limit),
             )
-        return _text_matches(rows[:limit])
+        return _text_matches([row[:3] for row in rows[:limit]])
 
     def _text_among(
         self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[str]
