@@ -287,8 +287,8 @@ class SQLiteStore(SharedReads):
             " ORDER BY both_ DESC, rowid LIMIT ?)"
             " SELECT n.id, r.both_, r.own, (SELECT count(*) FROM ranked) FROM ranked r"
             f" JOIN notes n ON n.pk = r.rowid WHERE {where} AND {visible('n.')}"
-            " ORDER BY r.both_ DESC, r.rowid",
-            (match, wide, *params, moment),
+            " ORDER BY r.both_ DESC, r.rowid LIMIT ?",
+            (match, wide, *params, moment, limit),
         )
         if len(rows) < limit and (not rows or rows[0][3] == wide):  # (none: cannot tell)
             rows = self._rows(
@@ -298,7 +298,7 @@ class SQLiteStore(SharedReads):
                 " ORDER BY bm25(notes_fts, 1.0, 1.0), n.pk LIMIT ?",
                 (match, *params, moment, limit),
             )
-        return _text_matches([row[:3] for row in rows[:limit]])
+        return _text_matches([row[:3] for row in rows])
 
     def _text_among(
         self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[str]
