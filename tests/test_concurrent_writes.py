@@ -200,3 +200,46 @@ def test_a_write_built_from_a_stale_read_is_refused_by_the_store(memory: Memory)
         memory.store.apply(from_v2)
     assert raised.value.current is None  # deleted: the update must not bring it back
     assert memory.store.get_notes([note_id])[note_id].deleted_at is not None
+
+
+def test_a_batch_expecting_a_meta_row_commits_only_while_it_holds(memory: Memory) -> None:
+    """A compare-and-set on meta rows (what an ingest's ledger relies on): a batch built
+    from a row's value, or from its absence, commits only while the row still holds it;
+    otherwise nothing of the batch is written."""
+    from remem.stores.base import Changes, MetaChangedError
+
+    store = memory.store
+    store.apply(Changes(meta={"cas": "one"}, expect_meta={"cas": None}))
+    with pytest.raises(MetaChangedError):  # it exists now
+        store.apply(Changes(meta={"cas": "again"}, expect_meta={"cas": None}))
+    store.apply(Changes(meta={"cas": "two"}, expect_meta={"cas": "one"}))
+    with pytest.raises(MetaChangedError):
+        store.apply(Changes(meta={"cas": "three", "beside": "x"}, expect_meta={"cas": "one"}))
+    assert (store.get_meta("cas"), store.get_meta("beside")) == ("two", None)
+
+
+def test_batches_racing_to_create_one_meta_row_commit_once(location: str) -> None:
+    """Two memories (their own connections) both building from "no such row": one wins."""
+    from remem.stores.base import Changes, MetaChangedError
+
+    won: list[str] = []
+    with (
+        Memory(location, embedder=HashEmbedder(), llm=None) as one,
+        Memory(location, embedder=HashEmbedder(), llm=None) as two,
+    ):
+
+        def create(memory: Memory, who: str) -> Callable[[], None]:
+            def attempt() -> None:
+                for round_ in range(20):
+                    try:
+                        memory.store.apply(
+                            Changes(meta={f"new{round_}": who}, expect_meta={f"new{round_}": None})
+                        )
+                        won.append(f"new{round_}")
+                    except MetaChangedError:
+                        pass
+
+            return attempt
+
+        run_together(create(one, "one"), create(two, "two"))
+        assert sorted(won) == sorted(f"new{i}" for i in range(20))  # each row once, no error

@@ -17,7 +17,7 @@ from remem import Memory
 from remem.ingest import ledger_changes_for_purge
 from remem.ingest.api import upload_name
 from remem.ingest.batch import Target
-from remem.ingest.ledger import Ledger, ledger_name, owner_ledgers
+from remem.ingest.ledger import INDEX_PREFIX, Ledger, ledger_name, owner_ledgers
 from remem.ingest.run import Progress, ingest_paths
 from remem.stores.base import Changes
 from remem.testing import HashEmbedder
@@ -179,6 +179,52 @@ def test_another_process_ingesting_the_file_meanwhile_adds_nothing_twice(
         assert result.added + int(other[0]) == 60 and result.added >= 10
         name = ledger_name(owner, str((folder / "chat.txt").resolve()))
         assert len(Ledger.load(memory.store, name).entries()) == 60
+
+
+def test_another_process_committing_just_before_this_one_adds_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    # The other process ingests the whole file after this one last looked at the ledger
+    # and before it commits its first batch: the commit must see the ledger has changed.
+    folder = tmp_path / "v"
+    folder.mkdir()
+    lines = [f"12/31/23, 9:{i % 60:02d} PM - Ada: message {i}" for i in range(60)]
+    (folder / "chat.txt").write_text("\n".join(lines) + "\n")
+    database = tmp_path / "m.db"
+    with Memory(str(database), embedder=HashEmbedder()) as memory:
+        other: list[str] = []
+
+        def commit(changes: Changes) -> None:
+            if changes.episodes and not other:
+                other.append(_racer(database, folder).stdout.strip())
+            memory.store.apply(changes)
+
+        target = Target(memory.store, HashEmbedder(), Scope(user_id=USER), "test", False)
+        result = ingest_paths(folder, target, commit, batch=10)
+        texts = Counter(n.text for n in notes(memory))
+        assert len(texts) == 60 and set(texts.values()) == {1}
+        assert (result.added, int(other[0])) == (0, 60)
+
+
+def test_a_ledger_another_writer_lists_meanwhile_stays_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Plain words.\n")
+    database = tmp_path / "m.db"
+    with Memory(str(database), embedder=HashEmbedder()) as memory:
+        meddled: list[str] = []
+
+        def commit(changes: Changes) -> None:
+            listing = [key for key in changes.meta if key.startswith(INDEX_PREFIX)]
+            if listing and not meddled:  # another process lists a file in the same row
+                with Memory(str(database), embedder=HashEmbedder()) as other:
+                    other.store.apply(Changes(meta={listing[0]: json.dumps(["ingest:theirs"])}))
+                meddled.append(listing[0])
+            memory.store.apply(changes)
+
+        owner = Scope(user_id=USER)
+        target = Target(memory.store, HashEmbedder(), owner, "test", False)
+        assert ingest_paths(tmp_path / "a.txt", target, commit).added == 1
+        mine = ledger_name(owner, str((tmp_path / "a.txt").resolve()))
+        assert set(json.loads(memory.store.get_meta(meddled[0]) or "[]")) == {"ingest:theirs", mine}
 
 
 def test_a_moved_file_keeps_its_notes_and_a_copy_is_a_file_of_its_own(

@@ -58,7 +58,12 @@ def index_key(owner: Scope, name: str) -> str:
 
 def indexed(store: Records, key: str) -> list[str]:
     """The ledger names an index row lists."""
-    names = _json(store.get_meta(key))
+    return ledgers_listed(store.get_meta(key))
+
+
+def ledgers_listed(row: str | None) -> list[str]:
+    """The ledger names in the value of an index row."""
+    names = _json(row)
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
@@ -78,6 +83,7 @@ class Ledger:
         self.file_hash = file_hash
         self.writer = writer  # a token each write of the ledger changes
         self.content: str | None = None  # the meta row that names it by the file's bytes
+        self.stored: str | None = None  # the head row as stored, when read or last flushed
         self.pages = pages
         self._page_of = {e.note_id: i for i, page in enumerate(pages) for e in page}
         self._dirty: set[int] = set()
@@ -85,14 +91,18 @@ class Ledger:
 
     @classmethod
     def load(cls, store: Records, name: str) -> Ledger:
-        head = _json(store.get_meta(name))
+        stored = store.get_meta(name)
+        head = _json(stored)
         if not isinstance(head, dict):
-            return cls(name, None, [])
+            ledger = cls(name, None, [])
+            ledger.stored = stored
+            return ledger
         count = head["pages"] if isinstance(head.get("pages"), int) else 0
         pages = [_entries(store.get_meta(f"{name}:{i}")) for i in range(count)]
         file_hash = head.get("hash") if isinstance(head.get("hash"), str) else None
         ledger = cls(name, file_hash, pages, _writer(head))
         ledger.content = head["content"] if isinstance(head.get("content"), str) else None
+        ledger.stored = stored
         return ledger
 
     def overtaken(self, store: Records) -> bool:
@@ -143,6 +153,11 @@ class Ledger:
             self.file_hash = file_hash
             self._head_dirty = True
 
+    def expected(self) -> dict[str, str | None]:
+        """What a batch written from this ledger expects of the store (`Changes.expect_meta`):
+        its head as read here, so a write by another process since is never written over."""
+        return {self.name: self.stored}
+
     def flush(self) -> dict[str, str]:
         """The meta rows to write for the changes since the last flush."""
         rows = {f"{self.name}:{i}": _dump([_row(e) for e in self.pages[i]]) for i in self._dirty}
@@ -150,7 +165,7 @@ class Ledger:
             self.writer = secrets.token_hex(8)
             head = {"hash": self.file_hash, "pages": len(self.pages), "writer": self.writer}
             head.update({"content": self.content} if self.content else {})
-            rows[self.name] = _dump(head)
+            rows[self.name] = self.stored = _dump(head)
         self._dirty.clear()
         self._head_dirty = False
         return rows

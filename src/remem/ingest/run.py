@@ -24,13 +24,13 @@ from remem.errors import InvalidInputError, StoreError
 from remem.ingest import detect
 from remem.ingest.batch import FileFacts, Target, batch_changes
 from remem.ingest.files import find_files, read_source
-from remem.ingest.ledger import Ledger, index_key, indexed, ledger_name
+from remem.ingest.ledger import Ledger, index_key, ledger_name, ledgers_listed
 from remem.ingest.links import wikilink_changes
 from remem.ingest.plan import Step, chunk_hash, plan
 from remem.ingest.records import Chunk, Parsed, Source, UnreadableFileError
 from remem.ingest.renames import adopt_moved, remembered
 from remem.ingest.sessions import digest
-from remem.stores.base import Changes, Records, StaleWriteError
+from remem.stores.base import Changes, MetaChangedError, Records, StaleWriteError
 from remem.types import IngestResult, Note
 
 __all__ = ["BATCH", "Me", "Progress", "Target", "ingest_paths", "ingest_sources"]
@@ -271,9 +271,8 @@ def _sync_file(
 ) -> list[Step]:
     """Bring the memory in line with one file (or one conversation of it: `identity`
     names its ledger), planned again when another writer changed one of its notes or its
-    ledger in between; the steps taken. (A writer in another process that commits between
-    this one's last look at the ledger and its commit can still add a chunk twice: the
-    store offers no compare-and-set on meta rows.)"""
+    ledger in between (each batch commits only while the ledger is as it was read); the
+    steps taken."""
     name = ledger_name(target.owner, identity)
     committed: list[Step] = []  # by attempts overtaken after they wrote some batches
     with _lock(name):
@@ -283,11 +282,11 @@ def _sync_file(
                     parsed, chunks, source, target, commit, report, batch, name, committed
                 )
                 return _as_done(steps, committed)
-            except StaleWriteError as stale:
-                overtaken: Exception = stale
-            except LedgerOvertakenError as stale:  # let the other ingest finish, then catch up
-                overtaken = stale
+            except (LedgerOvertakenError, MetaChangedError) as stale:
+                overtaken: Exception = stale  # let the other ingest finish, then catch up
                 _wait_until_quiet(target.store, name)
+            except StaleWriteError as stale:
+                overtaken = stale
         raise StoreError(f"{source.path}: gave up after {ATTEMPTS} attempts: {overtaken}")
 
 
@@ -349,6 +348,7 @@ def _apply_plan(
             changes.meta.update(known)
         if ledger.overtaken(target.store):  # another process wrote the ledger: plan again
             raise LedgerOvertakenError(name)
+        changes.expect_meta.update(ledger.expected())  # (and still so when committed)
         changes.meta.update(ledger.flush())
         if _writes_anything(changes):
             commit(changes)
@@ -400,14 +400,21 @@ def _notes(store: Records, note_ids: list[str]) -> dict[str, Note]:
 
 def _register(target: Target, name: str, commit: Commit) -> None:
     """List a new ledger among its owner's (so a purge finds it), in a write of its own
-    made while no other file of this process is listed: the row is read and written at
-    once. (Two processes listing a file of the same row at once may lose one: that file's
-    ledger is then not blanked by a purge of its owner, though its notes are purged.)"""
+    made only while the row is as read (another process listing a file of the same row at
+    once makes this one read it again)."""
     key = index_key(target.owner, name)
     with _index_guard:
-        names = indexed(target.store, key)
-        if name not in names:
-            commit(Changes(meta={key: json.dumps([*names, name])}))
+        for _ in range(ATTEMPTS):
+            stored = target.store.get_meta(key)
+            names = ledgers_listed(stored)
+            if name in names:
+                return
+            try:
+                commit(Changes(meta={key: json.dumps([*names, name])}, expect_meta={key: stored}))
+                return
+            except MetaChangedError:
+                continue
+        raise StoreError(f"could not list ledger {name}: {key} kept changing")
 
 
 def _fallback_time(chunks: list[Chunk], source: Source) -> Any:

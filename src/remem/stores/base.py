@@ -50,6 +50,10 @@ class Changes:
     # note is live at that version (checked under a lock), so a write made from a stale
     # read can neither lose another update nor bring back a deleted note
     expect: dict[str, int] = field(default_factory=dict)
+    # meta key -> the value this batch was computed from (None: no such row): commit only
+    # while every such row still holds it (a compare-and-set: an ingest's ledger, read and
+    # written again by two processes at once, would otherwise lose one's write)
+    expect_meta: dict[str, str | None] = field(default_factory=dict)
     # ids of episodes and notes to erase, with everything derived from them (search rows,
     # vectors, passages' text, links, their jobs, their history's payloads)
     purge: list[str] = field(default_factory=list)
@@ -148,6 +152,17 @@ class NewThoughtError(StaleWriteError):
     def __init__(self, thought_id: str, note_id: str) -> None:
         Exception.__init__(self, f"thought {thought_id} came to rest on note {note_id}")
         self.note_id = note_id
+        self.expected = 0
+        self.current = None
+
+
+class MetaChangedError(StaleWriteError):
+    """A meta row of `Changes.expect_meta` was written by another writer after the batch
+    read it: read it again and build the batch again."""
+
+    def __init__(self, key: str) -> None:
+        Exception.__init__(self, f"meta row {key} was written by another writer meanwhile")
+        self.note_id = key
         self.expected = 0
         self.current = None
 

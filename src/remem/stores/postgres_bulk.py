@@ -87,11 +87,12 @@ def owner_of_note(note: Note) -> str:
 
 
 def is_plain(changes: Changes) -> bool:
-    """Whether a batch only adds records (what COPY can write): no lease, expectation,
-    check of thoughts, purge or model costs, and vectors only for the notes it writes."""
-    if changes.lease or changes.expect or changes.evidence_changed or changes.purge:
+    """Whether a batch only adds records (what COPY can write): no lease, expectation (of
+    notes or meta rows), check of thoughts, purge or model costs, and vectors only for the
+    notes it writes."""
+    if changes.lease or changes.expect or changes.expect_meta or changes.evidence_changed:
         return False
-    if changes.llm_calls:
+    if changes.purge or changes.llm_calls:
         return False
     written = {note.id for note in changes.notes}
     return all(note_id in written for note_id in changes.vectors)

@@ -8,7 +8,13 @@ import numpy as np
 import psycopg
 
 from remem.embedders.base import Vectors
-from remem.stores.base import PASSAGE_NOTES, RESTING_THOUGHTS, Changes, unsettled_thought
+from remem.stores.base import (
+    PASSAGE_NOTES,
+    RESTING_THOUGHTS,
+    Changes,
+    MetaChangedError,
+    unsettled_thought,
+)
 from remem.stores.citus import owners_of
 from remem.stores.rows import (
     episode_row,
@@ -79,6 +85,12 @@ def _body_of(note: Note, bodies: dict[str, str], existing: dict[str, Any]) -> st
     return body
 
 
+# Advisory locks of meta rows a batch expects (`pg_advisory_xact_lock(META_LOCKS, hash)`):
+# a row not written yet has nothing to lock FOR UPDATE. (Taken on the coordinator on Citus,
+# through which every write goes.)
+META_LOCKS = 0x52454D4D  # "REMM"
+
+
 class Writer:
     """The statements of one `apply`, inside its transaction."""
 
@@ -87,6 +99,7 @@ class Writer:
 
     def write(self, changes: Changes) -> None:
         conn = self.conn
+        self._check_meta(changes.expect_meta)
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO episodes (owner, id, user_id, agent_id, session_id, tenant, role,"
@@ -137,6 +150,15 @@ class Writer:
                 " completion_tokens, latency_ms, ok, at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 [llm_call_row(c) for c in changes.llm_calls],
             )
+
+    def _check_meta(self, expected: dict[str, str | None]) -> None:
+        """Every meta row the batch was computed from still holds what it read, and keeps
+        it until this transaction ends (locked in key order)."""
+        for key in sorted(expected):
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (META_LOCKS, key))
+            row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+            if (row["value"] if row else None) != expected[key]:
+                raise MetaChangedError(key)
 
     def _notes(
         self,

@@ -10,6 +10,7 @@ from remem.stores.base import (
     RESTING_THOUGHTS,
     Changes,
     LeaseLostError,
+    MetaChangedError,
     StaleWriteError,
     unsettled_thought,
 )
@@ -64,6 +65,7 @@ class Writer:
         if changes.lease is not None:
             self._check_lease(*changes.lease)
         self._check_versions(changes.expect)
+        self._check_meta(changes.expect_meta)
         self._check_thoughts(changes)
         self._write(changes)
 
@@ -77,6 +79,13 @@ class Writer:
             current = None if row is None or row[1] is not None else row[0]
             if current != version:
                 raise StaleWriteError(note_id, version, current)
+
+    def _check_meta(self, expected: dict[str, str | None]) -> None:
+        """Every meta row the batch was computed from still holds what it read."""
+        for key, value in expected.items():
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if (row[0] if row else None) != value:
+                raise MetaChangedError(key)
 
     def _check_thoughts(self, changes: Changes) -> None:
         """No live thought rests on a note of `evidence_changed` unless the batch writes it
