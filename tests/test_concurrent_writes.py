@@ -243,3 +243,36 @@ def test_batches_racing_to_create_one_meta_row_commit_once(location: str) -> Non
 
         run_together(create(one, "one"), create(two, "two"))
         assert sorted(won) == sorted(f"new{i}" for i in range(20))  # each row once, no error
+
+
+@pytest.mark.parametrize("location", ["postgres", "citus"], indirect=True)
+def test_a_meta_compare_and_set_waits_for_a_writer_holding_the_row(location: str) -> None:
+    """A writer that takes no advisory lock (a plain upsert) and has not committed yet:
+    the check must wait for it and then see its value, not read past it and write over."""
+    import psycopg
+
+    from remem.stores.base import Changes, MetaChangedError
+
+    with Memory(location, embedder=HashEmbedder(), llm=None) as memory:
+        memory.store.apply(Changes(meta={"ledger": "read"}))
+        outcome: list[str] = []
+
+        def compare_and_set() -> None:
+            try:
+                changes = Changes(meta={"ledger": "mine"}, expect_meta={"ledger": "read"})
+                memory.store.apply(changes)
+                outcome.append("written")
+            except MetaChangedError:
+                outcome.append("refused")
+
+        with psycopg.connect(location) as other:
+            other.execute(
+                "INSERT INTO meta VALUES ('ledger', 'theirs') ON CONFLICT (key) DO UPDATE"
+                " SET value = excluded.value"
+            )
+            racer = threading.Thread(target=compare_and_set)
+            racer.start()
+            racer.join(1.0)  # it waits on the row
+            other.commit()
+        racer.join(30)
+        assert outcome == ["refused"] and memory.store.get_meta("ledger") == "theirs"

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from remem.ingest.batch import Target
 from remem.ingest.ledger import INDEX_PREFIX, Ledger, ledger_name, owner_ledgers
 from remem.ingest.run import Progress, ingest_paths
 from remem.stores.base import Changes
+from remem.stores.sqlite import SQLiteStore
 from remem.testing import HashEmbedder
 from remem.types import Note, Scope
 
@@ -88,11 +90,11 @@ def test_ledgers_hold_no_user_text_and_a_purge_blanks_them(tmp_path: Path) -> No
         ledgers = owner_ledgers(memory.store, owner)
         assert len(ledgers) == 2
         one = next(n for n in notes(memory) if n.text == "I told nobody.")
-        memory.store.apply(Changes(meta=ledger_changes_for_purge(memory.store, owner, [one.id])))
+        memory.store.apply(ledger_changes_for_purge(memory.store, owner, [one.id]))
         left = [e.note_id for name in ledgers for e in Ledger.load(memory.store, name).entries()]
         assert len(left) == 3 and one.id not in left
         erased = [n.id for n in notes(memory)]
-        memory.store.apply(Changes(meta=ledger_changes_for_purge(memory.store, owner, erased)))
+        memory.store.apply(ledger_changes_for_purge(memory.store, owner, erased))
         assert owner_ledgers(memory.store, owner) == []
         assert all(Ledger.load(memory.store, name).entries() == [] for name in ledgers)
     assert {value for _, value in _meta_rows(database) if "ingest-title" not in _} <= {""}
@@ -225,6 +227,68 @@ def test_a_ledger_another_writer_lists_meanwhile_stays_listed(tmp_path: Path) ->
         assert ingest_paths(tmp_path / "a.txt", target, commit).added == 1
         mine = ledger_name(owner, str((tmp_path / "a.txt").resolve()))
         assert set(json.loads(memory.store.get_meta(meddled[0]) or "[]")) == {"ingest:theirs", mine}
+
+
+class IngestBeforePurge(SQLiteStore):
+    """A real SQLite store that lets another writer ingest once, after a purge has read the
+    ledgers and before it commits."""
+
+    meanwhile: Callable[[], object] | None = None
+
+    def apply(self, changes: Changes) -> None:
+        if changes.purge and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        super().apply(changes)
+
+
+def _chat(path: Path, count: int) -> None:
+    path.write_text(
+        "".join(f"12/31/23, 9:{i:02d} PM - Ada: message number {i}\n" for i in range(count))
+    )
+
+
+def test_a_purge_never_writes_over_what_an_ingest_added_meanwhile(tmp_path: Path) -> None:
+    chat, database = tmp_path / "chat.txt", tmp_path / "m.db"
+    _chat(chat, 3)
+    store = IngestBeforePurge(database)
+    with (
+        Memory(store=store, embedder=HashEmbedder()) as mine,
+        Memory(str(database), embedder=HashEmbedder()) as other,
+    ):
+        mine.ingest(chat, user_id=USER)
+        first = next(n for n in notes(mine) if n.text.endswith(" 0"))
+        _chat(chat, 4)
+        added: list[int] = []
+        store.meanwhile = lambda: added.append(other.ingest(chat, user_id=USER).added)
+        mine.purge(first.id)
+        assert added == [1]
+        mine.ingest(chat, user_id=USER)  # the purged message comes back, once
+        texts = Counter(n.text for n in notes(mine))
+        assert len(texts) == 4 and set(texts.values()) == {1}
+
+
+def test_a_purge_all_meeting_a_file_listed_meanwhile_leaves_no_ledger(tmp_path: Path) -> None:
+    owner, database = Scope(user_id=USER), tmp_path / "m.db"
+    first = tmp_path / "a.txt"
+    first.write_text("Alpha words.\n")
+    row = ledger_name(owner, str(first.resolve()))[-2:]  # (the index row a ledger is listed in)
+    second = next(
+        path
+        for i in range(100_000)
+        if ledger_name(owner, str((path := tmp_path / f"b{i}.txt").resolve()))[-2:] == row
+    )
+    second.write_text("Beta words.\n")
+    store = IngestBeforePurge(database)
+    with (
+        Memory(store=store, embedder=HashEmbedder()) as mine,
+        Memory(str(database), embedder=HashEmbedder()) as other,
+    ):
+        mine.ingest(first, user_id=USER)
+        store.meanwhile = lambda: other.ingest(second, user_id=USER)
+        mine.purge_all(user_id=USER)  # built again once it meets the new listing: both go
+        assert notes(mine) == [] and owner_ledgers(mine.store, owner) == []
+        assert not [row for row in _meta_rows(database) if row[1]]  # no ledger left behind
 
 
 def test_a_moved_file_keeps_its_notes_and_a_copy_is_a_file_of_its_own(

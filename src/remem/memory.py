@@ -472,7 +472,9 @@ class Memory(PersonMethods, IngestMethods, ThoughtMethods, LifecycleMethods, Con
             dropped = invalidate_profiles(owner, self.store)
             purged.meta.update(dropped.meta)
             purged.purge.extend(i for i in dropped.purge if i not in purged.purge)
-            purged.meta.update(ledger_changes_for_purge(self.store, owner, erased))
+            ledgers = ledger_changes_for_purge(self.store, owner, erased)
+            purged.meta.update(ledgers.meta)
+            purged.expect_meta.update(ledgers.expect_meta)
         return purged
 
     def _apply(self, changes: Changes) -> None:

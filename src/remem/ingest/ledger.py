@@ -73,6 +73,12 @@ def owner_ledgers(store: Records, owner: Scope) -> list[str]:
     return [name for key in rows for name in indexed(store, key)]
 
 
+def is_finished(head: str | None) -> bool:
+    """Whether a ledger's head row says every chunk of its file is in."""
+    fields = _json(head)
+    return isinstance(fields, dict) and isinstance(fields.get("hash"), str)
+
+
 class Ledger:
     """A file's ledger, loaded; changes are kept until `flush` says what to write."""
 
@@ -81,7 +87,7 @@ class Ledger:
     ) -> None:
         self.name = name
         self.file_hash = file_hash
-        self.writer = writer  # a token each write of the ledger changes
+        self.writer = writer  # a token each write changes: a compare-and-set sees every write
         self.content: str | None = None  # the meta row that names it by the file's bytes
         self.stored: str | None = None  # the head row as stored, when read or last flushed
         self.pages = pages
@@ -104,10 +110,6 @@ class Ledger:
         ledger.content = head["content"] if isinstance(head.get("content"), str) else None
         ledger.stored = stored
         return ledger
-
-    def overtaken(self, store: Records) -> bool:
-        """Another writer (another process) wrote this ledger since it was read here."""
-        return _writer(_json(store.get_meta(self.name))) != self.writer
 
     @property
     def is_new(self) -> bool:

@@ -24,7 +24,7 @@ from remem.errors import InvalidInputError, StoreError
 from remem.ingest import detect
 from remem.ingest.batch import FileFacts, Target, batch_changes
 from remem.ingest.files import find_files, read_source
-from remem.ingest.ledger import Ledger, index_key, ledger_name, ledgers_listed
+from remem.ingest.ledger import Ledger, index_key, is_finished, ledger_name, ledgers_listed
 from remem.ingest.links import wikilink_changes
 from remem.ingest.plan import Step, chunk_hash, plan
 from remem.ingest.records import Chunk, Parsed, Source, UnreadableFileError
@@ -38,7 +38,8 @@ __all__ = ["BATCH", "Me", "Progress", "Target", "ingest_paths", "ingest_sources"
 BATCH = 256  # chunk writes per transaction: one embedding batch, a short write lock
 MAX_KEY = 200  # characters of a chunk's key (ids in an export may be any length)
 ATTEMPTS = 5  # a file another writer overtook is planned again this many times
-QUIET = 2.0  # seconds without a write to a file's ledger: its other ingest is done
+QUIET = 30.0  # seconds without a write to a file's ledger: its other ingest stopped
+POLL = 0.2  # seconds between looks at a ledger another ingest is writing
 QUIET_WAIT = 600.0
 CONVERSATIONS = ("chatgpt", "claude", "telegram")  # exports that give each conversation an id
 T = TypeVar("T")
@@ -50,13 +51,6 @@ _file_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValu
 _file_locks_guard = threading.Lock()
 _index_guard = threading.Lock()
 log = logging.getLogger(__name__)
-
-
-class LedgerOvertakenError(Exception):
-    """Another process wrote a file's ledger while this one was ingesting the file."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"ledger {name} was written by another ingest meanwhile")
 
 
 class _Passed(Exception):
@@ -282,8 +276,8 @@ def _sync_file(
                     parsed, chunks, source, target, commit, report, batch, name, committed
                 )
                 return _as_done(steps, committed)
-            except (LedgerOvertakenError, MetaChangedError) as stale:
-                overtaken: Exception = stale  # let the other ingest finish, then catch up
+            except MetaChangedError as stale:  # another ingest wrote the file's ledger
+                overtaken: Exception = stale  # let it finish, then catch up
                 _wait_until_quiet(target.store, name)
             except StaleWriteError as stale:
                 overtaken = stale
@@ -300,16 +294,19 @@ def _as_done(steps: list[Step], committed: list[Step]) -> list[Step]:
 
 
 def _wait_until_quiet(store: Records, name: str) -> None:
-    """Wait (up to QUIET_WAIT seconds) until no one has written the ledger for QUIET
-    seconds: two ingests of one file then take turns instead of racing batch by batch."""
+    """Wait (up to QUIET_WAIT seconds) until the other ingest of the file has finished it
+    (its ledger's head holds the file's hash) or has written nothing for QUIET seconds (it
+    stopped, and this one takes over): two ingests of one file then take turns instead of
+    racing batch by batch, however long a batch takes to embed."""
     deadline = time.monotonic() + QUIET_WAIT
-    last = store.get_meta(name)
-    while time.monotonic() < deadline:
-        time.sleep(QUIET)
+    last, changed = store.get_meta(name), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - changed < QUIET:
+        time.sleep(POLL)
         now = store.get_meta(name)
-        if now == last:
+        if is_finished(now):
             return
-        last = now
+        if now != last:
+            last, changed = now, time.monotonic()
 
 
 def _apply_plan(
@@ -346,9 +343,7 @@ def _apply_plan(
             _merge(changes, _links(parsed, steps, target))
             known = remembered(target.store, target.owner, source, ledger) if whole else {}
             changes.meta.update(known)
-        if ledger.overtaken(target.store):  # another process wrote the ledger: plan again
-            raise LedgerOvertakenError(name)
-        changes.expect_meta.update(ledger.expected())  # (and still so when committed)
+        changes.expect_meta.update(ledger.expected())  # else another ingest wrote it: plan again
         changes.meta.update(ledger.flush())
         if _writes_anything(changes):
             commit(changes)

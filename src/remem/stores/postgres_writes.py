@@ -156,7 +156,10 @@ class Writer:
         it until this transaction ends (locked in key order)."""
         for key in sorted(expected):
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (META_LOCKS, key))
-            row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+            # (FOR UPDATE: a writer that took no advisory lock may hold the row)
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = %s FOR UPDATE", (key,)
+            ).fetchone()
             if (row["value"] if row else None) != expected[key]:
                 raise MetaChangedError(key)
 

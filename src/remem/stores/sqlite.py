@@ -282,7 +282,7 @@ class SQLiteStore(SharedReads):
         where, params = scope_sql(scope, "n.")
         moment = clock.to_text(clock.now())
         rows: Sequence[Sequence[Any]] = self._rows(
-            "WITH ranked AS MATERIALIZED (SELECT rowid, -bm25(notes_fts, 1.0, 1.0) AS both_,"
+            "WITH ranked AS (SELECT rowid, -bm25(notes_fts, 1.0, 1.0) AS both_,"
             " -bm25(notes_fts, 1.0, 0.0) AS own FROM notes_fts WHERE notes_fts MATCH ?"
             " ORDER BY both_ DESC, rowid LIMIT ?)"
             " SELECT n.id, r.both_, r.own, (SELECT count(*) FROM ranked) FROM ranked r"
