@@ -325,3 +325,36 @@ def test_memory_purges_take_their_ledger_entries_with_them(tmp_path: Path) -> No
         assert owner_ledgers(memory.store, owner) == []
         again = memory.ingest(vault, user_id=USER, me="Me")  # nothing of it is known now
         assert again.added == len(left) + 1
+
+
+def test_two_processes_linking_to_one_missing_file_both_get_their_link(
+    location: str, tmp_path: Path
+) -> None:
+    # x.md and y.md both wait for [[Target]], ingested by two writers at once: neither wait
+    # may write over the other's.
+    for folder, text in (("x", "See [[Target]] for more."), ("y", "Also [[Target]] please.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{folder}.md").write_text(f"# {folder.upper()}\n\n{text}\n")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "Target.md").write_text("# Target\n\nThe target itself.\n")
+    with (
+        Memory(location, embedder=HashEmbedder()) as mine,
+        Memory(location, embedder=HashEmbedder()) as other,
+    ):
+        raced: list[int] = []
+
+        def commit(changes: Changes) -> None:
+            if changes.notes and not raced:  # the other writer ingests y.md meanwhile
+                raced.append(other.ingest(tmp_path / "y", user_id=USER).added)
+            mine.store.apply(changes)
+
+        target = Target(mine.store, HashEmbedder(), Scope(user_id=USER), "test", False)
+        assert ingest_paths(tmp_path / "x", target, commit).added == 1 and raced == [1]
+        mine.ingest(tmp_path / "t", user_id=USER)
+        by_text = {note.text: note.id for note in notes(mine)}
+        goal = next(note_id for text, note_id in by_text.items() if "target itself" in text)
+        linked = {link.source_id for link in mine.links(goal) if link.target_id == goal}
+        assert sorted(text for text, note_id in by_text.items() if note_id in linked) == [
+            "Also [[Target]] please.",
+            "See [[Target]] for more.",
+        ]

@@ -24,6 +24,14 @@ def _key(kind: str, owner: Scope, name: str) -> str:
     return f"ingest-{kind}:{digest(owner_part, name)[:40]}"
 
 
+def _read(store: Records, changes: Changes, key: str) -> str | None:
+    """A meta row the links depend on, as the batch will expect it to be when it commits
+    (another ingest that names or waits for the same file meanwhile makes it plan again)."""
+    value = store.get_meta(key)
+    changes.expect_meta.setdefault(key, value)
+    return value
+
+
 def wikilink_changes(
     store: Records,
     owner: Scope,
@@ -40,9 +48,9 @@ def wikilink_changes(
     known: dict[str, str | None] = {}
     if title:
         known[title] = head
-        if store.get_meta(_key("title", owner, title)) != head:
+        if _read(store, changes, _key("title", owner, title)) != head:
             changes.meta[_key("title", owner, title)] = head
-        waiting = _waiting(store, owner, title)
+        waiting = _waiting(store, changes, owner, title)
         if waiting:
             changes.meta[_key("wants", owner, title)] = "[]"
             live = store.get_notes(waiting)
@@ -52,7 +60,7 @@ def wikilink_changes(
     for chunk, note_id in notes:
         for name in chunk.links:
             if name not in known:
-                known[name] = _live_target(store, owner, name)
+                known[name] = _live_target(store, changes, owner, name)
             target = known[name]
             if target is None:
                 _wait(store, changes, owner, name, note_id)
@@ -62,17 +70,17 @@ def wikilink_changes(
     return changes
 
 
-def _live_target(store: Records, owner: Scope, name: str) -> str | None:
-    target = store.get_meta(_key("title", owner, name))
+def _live_target(store: Records, changes: Changes, owner: Scope, name: str) -> str | None:
+    target = _read(store, changes, _key("title", owner, name))
     if target is None:
         return None
     note = store.get_notes([target]).get(target)
     return target if note is not None and note.deleted_at is None else None
 
 
-def _waiting(store: Records, owner: Scope, name: str) -> list[str]:
+def _waiting(store: Records, changes: Changes, owner: Scope, name: str) -> list[str]:
     try:
-        found = json.loads(store.get_meta(_key("wants", owner, name)) or "[]")
+        found = json.loads(_read(store, changes, _key("wants", owner, name)) or "[]")
     except ValueError:
         return []
     return [item for item in found if isinstance(item, str)] if isinstance(found, list) else []
@@ -80,7 +88,10 @@ def _waiting(store: Records, owner: Scope, name: str) -> list[str]:
 
 def _wait(store: Records, changes: Changes, owner: Scope, name: str, note_id: str) -> None:
     key = _key("wants", owner, name)
-    waiting = json.loads(changes.meta[key]) if key in changes.meta else _waiting(store, owner, name)
+    if key in changes.meta:
+        waiting = json.loads(changes.meta[key])
+    else:
+        waiting = _waiting(store, changes, owner, name)
     if note_id not in waiting and len(waiting) < MAX_WAITING:
         changes.meta[key] = json.dumps([*waiting, note_id])
 

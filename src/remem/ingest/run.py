@@ -276,9 +276,10 @@ def _sync_file(
                     parsed, chunks, source, target, commit, report, batch, name, committed
                 )
                 return _as_done(steps, committed)
-            except MetaChangedError as stale:  # another ingest wrote the file's ledger
-                overtaken: Exception = stale  # let it finish, then catch up
-                _wait_until_quiet(target.store, name)
+            except MetaChangedError as stale:
+                overtaken: Exception = stale
+                if stale.key == name:  # another ingest of this file: let it finish, catch up
+                    _wait_until_quiet(target.store, name)
             except StaleWriteError as stale:
                 overtaken = stale
         raise StoreError(f"{source.path}: gave up after {ATTEMPTS} attempts: {overtaken}")
@@ -429,6 +430,8 @@ def _merge(changes: Changes, more: Changes) -> None:
     changes.links += more.links
     changes.events += more.events
     changes.meta.update(more.meta)
+    for key, value in more.expect_meta.items():
+        changes.expect_meta.setdefault(key, value)
 
 
 def _writes_anything(changes: Changes) -> bool:

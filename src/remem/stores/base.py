@@ -162,7 +162,7 @@ class MetaChangedError(StaleWriteError):
 
     def __init__(self, key: str) -> None:
         Exception.__init__(self, f"meta row {key} was written by another writer meanwhile")
-        self.note_id = key
+        self.key = self.note_id = key
         self.expected = 0
         self.current = None
 
