@@ -158,14 +158,19 @@ def _racer(database: Path, folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
 
 
-def test_another_process_ingesting_the_file_meanwhile_adds_nothing_twice(
-    tmp_path: Path,
-) -> None:
+def _sixty_messages(tmp_path: Path) -> Path:
+    """A folder holding a chat export of 60 messages."""
     folder = tmp_path / "v"
     folder.mkdir()
     lines = [f"12/31/23, 9:{i % 60:02d} PM - Ada: message {i}" for i in range(60)]
     (folder / "chat.txt").write_text("\n".join(lines) + "\n")
-    database = tmp_path / "m.db"
+    return folder
+
+
+def test_another_process_ingesting_the_file_meanwhile_adds_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    folder, database = _sixty_messages(tmp_path), tmp_path / "m.db"
     with Memory(str(database), embedder=HashEmbedder()) as memory:
         other: list[str] = []
 
@@ -188,11 +193,7 @@ def test_another_process_committing_just_before_this_one_adds_nothing_twice(
 ) -> None:
     # The other process ingests the whole file after this one last looked at the ledger
     # and before it commits its first batch: the commit must see the ledger has changed.
-    folder = tmp_path / "v"
-    folder.mkdir()
-    lines = [f"12/31/23, 9:{i % 60:02d} PM - Ada: message {i}" for i in range(60)]
-    (folder / "chat.txt").write_text("\n".join(lines) + "\n")
-    database = tmp_path / "m.db"
+    folder, database = _sixty_messages(tmp_path), tmp_path / "m.db"
     with Memory(str(database), embedder=HashEmbedder()) as memory:
         other: list[str] = []
 
