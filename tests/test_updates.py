@@ -4,7 +4,8 @@ turn that replaced it, and `context` says it is outdated (with a scripted model)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 
 import pytest
 
@@ -149,3 +150,66 @@ def test_without_superseded_facts_nothing_moves(ana: Memory) -> None:
 )
 def test_questions_about_now_are_told_apart(query: str, now: bool) -> None:
     assert asks_about_now(query, lambda: None) is now
+
+
+# -- what a person said to be forgotten does not change what is kept -------------------------
+
+FORGET_AT = "2090-01-01T00:00:00Z"  # the turn expires (the API takes future times only)
+
+
+def _tell_expiring(
+    memory: Memory, model: ScriptedOpenAIServer, text: str, fact: str, decision: Mapping[str, str]
+) -> str:
+    """Add an expiring turn of Ana's; the model extracts `fact` and decides `decision` on it."""
+    model.reply(json.dumps({"facts": [{"text": fact, "occurred_on": None}]}), when=_step("extract"))
+    model.reply(json.dumps({"decisions": [{"fact": 0, **decision}]}), when=_step("reconcile"))
+    message = {"role": "user", "name": "Ana", "content": text}
+    result = memory.add([message], user_id="ana", expires_at=FORGET_AT)
+    return result.note_ids[-1]
+
+
+@pytest.mark.parametrize("action", ["update", "supersede"])
+def test_an_expiring_turn_does_not_change_a_fact_kept_longer(
+    ana: Memory, model: ScriptedOpenAIServer, action: str
+) -> None:
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    decision = {"action": action, "target_id": lisbon, "text": "Ana lives in Berlin."}
+    berlin = _tell_expiring(ana, model, BERLIN, "Ana lives in Berlin.", decision)
+    kept = ana.get(lisbon)
+    assert (kept.text, kept.version, kept.superseded_by, kept.expires_at) == (
+        "Ana lives in Lisbon.", 1, None, None
+    )  # fmt: skip
+    new = ana.get(berlin)
+    assert (new.kind, new.text, new.expires_at) == (
+        "fact",
+        "Ana lives in Berlin.",
+        datetime(2090, 1, 1, tzinfo=UTC),
+    )
+
+
+def test_a_lasting_turn_still_updates_the_fact(ana: Memory, model: ScriptedOpenAIServer) -> None:
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    model.reply(
+        json.dumps({"facts": [{"text": "Ana lives in Berlin.", "occurred_on": None}]}),
+        when=_step("extract"),
+    )
+    decision = {"fact": 0, "action": "update", "target_id": lisbon, "text": "Ana lives in Berlin."}
+    model.reply(json.dumps({"decisions": [decision]}), when=_step("reconcile"))
+    ana.add([{"role": "user", "name": "Ana", "content": BERLIN}], user_id="ana")
+    assert (ana.get(lisbon).text, ana.get(lisbon).version) == ("Ana lives in Berlin.", 2)
+
+
+def test_an_expiring_turn_does_not_evolve_a_note_kept_longer(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    link = {"fact": 0, "target_id": lisbon, "relation": "related", "reason": "where she is"}
+    model.reply(json.dumps({"links": [link]}), when=_step("link"))
+    update = {"note_id": lisbon, "context": "Ana is in Berlin this week.", "tags": ["travel"]}
+    model.reply(json.dumps({"updates": [update]}), when=_step("evolve"))
+    trip = _tell_expiring(
+        ana, model, "I'm in Berlin this week.", "Ana is in Berlin this week.", {"action": "add"}
+    )
+    assert ana.get(trip).expires_at is not None
+    kept = ana.get(lisbon)
+    assert (kept.version, kept.context, kept.tags) == (1, None, ())

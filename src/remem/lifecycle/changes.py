@@ -10,13 +10,14 @@ was made from) and one event in its history, typed by what happened:
   deleting it does (`write/thoughts` says why), and unarchiving does not bring them back;
 - `expire_at` / `expire_never`: a note with `expires_at` leaves search, context, list and
   profile when that time comes; the sweep then purges it (its history keeps `purge`). A
-  fact a model drew from expiring turns expires with the last of them (`as_sources`), so
-  what was said to be forgotten is not kept in other words.
+  fact a model drew from expiring turns expires with the last of them (`as_sources`) and
+  does not change a note kept longer (`expiring_apart`), so what was said to be forgotten
+  is not kept in other words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -59,19 +60,71 @@ def as_sources(notes: Mapping[str, Note], store: Records) -> dict[str, Note]:
     last of the turns it came from does: never, if one of them never does. (A thought, which
     rests on all of its evidence at once, goes with the first; a fact said twice holds while
     one of its sayings does.)"""
-    sources = list(dict.fromkeys(e for note in notes.values() for e in note.episode_ids))
-    expiry: dict[str, datetime | None] = {}
-    for turn in store.notes_of_episodes(sources):
-        if turn.kind == "turn":
-            for episode_id in turn.episode_ids:
-                expiry[episode_id] = turn.expires_at
+    ends = _turn_expiries(store, [e for note in notes.values() for e in note.episode_ids])
     expiring = {}
     for note_id, note in notes.items():
-        ends = [expiry.get(e) for e in note.episode_ids]
-        if ends and None not in ends:
-            note = replace(note, expires_at=max(end for end in ends if end is not None))
-        expiring[note_id] = note
+        end = _last(ends, note.episode_ids)
+        expiring[note_id] = note if end is None else replace(note, expires_at=end)
     return expiring
+
+
+def expiring_apart(done: dict[str, Any], store: Records) -> dict[str, Any]:
+    """An organising job's results (`done`), with what it drew from expiring turns kept
+    apart from notes that outlive them: such a fact does not update or supersede a note
+    kept longer (it is added as a fact of its own, which expires with its turns), and when
+    any new fact expires, evolve leaves the notes kept longer as they are. What a person
+    said to be forgotten must not live on in what is kept."""
+    facts = done["extract"]["facts"]
+    ends = _turn_expiries(store, [e for fact in facts for e in fact["episode_ids"]])
+    fact_ends = [_last(ends, fact["episode_ids"]) for fact in facts]
+    if all(end is None for end in fact_ends):
+        return done
+    decisions = done.get("reconcile", {}).get("decisions", [])
+    targets = [d.get("target_id") for d in decisions] + [u["note_id"] for u in _evolving(done)]
+    kept = store.get_notes([target for target in targets if target])
+    latest = max(end for end in fact_ends if end is not None)
+
+    def outlives(note_id: str | None, end: datetime) -> bool:
+        note = kept.get(note_id) if note_id else None
+        return note is not None and (note.expires_at is None or note.expires_at > end)
+
+    apart = [
+        {**decision, "action": "add"}
+        if decision["action"] in ("update", "supersede")
+        and (end := fact_ends[index]) is not None
+        and outlives(decision.get("target_id"), end)
+        else decision
+        for index, decision in enumerate(decisions)
+    ]
+    updates = [u for u in _evolving(done) if not outlives(u["note_id"], latest)]
+    result = {**done, "evolve": {**done.get("evolve", {}), "updates": updates}}
+    if "reconcile" in done:
+        result["reconcile"] = {**done["reconcile"], "decisions": apart}
+    return result
+
+
+def _evolving(done: dict[str, Any]) -> list[dict[str, Any]]:
+    updates: list[dict[str, Any]] = done.get("evolve", {}).get("updates", [])
+    return updates
+
+
+def _turn_expiries(store: Records, episode_ids: list[str]) -> dict[str, datetime | None]:
+    """When the turn said in each of these episodes expires (None: never)."""
+    ends: dict[str, datetime | None] = {}
+    for turn in store.notes_of_episodes(list(dict.fromkeys(episode_ids))):
+        if turn.kind == "turn":
+            for episode_id in turn.episode_ids:
+                ends[episode_id] = turn.expires_at
+    return ends
+
+
+def _last(ends: Mapping[str, datetime | None], episode_ids: Sequence[str]) -> datetime | None:
+    """When the last of these episodes' turns expires; None if one never does (or none is
+    known)."""
+    found = [ends.get(e) for e in episode_ids]
+    if not found or None in found:
+        return None
+    return max(end for end in found if end is not None)
 
 
 def _changed(note: Note, action: str, fields: dict[str, Any], actor: str) -> Changes:

@@ -20,7 +20,7 @@ from typing import Any
 from remem import clock, ids
 from remem.embedders.base import Embedder
 from remem.errors import EmbedderError, LLMError
-from remem.lifecycle.changes import as_sources
+from remem.lifecycle.changes import as_sources, expiring_apart
 from remem.llms.base import LLM, Usage
 from remem.read import rank
 from remem.read.search import search
@@ -229,6 +229,7 @@ class Organiser:
         self, job: Job, payload: dict[str, Any], episodes: list[Episode]
     ) -> tuple[Changes, list[str]]:
         """Every write of the job, and the job's completion, as one batch."""
+        payload = {**payload, "done": expiring_apart(payload["done"], self.store)}
         done = payload["done"]
         facts = done["extract"]["facts"]
         moment = clock.now()
