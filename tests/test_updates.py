@@ -213,3 +213,90 @@ def test_an_expiring_turn_does_not_evolve_a_note_kept_longer(
     assert ana.get(trip).expires_at is not None
     kept = ana.get(lisbon)
     assert (kept.version, kept.context, kept.tags) == (1, None, ())
+
+
+def _organising(location: str, model: ScriptedOpenAIServer, jobs: str = "inline") -> Memory:
+    llm = OpenAICompatibleLLM(model.base_url, "scripted", timeout=5, backoff=0.01)
+    return Memory(location, embedder=HashEmbedder(), llm=llm, jobs=jobs)
+
+
+def _said(memory: Memory, *texts: str, expires_at: str | None = None) -> list[str]:
+    messages = [{"role": "user", "name": "Ana", "content": text} for text in texts]
+    return list(memory.add(messages, user_id="ana", expires_at=expires_at).note_ids)
+
+
+def _extracted(model: ScriptedOpenAIServer, *facts: dict[str, object]) -> None:
+    model.reply(json.dumps({"facts": list(facts)}), when=_step("extract"))
+
+
+def test_a_deleted_turn_waiting_for_its_job_changes_nothing_kept(
+    location: str, model: ScriptedOpenAIServer
+) -> None:
+    # the job stopped after reconcile (the enrich step's answer was garbage); the person then
+    # deleted the turn: the job must not write it into the lasting fact when it runs again
+    with _organising(location, model) as ana:
+        _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+        _extracted(
+            model,
+            {"text": "Ana's test came back positive.", "occurred_on": None},
+            {"text": "Ana told a secret.", "occurred_on": None},
+        )
+        decision = {"fact": 0, "action": "update", "target_id": lisbon, "text": "Ana: positive."}
+        model.reply(json.dumps({"decisions": [decision]}), when=_step("reconcile"))
+        model.reply("garbage", when=_step("enrich"), times=3)  # its three tries
+        (turn,) = _said(ana, "Between us: my test was positive.")
+        assert ana.get(lisbon).version == 1 and ana.store.jobs("pending")
+        ana.delete(turn)
+        model.reply('{"notes": []}', when=_step("enrich"))
+        assert ana.run_jobs() == 1
+        assert (ana.get(lisbon).text, ana.get(lisbon).version) == ("Ana lives in Lisbon.", 1)
+
+
+def test_an_update_made_an_add_is_enriched_like_one(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    enrich = {"fact": 0, "keywords": ["berlin"], "tags": ["home"], "context": None}
+    model.reply(json.dumps({"notes": [enrich]}), when=_step("enrich"))
+    decision = {"action": "update", "target_id": lisbon, "text": "Ana lives in Berlin."}
+    berlin = _tell_expiring(ana, model, BERLIN, "Ana lives in Berlin.", decision)
+    assert (ana.get(berlin).keywords, ana.get(berlin).tags) == (("berlin",), ("home",))
+
+
+def test_a_fact_the_model_did_not_attribute_goes_with_the_first_turn_to_expire(
+    location: str, model: ScriptedOpenAIServer
+) -> None:
+    with _organising(location, model) as ana:
+        _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    with _organising(location, model, jobs="worker") as ana:
+        _, secret = _said(ana, "Nice weather today.", "Secret: I'm moving to Berlin.")
+        ana.update(secret, expires_at=FORGET_AT)  # before the job runs
+        _extracted(model, {"text": "Ana is moving to Berlin.", "occurred_on": None})  # no turn
+        decision = {"fact": 0, "action": "update", "target_id": lisbon, "text": "Ana: Berlin."}
+        model.reply(json.dumps({"decisions": [decision]}), when=_step("reconcile"))
+        ana.run_jobs()
+        assert ana.get(lisbon).text == "Ana lives in Lisbon."
+        fact = next(
+            n for n in ana.list(user_id="ana").items if n.text == "Ana is moving to Berlin."
+        )
+        assert fact.expires_at == ana.get(secret).expires_at  # and the sweep takes its turn
+
+
+def test_what_the_model_was_shown_bounds_what_it_may_change(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    # a lasting turn's job is shown an expiring note (a link candidate): evolve may not copy
+    # it into a lasting note; and of two expiring facts, the first to expire is the bound
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    _extracted(model, {"text": "Ana has therapy in Lisbon on Mondays.", "occurred_on": None})
+    therapy = _said(ana, "I have therapy every Monday.", expires_at=FORGET_AT)[-1]
+    links = [
+        {"fact": 0, "target_id": t, "relation": "place", "reason": "Lisbon"}
+        for t in (lisbon, therapy)
+    ]
+    model.reply(json.dumps({"links": links}), when=_step("link"))
+    update = {"note_id": lisbon, "context": "Therapy on Mondays.", "tags": ["health"]}
+    model.reply(json.dumps({"updates": [update]}), when=_step("evolve"))
+    _extracted(model, {"text": "Ana loves the river.", "occurred_on": None})
+    _said(ana, "I love the river here.")
+    assert (ana.get(lisbon).version, ana.get(lisbon).context) == (1, None)

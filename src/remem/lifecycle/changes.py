@@ -11,13 +11,13 @@ was made from) and one event in its history, typed by what happened:
 - `expire_at` / `expire_never`: a note with `expires_at` leaves search, context, list and
   profile when that time comes; the sweep then purges it (its history keeps `purge`). A
   fact a model drew from expiring turns expires with the last of them (`as_sources`) and
-  does not change a note kept longer (`expiring_apart`), so what was said to be forgotten
-  is not kept in other words.
+  does not change a note kept longer (`lifecycle/expiring`), so what was said to be
+  forgotten is not kept in other words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -55,57 +55,21 @@ def expire(note: Note, expires_at: datetime | None, actor: str) -> Changes | Non
     return _changed(note, action, {"expires_at": expires_at}, actor)
 
 
-def as_sources(notes: Mapping[str, Note], store: Records) -> dict[str, Note]:
+def as_sources(
+    notes: Mapping[str, Note], store: Records, guessed: Collection[str] = ()
+) -> dict[str, Note]:
     """New notes drawn from turns (the facts a model extracted), each expiring when the
     last of the turns it came from does: never, if one of them never does. (A thought, which
     rests on all of its evidence at once, goes with the first; a fact said twice holds while
-    one of its sayings does.)"""
+    one of its sayings does.) A `guessed` note, whose turns the model did not name (all of
+    its batch stand in), may come from any of them: it expires with the first."""
     ends = _turn_expiries(store, [e for note in notes.values() for e in note.episode_ids])
     expiring = {}
     for note_id, note in notes.items():
-        end = _last(ends, note.episode_ids)
+        end = _first(ends, note.episode_ids) if note_id in guessed else None
+        end = end or _last(ends, note.episode_ids)
         expiring[note_id] = note if end is None else replace(note, expires_at=end)
     return expiring
-
-
-def expiring_apart(done: dict[str, Any], store: Records) -> dict[str, Any]:
-    """An organising job's results (`done`), with what it drew from expiring turns kept
-    apart from notes that outlive them: such a fact does not update or supersede a note
-    kept longer (it is added as a fact of its own, which expires with its turns), and when
-    any new fact expires, evolve leaves the notes kept longer as they are. What a person
-    said to be forgotten must not live on in what is kept."""
-    facts = done["extract"]["facts"]
-    ends = _turn_expiries(store, [e for fact in facts for e in fact["episode_ids"]])
-    fact_ends = [_last(ends, fact["episode_ids"]) for fact in facts]
-    if all(end is None for end in fact_ends):
-        return done
-    decisions = done.get("reconcile", {}).get("decisions", [])
-    targets = [d.get("target_id") for d in decisions] + [u["note_id"] for u in _evolving(done)]
-    kept = store.get_notes([target for target in targets if target])
-    latest = max(end for end in fact_ends if end is not None)
-
-    def outlives(note_id: str | None, end: datetime) -> bool:
-        note = kept.get(note_id) if note_id else None
-        return note is not None and (note.expires_at is None or note.expires_at > end)
-
-    apart = [
-        {**decision, "action": "add"}
-        if decision["action"] in ("update", "supersede")
-        and (end := fact_ends[index]) is not None
-        and outlives(decision.get("target_id"), end)
-        else decision
-        for index, decision in enumerate(decisions)
-    ]
-    updates = [u for u in _evolving(done) if not outlives(u["note_id"], latest)]
-    result = {**done, "evolve": {**done.get("evolve", {}), "updates": updates}}
-    if "reconcile" in done:
-        result["reconcile"] = {**done["reconcile"], "decisions": apart}
-    return result
-
-
-def _evolving(done: dict[str, Any]) -> list[dict[str, Any]]:
-    updates: list[dict[str, Any]] = done.get("evolve", {}).get("updates", [])
-    return updates
 
 
 def _turn_expiries(store: Records, episode_ids: list[str]) -> dict[str, datetime | None]:
@@ -116,6 +80,11 @@ def _turn_expiries(store: Records, episode_ids: list[str]) -> dict[str, datetime
             for episode_id in turn.episode_ids:
                 ends[episode_id] = turn.expires_at
     return ends
+
+
+def _first(ends: Mapping[str, datetime | None], episode_ids: Sequence[str]) -> datetime | None:
+    """When the first of these episodes' turns to expire does (None: none does)."""
+    return min((end for e in episode_ids if (end := ends.get(e)) is not None), default=None)
 
 
 def _last(ends: Mapping[str, datetime | None], episode_ids: Sequence[str]) -> datetime | None:

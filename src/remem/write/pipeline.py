@@ -20,7 +20,8 @@ from typing import Any
 from remem import clock, ids
 from remem.embedders.base import Embedder
 from remem.errors import EmbedderError, LLMError
-from remem.lifecycle.changes import as_sources, expiring_apart
+from remem.lifecycle.changes import as_sources
+from remem.lifecycle.expiring import expiring_apart, lasting_decisions
 from remem.llms.base import LLM, Usage
 from remem.read import rank
 from remem.read.search import search
@@ -138,6 +139,8 @@ class Organiser:
                 "occurred_at": clock.to_text(_day(fact.occurred_on) or latest),
                 "episode_ids": [i for i in fact.episode_ids if i in batch] or batch,
                 "importance": rate(fact.text) if fact.importance is None else fact.importance,
+                # (no turn cited: the whole batch is its source, see `as_sources`)
+                "guessed": not any(i in batch for i in fact.episode_ids),
             }
             for fact in answer.value.facts
             if fact.text.strip()
@@ -165,6 +168,7 @@ class Organiser:
                 continue  # a target the step did not offer: keep the fact as new
             decisions[decision.fact] = decision.model_dump(exclude={"fact"})
         shown = {note.id: note.version for known in candidates for note in known}
+        decisions = lasting_decisions(facts, decisions, shown, self.store)  # (enrich sees adds)
         return {"decisions": decisions, "versions": shown}, answer.usage
 
     def _enrich(self, payload: dict[str, Any], episodes: list[Episode]) -> tuple[Any, Usage]:
@@ -240,7 +244,8 @@ class Organiser:
             )
             for i, fact in kept
         }
-        created = as_sources(created, self.store)  # expiring with the turns they came from
+        guessed = {fact["id"] for fact in facts if fact.get("guessed")}
+        created = as_sources(created, self.store, guessed)  # expiring with their turns
         revisions = self._revisions(done, created, moment)
         versions = revisions.versions()
         written = [*created.values(), *versions.values()]
