@@ -4,7 +4,8 @@ turn that replaced it, and `context` says it is outdated (with a scripted model)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import pytest
@@ -300,3 +301,64 @@ def test_what_the_model_was_shown_bounds_what_it_may_change(
     _extracted(model, {"text": "Ana loves the river.", "occurred_on": None})
     _said(ana, "I love the river here.")
     assert (ana.get(lisbon).version, ana.get(lisbon).context) == (1, None)
+
+
+def _by_turn(facts: list[tuple[str, int]]) -> Callable[[dict[str, object]], str]:
+    """An extract answer naming the batch's turns: each fact with its turn's position."""
+
+    def answer(body: dict[str, object]) -> str:
+        turns = list(dict.fromkeys(re.findall(r"ep_[0-9A-Z]+", json.dumps(body))))
+        said = [
+            {"text": text, "occurred_on": None, "episode_ids": [turns[at]]} for text, at in facts
+        ]
+        return json.dumps({"facts": said})
+
+    return answer
+
+
+def test_no_fact_is_made_from_a_turn_deleted_while_its_job_waited(
+    location: str, model: ScriptedOpenAIServer
+) -> None:
+    with _organising(location, model) as ana:
+        model.reply(_by_turn([("Ana likes tea.", 0), ("Ana is ill.", 1)]), when=_step("extract"))
+        model.reply("garbage", when=_step("enrich"), times=3)  # its three tries: it waits
+        _, secret = _said(ana, "I like tea.", "Between us: I am ill.")
+        ana.delete(secret)
+        assert ana.run_jobs() == 1
+        texts = sorted(note.text for note in ana.list(user_id="ana").items)
+        assert texts == ["Ana likes tea.", "I like tea."]
+        (made,) = ana.store.jobs("done")[-1].payload["result"]["facts"]  # not even hidden
+        assert ana.get(made).text == "Ana likes tea."
+
+
+def test_the_first_fact_to_expire_bounds_what_evolve_may_change(
+    location: str, model: ScriptedOpenAIServer
+) -> None:
+    with _organising(location, model) as ana:
+        _extracted(model, {"text": "Ana plans a trip.", "occurred_on": None})
+        (trip,) = _said(ana, "Planning a trip.", expires_at="2060-01-01T00:00:00Z")[-1:]
+    with _organising(location, model, jobs="worker") as ana:
+        pin, _ = _said(ana, "My PIN is 4321.", "I go to Rome in May.", expires_at=FORGET_AT)
+        ana.update(pin, expires_at="2030-01-01T00:00:00Z")
+        model.reply(
+            _by_turn([("Ana's PIN is 4321.", 0), ("Ana goes to Rome.", 1)]), when=_step("extract")
+        )
+        link = {"fact": 1, "target_id": trip, "relation": "trip", "reason": "Rome"}
+        model.reply(json.dumps({"links": [link]}), when=_step("link"))
+        update = {"note_id": trip, "context": "Rome; PIN 4321", "tags": None}
+        model.reply(json.dumps({"updates": [update]}), when=_step("evolve"))
+        ana.run_jobs()
+        assert (ana.get(trip).version, ana.get(trip).context) == (1, None)
+
+
+def test_an_expiring_note_shown_to_reconcile_keeps_its_update_apart(
+    ana: Memory, model: ScriptedOpenAIServer
+) -> None:
+    _, lisbon = _tell(ana, model, LISBON, "2024-05-10T10:00:00Z", "Ana lives in Lisbon.")
+    _extracted(model, {"text": "Ana lives in Lisbon's Alfama.", "occurred_on": None})
+    _said(ana, "My flat is in Alfama.", expires_at=FORGET_AT)  # a fact that expires
+    decision = {"fact": 0, "action": "update", "target_id": lisbon, "text": "Ana: Alfama."}
+    model.reply(json.dumps({"decisions": [decision]}), when=_step("reconcile"))
+    _extracted(model, {"text": "Ana lives in Lisbon still.", "occurred_on": None})
+    _said(ana, "Still in Lisbon.")  # lasting, but its reconcile saw the expiring fact
+    assert (ana.get(lisbon).text, ana.get(lisbon).version) == ("Ana lives in Lisbon.", 1)

@@ -61,8 +61,9 @@ def as_sources(
     """New notes drawn from turns (the facts a model extracted), each expiring when the
     last of the turns it came from does: never, if one of them never does. (A thought, which
     rests on all of its evidence at once, goes with the first; a fact said twice holds while
-    one of its sayings does.) A `guessed` note, whose turns the model did not name (all of
-    its batch stand in), may come from any of them: it expires with the first."""
+    one of its sayings does; a deleted turn ended when it was deleted.) A `guessed` note,
+    whose turns the model did not name (all of its batch stand in), may come from any of
+    them: it expires with the first."""
     ends = _turn_expiries(store, [e for note in notes.values() for e in note.episode_ids])
     expiring = {}
     for note_id, note in notes.items():
@@ -73,12 +74,15 @@ def as_sources(
 
 
 def _turn_expiries(store: Records, episode_ids: list[str]) -> dict[str, datetime | None]:
-    """When the turn said in each of these episodes expires (None: never)."""
+    """When the turn said in each of these episodes ends (None: never): it expires, or it
+    was deleted."""
     ends: dict[str, datetime | None] = {}
-    for turn in store.notes_of_episodes(list(dict.fromkeys(episode_ids))):
+    unique = list(dict.fromkeys(episode_ids))
+    for turn in store.notes_of_episodes(unique, include_deleted=True):
         if turn.kind == "turn":
+            end = min((t for t in (turn.expires_at, turn.deleted_at) if t), default=None)
             for episode_id in turn.episode_ids:
-                ends[episode_id] = turn.expires_at
+                ends[episode_id] = end
     return ends
 
 

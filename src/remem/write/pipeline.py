@@ -245,7 +245,11 @@ class Organiser:
             for i, fact in kept
         }
         guessed = {fact["id"] for fact in facts if fact.get("guessed")}
-        created = as_sources(created, self.store, guessed)  # expiring with their turns
+        created = {  # expiring with their turns; none drawn from turns deleted meanwhile
+            i: note
+            for i, note in as_sources(created, self.store, guessed).items()
+            if note.expires_at is None or note.expires_at > moment
+        }
         revisions = self._revisions(done, created, moment)
         versions = revisions.versions()
         written = [*created.values(), *versions.values()]
