@@ -83,13 +83,16 @@ class Ledger:
     """A file's ledger, loaded; changes are kept until `flush` says what to write."""
 
     def __init__(
-        self, name: str, file_hash: str | None, pages: list[list[Entry]], writer: str | None = None
+        self,
+        name: str,
+        file_hash: str | None,
+        pages: list[list[Entry]],
+        stored: str | None = None,
     ) -> None:
         self.name = name
         self.file_hash = file_hash
-        self.writer = writer  # a token each write changes: a compare-and-set sees every write
         self.content: str | None = None  # the meta row that names it by the file's bytes
-        self.stored: str | None = None  # the head row as stored, when read or last flushed
+        self.stored = stored  # the head row as stored, when read or last flushed
         self.pages = pages
         self._page_of = {e.note_id: i for i, page in enumerate(pages) for e in page}
         self._dirty: set[int] = set()
@@ -100,15 +103,12 @@ class Ledger:
         stored = store.get_meta(name)
         head = _json(stored)
         if not isinstance(head, dict):
-            ledger = cls(name, None, [])
-            ledger.stored = stored
-            return ledger
+            return cls(name, None, [], stored)
         count = head["pages"] if isinstance(head.get("pages"), int) else 0
         pages = [_entries(store.get_meta(f"{name}:{i}")) for i in range(count)]
         file_hash = head.get("hash") if isinstance(head.get("hash"), str) else None
-        ledger = cls(name, file_hash, pages, _writer(head))
+        ledger = cls(name, file_hash, pages, stored)
         ledger.content = head["content"] if isinstance(head.get("content"), str) else None
-        ledger.stored = stored
         return ledger
 
     @property
@@ -163,9 +163,9 @@ class Ledger:
     def flush(self) -> dict[str, str]:
         """The meta rows to write for the changes since the last flush."""
         rows = {f"{self.name}:{i}": _dump([_row(e) for e in self.pages[i]]) for i in self._dirty}
-        if self._head_dirty or rows:  # the head with a new writer token: a write is seen
-            self.writer = secrets.token_hex(8)
-            head = {"hash": self.file_hash, "pages": len(self.pages), "writer": self.writer}
+        if self._head_dirty or rows:  # the head with a new token: a compare-and-set sees it
+            token = secrets.token_hex(8)
+            head = {"hash": self.file_hash, "pages": len(self.pages), "writer": token}
             head.update({"content": self.content} if self.content else {})
             rows[self.name] = self.stored = _dump(head)
         self._dirty.clear()
@@ -176,11 +176,6 @@ class Ledger:
         if self.file_hash is not None:
             self.file_hash = None
             self._head_dirty = True
-
-
-def _writer(head: Any) -> str | None:
-    writer = head.get("writer") if isinstance(head, dict) else None
-    return writer if isinstance(writer, str) else None
 
 
 def _row(entry: Entry) -> list[str]:

@@ -64,7 +64,7 @@ def as_sources(
     one of its sayings does; a deleted turn ended when it was deleted.) A `guessed` note,
     whose turns the model did not name (all of its batch stand in), may come from any of
     them: it expires with the first."""
-    ends = _turn_expiries(store, [e for note in notes.values() for e in note.episode_ids])
+    ends = turn_ends(store, [e for note in notes.values() for e in note.episode_ids])
     expiring = {}
     for note_id, note in notes.items():
         end = _first(ends, note.episode_ids) if note_id in guessed else None
@@ -73,17 +73,20 @@ def as_sources(
     return expiring
 
 
-def _turn_expiries(store: Records, episode_ids: list[str]) -> dict[str, datetime | None]:
-    """When the turn said in each of these episodes ends (None: never): it expires, or it
-    was deleted."""
+def turn_ends(store: Records, episode_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """When the turn said in each of these episodes ends (None: never)."""
     ends: dict[str, datetime | None] = {}
     unique = list(dict.fromkeys(episode_ids))
     for turn in store.notes_of_episodes(unique, include_deleted=True):
         if turn.kind == "turn":
-            end = min((t for t in (turn.expires_at, turn.deleted_at) if t), default=None)
             for episode_id in turn.episode_ids:
-                ends[episode_id] = end
+                ends[episode_id] = ends_at(turn)
     return ends
+
+
+def ends_at(note: Note) -> datetime | None:
+    """When a note stops being kept: it expires, or it was deleted (None: neither)."""
+    return min((when for when in (note.expires_at, note.deleted_at) if when), default=None)
 
 
 def _first(ends: Mapping[str, datetime | None], episode_ids: Sequence[str]) -> datetime | None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from remem.lifecycle.changes import ends_at, turn_ends
 from remem.stores.base import Records
 from remem.types import Note
 
@@ -73,15 +74,9 @@ def expiring_apart(done: dict[str, Any], store: Records) -> dict[str, Any]:
 def _earliest_end(facts: Sequence[Fact], shown: Iterable[str], store: Records) -> datetime | None:
     """When the first of what the model saw ends (None: none of it does): the facts'
     turns, deleted ones included, and the shown notes."""
-    sources = list(dict.fromkeys(e for fact in facts for e in fact["episode_ids"]))
-    turns = [n for n in store.notes_of_episodes(sources, include_deleted=True) if n.kind == "turn"]
-    seen = [*turns, *store.get_notes(list(shown)).values()]
-    return min((end for note in seen if (end := _end(note)) is not None), default=None)
-
-
-def _end(note: Note) -> datetime | None:
-    ends = [when for when in (note.expires_at, note.deleted_at) if when is not None]
-    return min(ends, default=None)
+    turns = turn_ends(store, [e for fact in facts for e in fact["episode_ids"]]).values()
+    notes = [ends_at(note) for note in store.get_notes(list(shown)).values()]
+    return min((end for end in [*turns, *notes] if end is not None), default=None)
 
 
 def _outlives(note: Note | None, bound: datetime) -> bool:
