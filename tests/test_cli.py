@@ -143,11 +143,11 @@ def test_forget_all_needs_confirmation(run) -> None:  # type: ignore[no-untyped-
 
 
 def test_forget_purge_erases(run) -> None:  # type: ignore[no-untyped-def]
-    added = json.loads(run("add", "my pin is 8080", "--user", "u", "--json").output)
+    added = json.loads(run("add", "my pin is quokka", "--user", "u", "--json").output)
     note_id = added["note_ids"][0]
     assert f"erased {note_id}" in run("forget", note_id, "--purge").output
     history = run("history", note_id, "--json").output
-    assert "purge" in history and "8080" not in history
+    assert "purge" in history and "quokka" not in history
     run("add", "one", "--user", "v")
     assert "erased 2 records" in run("forget", "--all", "--user", "v", "--purge", "--yes").output
     assert json.loads(run("list", "--json").output)["items"] == []

@@ -70,14 +70,14 @@ async def _session(client: Client) -> None:
     assert missing.is_error and f"no memory with id '{note_id}'" in missing.content[0].text
     bad = await client.call_tool("search_memory", {"query": "x", "limit": 0})
     assert bad.is_error and "limit" in bad.content[0].text
-    secret = (await _call(client, "add_memory", content="My pin is 5150."))["note_ids"][0]
+    secret = (await _call(client, "add_memory", content="My pin is quokka."))["note_ids"][0]
     stale = await client.call_tool(
-        "update_memory", {"memory_id": secret, "text": "My pin is 5151.", "expected_version": 7}
+        "update_memory", {"memory_id": secret, "text": "My pin is wombat.", "expected_version": 7}
     )
     assert stale.is_error and "not 7" in stale.content[0].text
     assert await _call(client, "delete_memory", memory_id=secret, purge=True) == {"purged": secret}
     events = await _call(client, "memory_history", memory_id=secret)
-    assert events[-1]["action"] == "purge" and "5150" not in str(events)
+    assert events[-1]["action"] == "purge" and "quokka" not in str(events)
 
 
 @pytest.mark.slow
