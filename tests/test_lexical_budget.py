@@ -101,7 +101,7 @@ def test_with_every_note_a_candidate_the_budget_ranks_as_in_full(
     pair: Pair, terms: list[str]
 ) -> None:
     full = pair.full.search_text(terms, ANA, 100)
-    budgeted = pair.budget.search_text(terms, ANA, 100, pair.ids)
+    budgeted = pair.budget.search_text(terms, ANA, 100, lambda: pair.ids)
     assert [item for item, _ in budgeted.in_context] == [item for item, _ in full.in_context]
     assert [item for item, _ in budgeted.note] == [item for item, _ in full.note]
     for mine, theirs in ((budgeted.in_context, full.in_context), (budgeted.note, full.note)):
@@ -111,7 +111,7 @@ def test_with_every_note_a_candidate_the_budget_ranks_as_in_full(
 
 def test_only_the_rare_terms_and_the_candidates_propose(pair: Pair) -> None:
     full = pair.full.search_text(["garden", "zeppelin"], ANA, 100)
-    budgeted = pair.budget.search_text(["garden", "zeppelin"], ANA, 100, [pair.quiet])
+    budgeted = pair.budget.search_text(["garden", "zeppelin"], ANA, 100, lambda: [pair.quiet])
     zeppelins = {
         note.id for note in pair.memory.list(user_id="ana").items if "eppelin" in note.text
     }
@@ -141,7 +141,7 @@ def test_a_small_scope_has_all_its_notes_scored(location: str, pair: Pair) -> No
         pytest.skip("PostgreSQL counts a term's rows within the scope")
     roomy = _open(location, budget=Budget(exact=2, rare=8, small_scope=1000))
     try:
-        found = roomy.search_text(["garden", "weather"], ANA, 100, [pair.quiet])
+        found = roomy.search_text(["garden", "weather"], ANA, 100, lambda: [pair.quiet])
     finally:
         roomy.close()
     # passages: no rare rows at all, so only the small-scope rule can bring any in
@@ -160,7 +160,7 @@ def test_a_small_scope_has_all_its_notes_scored(location: str, pair: Pair) -> No
 def _passages(location: str, budget: Budget) -> list[tuple[int, float]]:
     store = _open(location, budget=budget)
     try:
-        return store.search_passages(["garden", "weather"], ANA, 100, [-1])
+        return store.search_passages(["garden", "weather"], ANA, 100, lambda: [-1])
     finally:
         store.close()
 
@@ -175,16 +175,18 @@ def test_a_term_in_every_row_after_deletes_does_not_break_search(pair: Pair) -> 
     ]  # fmt: skip
     added = pair.memory.add(turns, user_id="cy", session_id="talk").note_ids
     cy = Scope(user_id="cy")
-    assert pair.budget.search_text(["caroline", "hiking"], cy, 10, [added[0]]).in_context
+    assert pair.budget.search_text(["caroline", "hiking"], cy, 10, lambda: [added[0]]).in_context
     for note_id in added[:3]:
         pair.memory.delete(note_id)
-    found = pair.budget.search_text(["caroline", "hiking"], cy, 10, [added[5]])
+    found = pair.budget.search_text(["caroline", "hiking"], cy, 10, lambda: [added[5]])
     assert found.in_context and added[0] not in {item for item, _ in found.in_context}
 
 
 def test_candidates_of_other_scopes_or_deleted_are_not_returned(pair: Pair) -> None:
     everyone = [note.id for note in pair.memory.list(user_id="bo").items] + pair.ids
-    found = pair.budget.search_text(["zeppelin", "garden"], Scope(user_id="bo"), 100, everyone)
+    found = pair.budget.search_text(
+        ["zeppelin", "garden"], Scope(user_id="bo"), 100, lambda: everyone
+    )
     bo = {note.id for note in pair.memory.list(user_id="bo").items}
     assert {item for item, _ in found.in_context} == bo
 
@@ -195,9 +197,36 @@ def test_passages_with_every_candidate_rank_as_in_full(pair: Pair) -> None:
     assert passages
     for terms in QUERIES:
         full = pair.full.search_passages(terms, ANA, 100)
-        budgeted = pair.budget.search_passages(terms, ANA, 100, passages)
+        budgeted = pair.budget.search_passages(terms, ANA, 100, lambda: passages)
         assert [pk for pk, _ in budgeted] == [pk for pk, _ in full]
         assert [score for _, score in budgeted] == pytest.approx([score for _, score in full])
+
+
+def test_candidates_are_asked_for_only_when_the_budget_needs_them(pair: Pair) -> None:
+    # Search embeds the query while the full ranking runs: asking for candidates the
+    # ranking does not use would wait for the embedding for nothing.
+    asked: list[str] = []
+
+    def note_ids() -> list[str]:
+        asked.append("notes")
+        return pair.ids
+
+    def passage_keys() -> list[int]:
+        asked.append("passages")
+        return []
+
+    terms = ["garden", "weather"]
+    assert pair.full.search_text(terms, ANA, 100, note_ids).in_context
+    assert pair.full.search_passages(terms, ANA, 100, passage_keys)
+    assert asked == []
+    assert pair.budget.search_text(terms, ANA, 100, note_ids).in_context
+    assert pair.budget.search_passages(terms, ANA, 100, passage_keys)
+    assert asked == ["notes", "passages"]
+
+
+def test_no_candidates_from_a_failed_retriever_means_the_full_ranking(pair: Pair) -> None:
+    full = pair.full.search_text(["garden", "zeppelin"], ANA, 100)
+    assert pair.budget.search_text(["garden", "zeppelin"], ANA, 100, lambda: []) == full
 
 
 def test_search_through_a_budget_store_finds_the_rare_word(pair: Pair) -> None:
@@ -213,7 +242,7 @@ def test_searches_racing_writes_on_a_budget_store(pair: Pair) -> None:
     def search() -> None:
         try:
             while not stop.is_set():
-                found = pair.budget.search_text(["garden", "weather"], ANA, 20, pair.ids)
+                found = pair.budget.search_text(["garden", "weather"], ANA, 20, lambda: pair.ids)
                 assert len(found.in_context) == 20
         except BaseException as error:
             errors.append(error)
@@ -230,7 +259,7 @@ def test_searches_racing_writes_on_a_budget_store(pair: Pair) -> None:
             thread.join()
     assert not errors
     everything = [note.id for note in pair.memory.list(user_id="ana", limit=1000).items]
-    budgeted = pair.budget.search_text(["garden", "zeppelin"], ANA, 100, everything)
+    budgeted = pair.budget.search_text(["garden", "zeppelin"], ANA, 100, lambda: everything)
     full = pair.full.search_text(["garden", "zeppelin"], ANA, 100)
     assert len(full.in_context) == len(everything) - 1  # all but "nothing to see"
     assert [item for item, _ in budgeted.in_context] == [item for item, _ in full.in_context]
@@ -292,14 +321,14 @@ def test_a_scope_made_small_by_purges_is_ranked_in_full_again(location: str) -> 
         store = _open(location, budget=budget)
         try:
             with Memory(store=store, embedder=HashEmbedder()) as budgeted:
-                store.search_text(["garden"], ANA, 100, [quiet])  # 9 notes: large
+                store.search_text(["garden"], ANA, 100, lambda: [quiet])  # 9 notes: large
                 for note_id in garden[:6]:
                     budgeted.purge(note_id)
                 # 3 notes left, at most small_scope: all of them are ranked
-                found = store.search_text(["garden"], ANA, 100, [quiet]).in_context
+                found = store.search_text(["garden"], ANA, 100, lambda: [quiet]).in_context
             fresh = _open(location, budget=budget)
             try:
-                assert found == fresh.search_text(["garden"], ANA, 100, [quiet]).in_context
+                assert found == fresh.search_text(["garden"], ANA, 100, lambda: [quiet]).in_context
             finally:
                 fresh.close()
             assert set(garden[6:]) <= {note_id for note_id, _ in found}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from remem import Memory
+from remem.embedders.base import Vectors
 from remem.read import rank
 from remem.read.timespan import find_span
 from remem.stores.base import NoteFacts
+from remem.testing import HashEmbedder
 
 REF = datetime(2024, 8, 20, tzinfo=UTC)
 W = rank.DEFAULT
@@ -237,3 +241,39 @@ def test_speakers_named_and_first_person(memory: Memory) -> None:
         "What is my job and where does I live?"
     )
     assert as_said_by("What did Banana say?", "ana") == "What did Banana say?"
+
+
+class CrashingEmbedder(HashEmbedder):
+    """A model that breaks in a way remem does not expect (not an EmbedderError)."""
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        raise RuntimeError("the model crashed")
+
+
+def test_a_crash_while_embedding_the_query_reaches_the_caller(memory: Memory) -> None:
+    # The query is embedded on a thread of its own: what goes wrong there is still raised
+    # by search, not lost with the thread (an EmbedderError means keywords alone instead).
+    memory.add("Ana keeps her bike in the garage.", user_id="ana")
+    memory.embedder = CrashingEmbedder()
+    with pytest.raises(RuntimeError, match="the model crashed"):
+        memory.search("where is the bike?", user_id="ana")
+
+
+def test_searches_from_many_threads_find_what_one_at_a_time_finds(memory: Memory) -> None:
+    for day in range(30):
+        memory.add(f"Day {day}: Ana talked about her garden and the weather.", user_id="ana")
+    memory.add("Ana keeps her bike in the garage.", user_id="ana")
+    queries = ["where is the bike?", "what about the garden?", "weather on day 7", "garage"]
+    alone = {query: [hit.id for hit in memory.search(query, user_id="ana")] for query in queries}
+    found: dict[int, list[str]] = {}
+
+    def search(index: int) -> None:
+        query = queries[index % len(queries)]
+        found[index] = [hit.id for hit in memory.search(query, user_id="ana")]
+
+    threads = [threading.Thread(target=search, args=(index,)) for index in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {index: alone[queries[index % len(queries)]] for index in range(16)} == found

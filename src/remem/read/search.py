@@ -17,8 +17,8 @@ from typing import Any
 
 from remem import clock
 from remem.embedders.base import Embedder, Vectors
-from remem.errors import EmbedderError
 from remem.read import policy, rank
+from remem.read.dense import Dense
 from remem.read.explain import Trace
 from remem.read.query import as_said_by, search_terms
 from remem.read.rank import Scores
@@ -58,18 +58,21 @@ def search(
     named = store.speakers_named(terms, scope)
     speaker = named[0] if len(named) == 1 else None
     as_asked = as_said_by(query, speaker) if speaker and weights.speaker_first_person else query
-    vector = _embed(embedder, as_asked)
-    dense = store.search_vector(vector, scope, pool) if vector is not None else []
-    matches = store.search_text(terms, scope, pool, [item_id for item_id, _ in dense])
+    dense = Dense(store, embedder, as_asked, scope, pool)
+    matches = store.search_text(terms, scope, pool, dense.ids)
+    # (most candidates are known now: what ranking needs of them is read while the query
+    # is still being embedded)
+    described = store.describe([item_id for item_id, _ in matches.in_context])
+    vector = dense.vector
     trace = Trace(explain, weights.policy)
-    scores = trace.fuse(matches.note, matches.in_context, dense, weights)
+    scores = trace.fuse(matches.note, matches.in_context, dense.hits, weights)
     sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
     if weights.sentences:
         scores = trace.run("sentence", rank.add_sentences, scores, sentences, limit, weights)
-    facts = _facts_with_neighbours(store, scores)
+    facts = _facts_with_neighbours(store, scores, described)
     scores = trace.run("question", rank.hand_off_questions, scores, facts, weights)
     scores = trace.run("neighbours", rank.spread_to_neighbours, scores, facts, weights)
-    passages = store.search_passages(terms, scope, pool, _passages_of(facts))
+    passages = store.search_passages(terms, scope, pool, lambda: _passages_of(facts))
     scores = trace.run("passage", rank.boost_passages, scores, facts, passages, weights)
     span = find_span(query, lambda: _newest(facts))
     scores = trace.run("time", rank.boost_time, scores, facts, span, weights)
@@ -143,17 +146,13 @@ def _content(terms: Sequence[str], speakers: Sequence[str]) -> list[str]:
     return [term for term in terms if term not in names]
 
 
-def _embed(embedder: Embedder, query: str) -> Vectors | None:
-    try:
-        return embedder.embed(query)
-    except EmbedderError as error:
-        log.warning("query embedding failed, searching by keyword only: %s", error)
-        return None
-
-
-def _facts_with_neighbours(store: Retrieval, scores: Mapping[str, float]) -> dict[str, NoteFacts]:
-    """Facts of every candidate and of the notes just before and after each."""
-    facts = store.describe(list(scores))
+def _facts_with_neighbours(
+    store: Retrieval, scores: Mapping[str, float], described: Mapping[str, NoteFacts]
+) -> dict[str, NoteFacts]:
+    """Facts of every candidate and of the notes just before and after each (those of the
+    `described` candidates are known)."""
+    facts = {item_id: described[item_id] for item_id in scores if item_id in described}
+    facts.update(store.describe([item_id for item_id in scores if item_id not in described]))
     neighbours = {
         other
         for fact in facts.values()

@@ -10,7 +10,7 @@ write path never depends on a backend's transaction style. Reads are small and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
@@ -269,22 +269,37 @@ class Replacement:
     text: str
 
 
+def no_candidates() -> tuple[()]:
+    """What a text search asks for when no other retriever ran."""
+    return ()
+
+
 class Retrieval(Protocol):
     """The retrievers and what ranking asks of the notes they find."""
 
     def search_text(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[str]] = no_candidates,
     ) -> TextMatches:
         """Live notes matching any term (BM25), ranked two ways: by their own text, and by
         their text with the note before them in their session. When ranking every match
         would cost too much (common words in a large memory), a store may rank only the
-        notes of the rarer terms and the `candidates` (note ids another retriever found)."""
+        notes of the rarer terms and the `candidates()` (note ids another retriever found;
+        none: rank every match). They are asked for only then, so that retriever may still
+        be running while the full ranking, the usual case, goes on."""
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[int]] = no_candidates,
     ) -> list[tuple[int, float]]:
         """Passages (runs of consecutive session notes) matching any term, best first; the
-        `candidates` (passage keys) are as in `search_text`."""
+        `candidates()` (passage keys) are as in `search_text`."""
 
     def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
         """Which of these words (lower-cased) are the name of a speaker in the scope."""

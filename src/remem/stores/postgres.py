@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -37,6 +37,7 @@ from remem.stores.base import (
     ScoredIds,
     StaleWriteError,
     TextMatches,
+    no_candidates,
 )
 from remem.stores.lexical import DEFAULT_BUDGET, Budget
 from remem.stores.postgres_bulk import (
@@ -247,7 +248,11 @@ class PostgresStore(SharedReads):
     # -- retrieval -------------------------------------------------------------------------
 
     def search_text(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[str]] = no_candidates,
     ) -> TextMatches:
         query = or_query(terms)
         if not query:
@@ -270,7 +275,11 @@ class PostgresStore(SharedReads):
         return TextMatches([(r["id"], float(r["in_context"])) for r in rows], own)
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[int]] = no_candidates,
     ) -> list[tuple[int, float]]:
         query = or_query(terms)
         if not query:

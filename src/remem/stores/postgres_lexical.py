@@ -66,16 +66,17 @@ def ranked_rows(
     searched: tuple[str, str, str],
     terms: Sequence[str],
     scope: tuple[str, Sequence[Any]],
-    candidates: Sequence[Any],
+    candidates: Callable[[], Sequence[Any]],
     budget: Budget,
     owner: str | None,
     known: tuple[Estimates, LargeScopes],
 ) -> tuple[str, list[Any]]:
     """The condition for a row of `searched` (a table, its tsvector column and its key)
     in the scope to be ranked for `terms`, whose tsquery the query names `q`: every row
-    holding a term when that costs little (there are no candidates: the vector search
-    failed, and full ranking is all there is; the scope is small; the terms are rare
-    enough), else the candidates that hold a term and the rows holding a rare term. Written
+    holding a term when that costs little (the scope is small; the terms are rare enough;
+    there are no `candidates()`, asked for only now: the vector search failed, and full
+    ranking is all there is), else the candidates that hold a term and the rows holding a
+    rare term. Written
     as an OR of two indexed conditions, so the planner reads just those rows, not every
     row of the scope holding a common term to filter them afterwards (3x the time at 100k
     notes). How many rows hold a term is the planner's estimate, from the statistics
@@ -85,8 +86,6 @@ def ranked_rows(
     low; on Citus it is also what routes the estimate to the owner's shard)."""
     (table, column, key), (where, params) = searched, scope
     every: tuple[str, list[Any]] = (f"{column} @@ q", [])
-    if not candidates:
-        return every
     estimates, large_scopes = known
 
     def count_is_large() -> bool:
@@ -112,10 +111,11 @@ def ranked_rows(
         term: estimates.get((table, column, owner, term), partial(planned, term))
         for term in dict.fromkeys(terms)
     }
-    if budget.affordable(frequency):
+    found = () if budget.affordable(frequency) else candidates()
+    if not found:
         return every
     condition = f"({key} = ANY(%s) AND {column} @@ q)"
-    values: list[Any] = [list(candidates)]
+    values: list[Any] = [list(found)]
     rare = or_query(budget.rarest(frequency))
     if rare:
         condition += f" OR {column} @@ to_tsquery('english', %s)"

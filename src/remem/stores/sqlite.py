@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -24,12 +24,21 @@ from remem import clock
 from remem.embedders.base import Vectors
 from remem.errors import StoreError
 from remem.stores.ann_index import ANN_THRESHOLD, ApproximateIndex
-from remem.stores.base import Access, Changes, NoteRecord, Replacement, ScoredIds, TextMatches
+from remem.stores.base import (
+    Access,
+    Changes,
+    NoteRecord,
+    Replacement,
+    ScoredIds,
+    TextMatches,
+    no_candidates,
+)
 from remem.stores.blob_cache import Blobs
 from remem.stores.lexical import DEFAULT_BUDGET, Budget
 from remem.stores.rows import best_of_notes, job_from_row, key_row, scope_sql
-from remem.stores.sql import IDS, VISIBLE, Dialect, SharedReads, note_record, visible
-from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, match_any, phrase
+from remem.stores.sql import IDS, Dialect, SharedReads, note_record
+from remem.stores.sqlite_fulltext import FullText
+from remem.stores.sqlite_lexicon import phrase
 from remem.stores.sqlite_purge import purge
 from remem.stores.sqlite_schema import enter_wal, migrate
 from remem.stores.sqlite_writes import Writer
@@ -43,8 +52,6 @@ FETCH_CHUNK = 1000
 SENTENCE_CACHE_BYTES = 64 * 2**20
 # SQLite's default limit on bound parameters is 32766; stay well under it.
 IN_CHUNK = 900
-# Full-text search ranks this many times `limit` before filtering by scope (see search_text).
-FTS_OVERFETCH = 4
 EXPIRED_ANY = "SELECT 1 FROM notes WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1"
 # Whether each of the first superseded notes is an outdated fact (`> ''` reads the index).
 OUTDATED_FIRST = "SELECT kind = 'fact' AND valid_to IS NOT NULL FROM notes WHERE superseded_by > ''"
@@ -91,10 +98,7 @@ class SQLiteStore(SharedReads):
         self._sentences = Blobs(SENTENCE_CACHE_BYTES)
         graph = None if self.path == ":memory:" else Path(self.path + ".hnsw").expanduser()
         self._index = ApproximateIndex(graph, ann_threshold)
-        self._budget = budget
-        self._lexicons = {
-            table: Lexicon(self._rows, table, budget) for table in ("notes_fts", "passages_fts")
-        }
+        self._full_text = FullText(self._rows, self._read_among, budget)
         self._revision = 0
         self._purge_seq = 0  # the last event seen that may be a purge (see `_forget_purged`)
         self._data_version = -1
@@ -265,109 +269,22 @@ class SQLiteStore(SharedReads):
     # -- retrieval -------------------------------------------------------------------------
 
     def search_text(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[str] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[str]] = no_candidates,
     ) -> TextMatches:
-        if not terms:
-            return TextMatches([], [])
-        # (no candidates: the vector search failed, and full ranking is all there is)
-        plan = self._lexicons["notes_fts"].plan(terms) if candidates else EXACT
-        if not plan.exact:
-            return self._text_among(plan, scope, limit, candidates)
-        match = match_any(terms)
-        # One statement ranks by body and context together and also scores the body alone
-        # (context weighted 0). Fast path: rank inside FTS5 alone (joining every match to
-        # `notes` costs more than the ranking), then keep the best rows of the scope; when
-        # the scope holds too few of them, rank again with the scope joined in (exact).
-        wide = limit * FTS_OVERFETCH
-        where, params = scope_sql(scope, "n.")
-        moment = clock.to_text(clock.now())
-        rows: Sequence[Sequence[Any]] = self._rows(
-            "WITH ranked AS (SELECT rowid, -bm25(notes_fts, 1.0, 1.0) AS both_,"
-            " -bm25(notes_fts, 1.0, 0.0) AS own FROM notes_fts WHERE notes_fts MATCH ?"
-            " ORDER BY both_ DESC, rowid LIMIT ?)"
-            " SELECT n.id, r.both_, r.own, (SELECT count(*) FROM ranked) FROM ranked r"
-            f" JOIN notes n ON n.pk = r.rowid WHERE {where} AND {visible('n.')}"
-            " ORDER BY r.both_ DESC, r.rowid LIMIT ?",
-            (match, wide, *params, moment, limit),
-        )
-        if len(rows) < limit and (not rows or rows[0][3] == wide):  # (none: cannot tell)
-            rows = self._rows(
-                "SELECT n.id, -bm25(notes_fts, 1.0, 1.0), -bm25(notes_fts, 1.0, 0.0)"
-                " FROM notes_fts JOIN notes n ON n.pk = notes_fts.rowid"
-                f" WHERE notes_fts MATCH ? AND {where} AND {visible('n.')}"
-                " ORDER BY bm25(notes_fts, 1.0, 1.0), n.pk LIMIT ?",
-                (match, *params, moment, limit),
-            )
-        return _text_matches([row[:3] for row in rows])
-
-    def _text_among(
-        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[str]
-    ) -> TextMatches:
-        """`search_text` for a query of common words in a large memory: the rows of its
-        rare terms and the `candidates`, of the scope, scored as FTS5 would (see
-        `sqlite_lexicon`)."""
-        where, params = scope_sql(scope, "")
-        live = f"SELECT pk, id FROM notes WHERE {where} AND {VISIBLE}"
-        params = [*params, clock.to_text(clock.now())]
-        # (by pk: given the ids alone, SQLite walks the owner's whole index instead)
-        by_id = f"{live} AND pk IN (SELECT pk FROM notes WHERE id {IDS})"
-        rows = self._rows(f"{live} LIMIT ?", (*params, self._budget.small_scope + 1))
-        if len(rows) > self._budget.small_scope:  # (else: every note of the scope is one)
-            rows = self._read_among(by_id, candidates, params)
-        if plan.rare:
-            found = self._rows(
-                "SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?", (match_any(plan.rare),)
-            )
-            rows += self._read_among(f"{live} AND pk {IDS}", [row[0] for row in found], params)
-        ids = {row[0]: row[1] for row in rows}
-        scored = self._lexicons["notes_fts"].score(plan, ids, ((1.0, 1.0), (1.0, 0.0)))
-        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
-        return _text_matches([(ids[pk], both, own) for pk, (both, own) in ranked])
+        return self._full_text.notes(terms, scope, limit, candidates)
 
     def search_passages(
-        self, terms: Sequence[str], scope: Scope, limit: int, candidates: Sequence[int] = ()
+        self,
+        terms: Sequence[str],
+        scope: Scope,
+        limit: int,
+        candidates: Callable[[], Sequence[int]] = no_candidates,
     ) -> list[tuple[int, float]]:
-        if not terms:
-            return []
-        plan = self._lexicons["passages_fts"].plan(terms) if candidates else EXACT
-        if not plan.exact:
-            return self._passages_among(plan, scope, limit, candidates)
-        where, params = scope_sql(scope, "p.")
-        match = match_any(terms)
-        rows = self._rows(
-            "SELECT p.pk, -bm25(passages_fts) FROM passages_fts"
-            " JOIN passages p ON p.pk = passages_fts.rowid"
-            f" WHERE passages_fts MATCH ? AND {where} ORDER BY bm25(passages_fts) LIMIT ?",
-            (match, *params, limit),
-        )
-        return [(row[0], float(row[1])) for row in rows]
-
-    def _passages_among(
-        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[int]
-    ) -> list[tuple[int, float]]:
-        """`search_passages` as `_text_among` ranks notes: the rows of the rare terms and
-        the `candidates`, of the scope; every passage of a small scope."""
-        where, params = scope_sql(scope, "")
-        kept = self._rows(
-            f"SELECT pk FROM passages WHERE {where} LIMIT ?",
-            (*params, self._budget.small_scope + 1),
-        )
-        if len(kept) > self._budget.small_scope:
-            found = list(candidates)
-            if plan.rare:
-                found += [
-                    row[0]
-                    for row in self._rows(
-                        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?",
-                        (match_any(plan.rare),),
-                    )
-                ]
-            kept = self._read_among(
-                f"SELECT pk FROM passages WHERE {where} AND pk {IDS}", found, params
-            )
-        scored = self._lexicons["passages_fts"].score(plan, [row[0] for row in kept], ((1.0,),))
-        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
-        return [(pk, score) for pk, (score,) in ranked]
+        return self._full_text.passages(terms, scope, limit, candidates)
 
     def speakers_named(self, words: Sequence[str], scope: Scope) -> list[str]:
         words = list(dict.fromkeys(word.lower() for word in words))
@@ -482,11 +399,3 @@ class SQLiteStore(SharedReads):
             yield chunk
             with self._lock:
                 chunk = cursor.fetchmany(FETCH_CHUNK)
-
-
-def _text_matches(rows: Sequence[Sequence[Any]]) -> TextMatches:
-    """Rows of (note id, bm25 with its context, bm25 of its own text), best first."""
-    own = sorted(
-        ((item, float(score)) for item, _, score in rows if score > 0), key=lambda item: -item[1]
-    )
-    return TextMatches(in_context=[(item, float(score)) for item, score, _ in rows], note=own)

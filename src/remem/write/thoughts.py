@@ -245,7 +245,7 @@ def _repeated(note: Note, vector: Vectors | None, store: RecordsWithRetrieval) -
     same text (see `normalised`), or a vector at least SAME_THOUGHT close."""
     owner = note.scope.across_sessions()
     close = dict(store.search_vector(vector, owner, CANDIDATES)) if vector is not None else {}
-    worded = store.search_text(search_terms(note.text), owner, CANDIDATES, list(close)).note
+    worded = store.search_text(search_terms(note.text), owner, CANDIDATES, lambda: list(close)).note
     candidates = [*close, *(i for i, _ in worded if i not in close)]
     found = store.get_notes(candidates)
     wording = normalised(note.text)

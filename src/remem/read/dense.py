@@ -1,0 +1,72 @@
+"""The query's vector and the notes nearest it, found while the full-text search runs.
+
+Embedding the query is about a third of a search, and the full-text search does not need
+it (unless it ranks among the dense candidates: see `Retrieval.search_text`). ONNX and
+SQLite both let go of the GIL while they work, so on two cores the two overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import cached_property
+from typing import TypeVar
+
+from remem.embedders.base import Embedder, Vectors
+from remem.errors import EmbedderError
+from remem.stores.base import ScoredIds, SearchStore
+from remem.types import Scope
+
+T = TypeVar("T")
+log = logging.getLogger("remem")
+
+
+class Dense:
+    """The dense retriever for one search: the query's embedding starts at once, on its
+    own thread; the vector search runs when its hits are first asked for."""
+
+    def __init__(
+        self, store: SearchStore, embedder: Embedder, query: str, scope: Scope, limit: int
+    ) -> None:
+        self._store, self._scope, self._limit = store, scope, limit
+        self._embedding = started(lambda: _embed(embedder, query))
+
+    @cached_property
+    def vector(self) -> Vectors | None:
+        """The query's vector; None when the embedder failed (keywords alone then)."""
+        return self._embedding.result()
+
+    @cached_property
+    def hits(self) -> ScoredIds:
+        """The `limit` notes of the scope nearest the query, nearest first."""
+        if self.vector is None:
+            return []
+        return self._store.search_vector(self.vector, self._scope, self._limit)
+
+    def ids(self) -> list[str]:
+        return [item_id for item_id, _ in self.hits]
+
+
+def started(call: Callable[[], T]) -> Future[T]:
+    """`call()` running on a thread of its own (a thread per call rather than a pool: a
+    pool's idle threads do not survive a fork, and its queue would wait for them)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as error:  # (handed to whoever asks for the result)
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="remem-query-embedding", daemon=True).start()
+    return future
+
+
+def _embed(embedder: Embedder, query: str) -> Vectors | None:
+    try:
+        return embedder.embed(query)
+    except EmbedderError as error:
+        log.warning("query embedding failed, searching by keyword only: %s", error)
+        return None
