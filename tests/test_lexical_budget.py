@@ -139,11 +139,18 @@ def test_a_small_scope_has_all_its_notes_scored(location: str, pair: Pair) -> No
     itself, so it needs no such rule)."""
     if "://" in location:
         pytest.skip("PostgreSQL counts a term's rows within the scope")
+    asked: list[str] = []
+
+    def quiet() -> list[str]:
+        asked.append("asked")
+        return [pair.quiet]
+
     roomy = _open(location, budget=Budget(exact=2, rare=8, small_scope=1000))
     try:
-        found = roomy.search_text(["garden", "weather"], ANA, 100, lambda: [pair.quiet])
+        found = roomy.search_text(["garden", "weather"], ANA, 100, quiet)
     finally:
         roomy.close()
+    assert asked == []  # (every note is scored: search need not wait for the embedding)
     # passages: no rare rows at all, so only the small-scope rule can bring any in
     passages, tight = (
         _passages(location, Budget(exact=2, rare=0, small_scope=small)) for small in (1000, 0)

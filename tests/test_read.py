@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +17,12 @@ from remem.read import rank
 from remem.read.timespan import find_span
 from remem.stores.base import NoteFacts
 from remem.testing import HashEmbedder
+from remem.types import Hit
 
 REF = datetime(2024, 8, 20, tzinfo=UTC)
 W = rank.DEFAULT
+
+WAIT = 10  # seconds a test waits for another thread before it fails
 
 
 def _utc(*parts: int) -> datetime:
@@ -277,3 +283,71 @@ def test_searches_from_many_threads_find_what_one_at_a_time_finds(memory: Memory
     for thread in threads:
         thread.join()
     assert {index: alone[queries[index % len(queries)]] for index in range(16)} == found
+
+
+class HeldEmbedder(HashEmbedder):
+    """A model that answers only once the test opens its gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.entered = threading.Event(), threading.Event()
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        self.entered.set()
+        assert self.gate.wait(WAIT), "the test never opened the gate"
+        return super().embed_batch(texts)
+
+
+def test_a_slow_query_embedding_holds_up_no_other_search(tmp_path: Path) -> None:
+    with (
+        Memory(str(tmp_path / "slow.db"), embedder=HashEmbedder()) as slow,
+        Memory(str(tmp_path / "quick.db"), embedder=HashEmbedder()) as quick,
+    ):
+        for memory in (slow, quick):
+            memory.add("Ana keeps her bike in the garage.", user_id="ana")
+        held = HeldEmbedder()
+        slow.embedder = held
+        waiting = threading.Thread(target=slow.search, args=("bike",), kwargs={"user_id": "ana"})
+        waiting.start()
+        found: list[Hit] = []
+        other = threading.Thread(target=lambda: found.extend(quick.search("bike", user_id="ana")))
+        assert held.entered.wait(WAIT)
+        other.start()
+        other.join(WAIT)  # (on Python 3.11 a `cached_property` lock made it wait for the gate)
+        answered_alone = bool(found)
+        held.gate.set()
+        waiting.join()
+        other.join()
+        assert answered_alone, "a search waited for another search's query embedding"
+
+
+CRASHING_STORE = """
+import sys
+from remem import Memory
+from remem.errors import StoreError
+from remem.stores.sqlite import SQLiteStore
+
+class Failing(SQLiteStore):
+    def search_text(self, *args, **kwargs):
+        raise StoreError("database is locked")
+
+with Memory(sys.argv[1]) as memory:
+    memory.add("Ana keeps her bike in the garage.", user_id="ana")
+memory = Memory(store=Failing(sys.argv[1]))
+try:
+    memory.search("where does Ana keep her bike? " * 20, user_id="ana")
+except StoreError:
+    sys.exit(3)
+"""
+
+
+def test_a_search_that_fails_while_the_query_embeds_exits_cleanly(tmp_path: Path) -> None:
+    # The bundled model is still embedding the query when the search fails and the process
+    # exits: it must finish first, not be torn down under its thread (an abort, exit 134).
+    ran = subprocess.run(
+        [sys.executable, "-c", CRASHING_STORE, str(tmp_path / "m.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 3, ran.stderr

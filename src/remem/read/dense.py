@@ -7,11 +7,11 @@ SQLite both let go of the GIL while they work, so on two cores the two overlap.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from functools import cached_property
 from typing import TypeVar
 
 from remem.embedders.base import Embedder, Vectors
@@ -24,43 +24,51 @@ log = logging.getLogger("remem")
 
 
 class Dense:
-    """The dense retriever for one search: the query's embedding starts at once, on its
-    own thread; the vector search runs when its hits are first asked for."""
+    """The dense retriever of one search (used by its own thread only): the query's
+    embedding starts at once, on a thread of its own; the vector search runs when its hits
+    are first asked for. (Not `cached_property`: on Python 3.11 it locks the attribute for
+    every instance, and one slow embedding would hold up every other search.)"""
 
     def __init__(
         self, store: SearchStore, embedder: Embedder, query: str, scope: Scope, limit: int
     ) -> None:
         self._store, self._scope, self._limit = store, scope, limit
         self._embedding = started(lambda: _embed(embedder, query))
+        self._hits: ScoredIds | None = None
 
-    @cached_property
     def vector(self) -> Vectors | None:
         """The query's vector; None when the embedder failed (keywords alone then)."""
         return self._embedding.result()
 
-    @cached_property
     def hits(self) -> ScoredIds:
         """The `limit` notes of the scope nearest the query, nearest first."""
-        if self.vector is None:
-            return []
-        return self._store.search_vector(self.vector, self._scope, self._limit)
+        if self._hits is None:
+            vector = self.vector()
+            found: ScoredIds = []
+            if vector is not None:
+                found = self._store.search_vector(vector, self._scope, self._limit)
+            self._hits = found
+        return self._hits
 
     def ids(self) -> list[str]:
-        return [item_id for item_id, _ in self.hits]
+        return [item_id for item_id, _ in self.hits()]
 
 
 def started(call: Callable[[], T]) -> Future[T]:
-    """`call()` running on a thread of its own (a thread per call rather than a pool: a
-    pool's idle threads do not survive a fork, and its queue would wait for them)."""
+    """`call()` running on a thread of its own, in a copy of the caller's context (a thread
+    per call rather than a pool: a pool's idle threads do not survive a fork, and its
+    queue would wait for them). Not a daemon: the interpreter waits for it at exit rather
+    than tear the model's runtime down under it (a crash)."""
     future: Future[T] = Future()
+    context = contextvars.copy_context()
 
     def run() -> None:
         try:
-            future.set_result(call())
+            future.set_result(context.run(call))
         except BaseException as error:  # (handed to whoever asks for the result)
             future.set_exception(error)
 
-    threading.Thread(target=run, name="remem-query-embedding", daemon=True).start()
+    threading.Thread(target=run, name="remem-query-embedding").start()
     return future
 
 

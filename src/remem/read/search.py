@@ -9,7 +9,6 @@ speaker the query names). See `rank` for each step.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,6 @@ from remem.types import Hit, Note, Scope
 # fused ranking has overlap to work with and neighbours to promote.
 MIN_CANDIDATES = 100
 CANDIDATE_FACTOR = 4
-log = logging.getLogger("remem")
 
 
 def search(
@@ -63,9 +61,9 @@ def search(
     # (most candidates are known now: what ranking needs of them is read while the query
     # is still being embedded)
     described = store.describe([item_id for item_id, _ in matches.in_context])
-    vector = dense.vector
+    vector = dense.vector()
     trace = Trace(explain, weights.policy)
-    scores = trace.fuse(matches.note, matches.in_context, dense.hits, weights)
+    scores = trace.fuse(matches.note, matches.in_context, dense.hits(), weights)
     sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
     if weights.sentences:
         scores = trace.run("sentence", rank.add_sentences, scores, sentences, limit, weights)

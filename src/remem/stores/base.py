@@ -270,7 +270,8 @@ class Replacement:
 
 
 def no_candidates() -> tuple[()]:
-    """What a text search asks for when no other retriever ran."""
+    """The candidates of a text search no other retriever helps (a store that sees this
+    function ranks every match without weighing the cost first)."""
     return ()
 
 

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from remem import clock
-from remem.stores.base import TextMatches
+from remem.stores.base import TextMatches, no_candidates
 from remem.stores.lexical import Budget
 from remem.stores.rows import scope_sql
 from remem.stores.sql import IDS, VISIBLE, visible
-from remem.stores.sqlite_lexicon import Lexicon, Plan, Read, match_any
+from remem.stores.sqlite_lexicon import EXACT, Lexicon, Plan, Read, match_any
 from remem.types import Scope
 
 # Ranks this many times `limit` before filtering by scope (see `FullText.notes`).
@@ -39,10 +39,10 @@ class FullText:
     ) -> TextMatches:
         if not terms:
             return TextMatches([], [])
-        plan = self._lexicons["notes_fts"].plan(terms)
-        found = () if plan.exact else candidates()
-        if found:  # (none: the vector search failed, and full ranking is all there is)
-            return self._notes_among(plan, scope, limit, found)
+        plan = EXACT if candidates is no_candidates else self._lexicons["notes_fts"].plan(terms)
+        among = None if plan.exact else self._notes_among(plan, scope, limit, candidates)
+        if among is not None:
+            return among
         match = match_any(terms)
         # One statement ranks by body and context together and also scores the body alone
         # (context weighted 0). Fast path: rank inside FTS5 alone (joining every match to
@@ -71,11 +71,13 @@ class FullText:
         return _text_matches([row[:3] for row in rows])
 
     def _notes_among(
-        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[str]
-    ) -> TextMatches:
-        """`notes` for a query of common words in a large memory: the rows of its
-        rare terms and the `candidates`, of the scope, scored as FTS5 would (see
-        `sqlite_lexicon`)."""
+        self, plan: Plan, scope: Scope, limit: int, candidates: Callable[[], Sequence[str]]
+    ) -> TextMatches | None:
+        """`notes` for a query of common words in a large memory: the rows of its rare
+        terms and the `candidates()` (asked for only when the scope is not small), of the
+        scope, scored as FTS5 would (see `sqlite_lexicon`). None when there are no
+        candidates: the vector search failed or found nothing, and full ranking is all
+        there is."""
         where, params = scope_sql(scope, "")
         live = f"SELECT pk, id FROM notes WHERE {where} AND {VISIBLE}"
         params = [*params, clock.to_text(clock.now())]
@@ -83,7 +85,10 @@ class FullText:
         by_id = f"{live} AND pk IN (SELECT pk FROM notes WHERE id {IDS})"
         rows = self._rows(f"{live} LIMIT ?", (*params, self._budget.small_scope + 1))
         if len(rows) > self._budget.small_scope:  # (else: every note of the scope is one)
-            rows = self._read_among(by_id, candidates, params)
+            proposed = candidates()
+            if not proposed:
+                return None
+            rows = self._read_among(by_id, proposed, params)
         if plan.rare:
             found = self._rows(
                 "SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?", (match_any(plan.rare),)
@@ -103,10 +108,10 @@ class FullText:
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
-        plan = self._lexicons["passages_fts"].plan(terms)
-        found = () if plan.exact else candidates()
-        if found:
-            return self._passages_among(plan, scope, limit, found)
+        plan = EXACT if candidates is no_candidates else self._lexicons["passages_fts"].plan(terms)
+        among = None if plan.exact else self._passages_among(plan, scope, limit, candidates)
+        if among is not None:
+            return among
         where, params = scope_sql(scope, "p.")
         match = match_any(terms)
         rows = self._rows(
@@ -118,17 +123,19 @@ class FullText:
         return [(row[0], float(row[1])) for row in rows]
 
     def _passages_among(
-        self, plan: Plan, scope: Scope, limit: int, candidates: Sequence[int]
-    ) -> list[tuple[int, float]]:
+        self, plan: Plan, scope: Scope, limit: int, candidates: Callable[[], Sequence[int]]
+    ) -> list[tuple[int, float]] | None:
         """`passages` as `_notes_among` ranks notes: the rows of the rare terms and
-        the `candidates`, of the scope; every passage of a small scope."""
+        the `candidates()`, of the scope; every passage of a small scope."""
         where, params = scope_sql(scope, "")
         kept = self._rows(
             f"SELECT pk FROM passages WHERE {where} LIMIT ?",
             (*params, self._budget.small_scope + 1),
         )
         if len(kept) > self._budget.small_scope:
-            found = list(candidates)
+            found = list(candidates())
+            if not found:
+                return None
             if plan.rare:
                 found += [
                     row[0]
