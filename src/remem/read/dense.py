@@ -51,6 +51,7 @@ class Dense:
         return self._hits
 
     def ids(self) -> list[str]:
+        """The ids of `hits`: what a text search asks for when it ranks among them."""
         return [item_id for item_id, _ in self.hits()]
 
 

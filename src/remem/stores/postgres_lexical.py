@@ -72,17 +72,17 @@ def ranked_rows(
     owner: str | None,
     known: tuple[Estimates, LargeScopes],
 ) -> tuple[str, list[Any]]:
-    """The condition for a row of `searched` (a table, its tsvector column and its key)
-    in the scope to be ranked for `terms`, whose tsquery the query names `q`: every row
-    holding a term when that costs little (the scope is small; the terms are rare enough;
-    no `candidates()`, asked for only now: full ranking is all there is), else the
-    candidates that hold a term and the rows holding a rare term. Written as an OR of two indexed conditions, so the planner reads just those
-    rows, not every row of the scope holding a common term to filter them afterwards (3x
+    """The condition for a row of `searched` (a table, its tsvector column and its key) in the
+    scope to be ranked for `terms`, whose tsquery the query names `q`: every row holding a term
+    when that costs little (a small scope, rare enough terms, or no `candidates()` - asked for
+    only now: full ranking is all there is), else the candidates holding a term and the rows
+    holding a rare term. Written as an OR of two indexed conditions, so the planner reads just
+    those rows, not every row of the scope holding a common term to filter them afterwards (3x
     the time at 100k notes). How many rows hold a term is the planner's estimate, from the
-    statistics PostgreSQL keeps of the column's most common words (counting costs as much
-    as ranking), among the rows of the scope's `owner` when it has one (by the owner alone:
-    with the user too, the planner would take the two for unrelated and estimate far too
-    low; on Citus it is also what routes the estimate to the owner's shard)."""
+    statistics PostgreSQL keeps of the column's most common words (counting costs as much as
+    ranking), among the rows of the scope's `owner` when it has one (by the owner alone: with
+    the user too, the planner would take the two for unrelated and estimate far too low; on
+    Citus it is also what routes the estimate to the owner's shard)."""
     (table, column, key), (where, params) = searched, scope
     every: tuple[str, list[Any]] = (f"{column} @@ q", [])
     if candidates is no_candidates:
