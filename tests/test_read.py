@@ -351,3 +351,38 @@ def test_a_search_that_fails_while_the_query_embeds_exits_cleanly(tmp_path: Path
         timeout=120,
     )
     assert ran.returncode == 3, ran.stderr
+
+
+NO_THREADS = """
+import sys, threading
+from remem import Memory
+from remem.lifecycle.access import MAX_PENDING
+from remem.testing import HashEmbedder
+
+with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
+    note_id = memory.add("Ana keeps her bike in the garage.", user_id="ana").note_ids[0]
+    threading.stack_size(2**40)  # no thread can be started from here on
+    try:
+        threading.Thread(target=print).start()
+        sys.exit("a thread started")
+    except RuntimeError:
+        pass
+    assert memory.search("where is the bike?", user_id="ana")[0].id == note_id
+    assert memory.store.get_notes([note_id])[note_id].access_count == 0  # (not yet written)
+    memory.access_log.record([(f"nt_none{i}", None) for i in range(MAX_PENDING)])
+    assert memory.store.get_notes([note_id])[note_id].access_count == 1  # full: written
+with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:  # the read was counted at close
+    assert memory.get(note_id).access_count == 1
+"""
+
+
+def test_search_works_where_no_thread_can_be_started(tmp_path: Path) -> None:
+    # The query is embedded, and reads are counted, on threads of their own only where
+    # one can be had (before, the search failed, and so did closing the memory).
+    ran = subprocess.run(
+        [sys.executable, "-c", NO_THREADS, str(tmp_path / "m.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr

@@ -59,9 +59,11 @@ class AccessLog:
             if not self._pending:
                 return
             full = len(self._pending) >= MAX_PENDING
-            self._start()
-        if full:
+            writing = self._start()
+        if full and writing:
             self._wake.set()
+        elif full:
+            self.flush()
 
     def flush(self) -> int:
         """Write every buffered read now; return how many notes' counts were written."""
@@ -111,13 +113,20 @@ class AccessLog:
                     seen = replace(newer, count=newer.count + seen.count)
                 self._pending[note_id] = seen
 
-    def _start(self) -> None:
-        """The writing thread, started on the first read (called under the lock)."""
+    def _start(self) -> bool:
+        """Whether the writing thread runs, started on the first read (called under the
+        lock). Where no thread can be started, the reads wait for `flush` (at once when the
+        buffer is full): a read must not fail for want of a thread to count it."""
         if self._thread is None:
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=_run, args=(weakref.ref(self),), name="remem-access", daemon=True
             )
-            self._thread.start()
+            try:
+                thread.start()
+            except RuntimeError:
+                return False
+            self._thread = thread
+        return True
 
 
 def _run(reference: weakref.ref[AccessLog]) -> None:

@@ -59,7 +59,8 @@ def started(call: Callable[[], T]) -> Future[T]:
     """`call()` running on a thread of its own, in a copy of the caller's context (a thread
     per call rather than a pool: a pool's idle threads do not survive a fork, and its
     queue would wait for them). Not a daemon: the interpreter waits for it at exit rather
-    than tear the model's runtime down under it (a crash)."""
+    than tear the model's runtime down under it (a crash). Where no thread can be started,
+    it runs at once, on the caller's."""
     future: Future[T] = Future()
     context = contextvars.copy_context()
 
@@ -69,7 +70,10 @@ def started(call: Callable[[], T]) -> Future[T]:
         except BaseException as error:  # (handed to whoever asks for the result)
             future.set_exception(error)
 
-    threading.Thread(target=run, name="remem-query-embedding").start()
+    try:
+        threading.Thread(target=run, name="remem-query-embedding").start()
+    except RuntimeError:  # (no thread to be had, at the process's limit: run it here)
+        run()
     return future
 
 
