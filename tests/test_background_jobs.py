@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +102,31 @@ def test_close_waits_a_bounded_time_and_says_what_it_left(
         assert "1 organise job(s) left pending" in caplog.text
         assert "still running" in caplog.text
         _soon(lambda: _facts(memory) == ["Ana plays the cello."])  # it still finishes
+
+
+NO_THREADS = """
+import sys, threading
+from remem import Memory
+from remem.llms import OpenAICompatibleLLM
+from remem.testing import HashEmbedder
+
+llm = OpenAICompatibleLLM("http://127.0.0.1:9/v1", "scripted", timeout=1)
+threading.stack_size(2**40)  # no thread can be started from here on
+with Memory(sys.argv[1], embedder=HashEmbedder(), llm=llm, jobs="background") as memory:
+    added = memory.add("I play the cello.", user_id="ana")
+with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
+    assert [job.id for job in memory.store.jobs("pending")] == list(added.pending_jobs)
+    assert [note.text for note in memory.list(user_id="ana").items] == ["I play the cello."]
+"""
+
+
+def test_an_add_is_kept_where_no_thread_can_organise_it(tmp_path: Path) -> None:
+    # Before, the memory could not even open (and an add already committed raised).
+    ran = subprocess.run(
+        [sys.executable, "-c", NO_THREADS, str(tmp_path / "m.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "organising jobs wait in the store" in ran.stderr

@@ -112,10 +112,18 @@ class JobRunner:
             )
 
     def _start(self) -> None:
+        """The background thread, started on first need. Where no thread can be started,
+        the jobs wait in the store (the next add tries again, `remem worker` runs them):
+        an add already committed must not fail for want of one."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="remem-jobs", daemon=True)
+            thread = threading.Thread(target=self._loop, name="remem-jobs", daemon=True)
             self._wake.set()  # a first look at once
-            self._thread.start()
+            try:
+                thread.start()
+            except RuntimeError as error:
+                log.warning("organising jobs wait in the store: %s", error)
+                return
+            self._thread = thread
 
     def _loop(self) -> None:
         delay = IDLE_SECONDS
