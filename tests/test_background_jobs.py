@@ -105,18 +105,21 @@ def test_close_waits_a_bounded_time_and_says_what_it_left(
 
 
 NO_THREADS = """
-import sys, threading
+import sys
 from remem import Memory
 from remem.llms import OpenAICompatibleLLM
 from remem.testing import HashEmbedder
+from remem.testing.threads import forbid_new_threads
 
 llm = OpenAICompatibleLLM("http://127.0.0.1:9/v1", "scripted", timeout=1)
-threading.stack_size(2**40)  # no thread can be started from here on
+if not forbid_new_threads():
+    sys.exit(77)
 with Memory(sys.argv[1], embedder=HashEmbedder(), llm=llm, jobs="background") as memory:
-    added = memory.add("I play the cello.", user_id="ana")
+    added = [memory.add(f"I play the cello, day {day}.", user_id="ana") for day in (1, 2)]
 with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
-    assert [job.id for job in memory.store.jobs("pending")] == list(added.pending_jobs)
-    assert [note.text for note in memory.list(user_id="ana").items] == ["I play the cello."]
+    pending = [job.id for job in memory.store.jobs("pending")]
+    assert sorted(pending) == sorted(job for one in added for job in one.pending_jobs)
+    assert len(memory.list(user_id="ana").items) == 2
 """
 
 
@@ -128,5 +131,8 @@ def test_an_add_is_kept_where_no_thread_can_organise_it(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+    if ran.returncode == 77:
+        pytest.skip("this platform cannot be kept from starting threads")
     assert ran.returncode == 0, ran.stderr
-    assert "organising jobs wait in the store" in ran.stderr
+    assert ran.stderr.count("organising jobs wait in the store") == 1  # (once, not per add)
+    assert "2 organise job(s) left pending" in ran.stderr  # what close says is left

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ import pytest
 from remem import InvalidDateError, InvalidInputError, Memory, NotFoundError
 from remem.server.app import create_app
 from remem.stores.base import Access, Changes
+from remem.stores.sqlite import SQLiteStore
 from remem.testing import HashEmbedder
 from remem.testing.http import running
 from remem.write.importance import rate
@@ -62,6 +63,29 @@ def test_each_note_is_rated_when_it_is_written(memory: Memory) -> None:
 
 
 # -- access counts ----------------------------------------------------------------------
+
+
+class BrokenCounts(SQLiteStore):
+    """A store whose count writes fail with what is not a RememError (a bug)."""
+
+    broken = True
+
+    def record_access(self, accesses: Mapping[str, Access]) -> None:
+        if self.broken:
+            raise ValueError("a bug in the store")
+        super().record_access(accesses)
+
+
+def test_reads_whose_count_write_hits_a_bug_are_kept(tmp_path: Path) -> None:
+    store = BrokenCounts(tmp_path / "m.db")
+    with Memory(store=store, embedder=HashEmbedder()) as memory:
+        note_id = memory.add("Ana keeps her bike in the garage.", user_id="ana").note_ids[0]
+        memory.search("bike", user_id="ana")
+        with pytest.raises(ValueError, match="a bug in the store"):
+            memory.access_log.flush()
+        store.broken = False
+        assert memory.access_log.flush() == 1
+        assert store.get_notes([note_id])[note_id].access_count == 1
 
 
 def test_search_context_and_get_count_reads_in_batches(memory: Memory) -> None:

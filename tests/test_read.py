@@ -354,25 +354,20 @@ def test_a_search_that_fails_while_the_query_embeds_exits_cleanly(tmp_path: Path
 
 
 NO_THREADS = """
-import sys, threading
+import sys
 from remem import Memory
-from remem.lifecycle.access import MAX_PENDING
 from remem.testing import HashEmbedder
+from remem.testing.threads import forbid_new_threads
 
 with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
     note_id = memory.add("Ana keeps her bike in the garage.", user_id="ana").note_ids[0]
-    threading.stack_size(2**40)  # no thread can be started from here on
-    try:
-        threading.Thread(target=print).start()
-        sys.exit("a thread started")
-    except RuntimeError:
-        pass
+    if not forbid_new_threads():
+        sys.exit(77)
     assert memory.search("where is the bike?", user_id="ana")[0].id == note_id
-    assert memory.store.get_notes([note_id])[note_id].access_count == 0  # (not yet written)
-    memory.access_log.record([(f"nt_none{i}", None) for i in range(MAX_PENDING)])
-    assert memory.store.get_notes([note_id])[note_id].access_count == 1  # full: written
-with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:  # the read was counted at close
-    assert memory.get(note_id).access_count == 1
+    assert memory.store.get_notes([note_id])[note_id].access_count == 1  # by the reader
+    memory.search("where is the bike?", user_id="ana")
+with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:  # the last read, at close at most
+    assert memory.get(note_id).access_count == 2
 """
 
 
@@ -385,4 +380,6 @@ def test_search_works_where_no_thread_can_be_started(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+    if ran.returncode == 77:
+        pytest.skip("this platform cannot be kept from starting threads")
     assert ran.returncode == 0, ran.stderr

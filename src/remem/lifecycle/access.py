@@ -12,7 +12,9 @@ which is what a cheap counter is allowed to lose.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import replace
@@ -43,6 +45,7 @@ class AccessLog:
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._written_here = -math.inf  # (when no thread can write: see `_write_here`)
 
     def record(self, notes: Iterable[tuple[str, Scope | None]]) -> None:
         """Count one read of each note (its id, and its scope when the caller has it) now;
@@ -60,10 +63,10 @@ class AccessLog:
                 return
             full = len(self._pending) >= MAX_PENDING
             writing = self._start()
-        if full and writing:
+        if writing and full:
             self._wake.set()
-        elif full:
-            self.flush()
+        elif not writing and time.monotonic() - self._written_here >= self._delay:
+            self._write_here()
 
     def flush(self) -> int:
         """Write every buffered read now; return how many notes' counts were written."""
@@ -78,7 +81,20 @@ class AccessLog:
                 log.warning("access counts not written yet (%s); kept for the next flush", error)
                 self._restore(batch)
                 return 0
+            except BaseException:
+                self._restore(batch)
+                raise
             return len(batch)
+
+    def _write_here(self) -> None:
+        """What the thread would do, on the reader's thread: at most once a `delay` (a
+        store that fails does not slow every read), and never failing the read that has
+        already been answered."""
+        self._written_here = time.monotonic()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("access counts not written yet; kept for the next flush")
 
     def close(self) -> None:
         """Write what is buffered and stop the thread; later reads are not counted."""
@@ -115,8 +131,8 @@ class AccessLog:
 
     def _start(self) -> bool:
         """Whether the writing thread runs, started on the first read (called under the
-        lock). Where no thread can be started, the reads wait for `flush` (at once when the
-        buffer is full): a read must not fail for want of a thread to count it."""
+        lock). Where no thread can be started, the reads are written by the readers (see
+        `_write_here`): a read must not fail for want of a thread to count it."""
         if self._thread is None:
             thread = threading.Thread(
                 target=_run, args=(weakref.ref(self),), name="remem-access", daemon=True

@@ -72,8 +72,13 @@ def started(call: Callable[[], T]) -> Future[T]:
 
     try:
         threading.Thread(target=run, name="remem-query-embedding").start()
+        return future
     except RuntimeError:  # (no thread to be had, at the process's limit: run it here)
-        run()
+        pass
+    try:  # (outside the except block: what goes wrong is not "during" the failed start)
+        future.set_result(context.run(call))
+    except Exception as error:  # (an interrupt here is the caller's: it goes up at once)
+        future.set_exception(error)
     return future
 
 

@@ -49,6 +49,8 @@ class JobRunner:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self._unstarted = False  # a start failed: close says what is left
         if mode == "background" and organiser is not None:
             self._start()  # jobs pending from before run now, not after the next add
 
@@ -90,10 +92,11 @@ class JobRunner:
         running, then say what is left for the next open (or a `remem worker`)."""
         self._stopping = True
         self._wake.set()
-        if self._thread is None:
+        if self._thread is None and not self._unstarted:
             return
-        self._thread.join(timeout=self.close_wait)
-        if self._thread.is_alive():
+        if self._thread is not None:
+            self._thread.join(timeout=self.close_wait)
+        if self._thread is not None and self._thread.is_alive():
             log.warning(
                 "an organising job is still running after %.0f s; it resumes when its lease"
                 " runs out (at most %s) in the next memory opened on this store",
@@ -115,13 +118,19 @@ class JobRunner:
         """The background thread, started on first need. Where no thread can be started,
         the jobs wait in the store (the next add tries again, `remem worker` runs them):
         an add already committed must not fail for want of one."""
-        if self._thread is None:
+        with self._starting:  # (two adds at once start one thread)
+            if self._thread is not None:
+                return
             thread = threading.Thread(target=self._loop, name="remem-jobs", daemon=True)
             self._wake.set()  # a first look at once
             try:
                 thread.start()
             except RuntimeError as error:
-                log.warning("organising jobs wait in the store: %s", error)
+                level = logging.DEBUG if self._unstarted else logging.WARNING
+                log.log(
+                    level, "organising jobs wait in the store (%s): `remem worker` runs them", error
+                )
+                self._unstarted = True
                 return
             self._thread = thread
 
