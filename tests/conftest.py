@@ -8,8 +8,10 @@ URL a server store's runs are skipped, unless `REMEM_REQUIRE_POSTGRES` (or
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -100,3 +102,23 @@ def server_schema(store: str) -> Iterator[str]:
 def memory(location: str) -> Iterator[Memory]:
     with Memory(location, embedder=HashEmbedder()) as memory:
         yield memory
+
+
+NOT_HERE = 77  # a script's exit code for "this platform cannot run this test"
+PythonRun = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def run_python() -> PythonRun:
+    """Runs a Python script in a process of its own, with arguments; its exit code
+    NOT_HERE skips the test."""
+
+    def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+        ran = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+        if ran.returncode == NOT_HERE:
+            pytest.skip("this platform cannot run the test (its script says so)")
+        return ran
+
+    return run

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import PythonRun
 from remem import Memory
 from remem.llms import OpenAICompatibleLLM
 from remem.testing import HashEmbedder, ScriptedOpenAIServer
@@ -113,7 +112,7 @@ from remem.testing.threads import forbid_new_threads
 
 llm = OpenAICompatibleLLM("http://127.0.0.1:9/v1", "scripted", timeout=1)
 if not forbid_new_threads():
-    sys.exit(77)
+    sys.exit(77)  # (NOT_HERE)
 with Memory(sys.argv[1], embedder=HashEmbedder(), llm=llm, jobs="background") as memory:
     added = [memory.add(f"I play the cello, day {day}.", user_id="ana") for day in (1, 2)]
 with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
@@ -123,16 +122,11 @@ with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
 """
 
 
-def test_an_add_is_kept_where_no_thread_can_organise_it(tmp_path: Path) -> None:
+def test_an_add_is_kept_where_no_thread_can_organise_it(
+    tmp_path: Path, run_python: PythonRun
+) -> None:
     # Before, the memory could not even open (and an add already committed raised).
-    ran = subprocess.run(
-        [sys.executable, "-c", NO_THREADS, str(tmp_path / "m.db")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if ran.returncode == 77:
-        pytest.skip("this platform cannot be kept from starting threads")
+    ran = run_python(NO_THREADS, str(tmp_path / "m.db"))
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.count("organising jobs wait in the store") == 1  # (once, not per add)
     assert "2 organise job(s) left pending" in ran.stderr  # what close says is left

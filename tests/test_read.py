@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PythonRun
 from remem import Memory
 from remem.embedders.base import Vectors
 from remem.read import rank
@@ -341,15 +340,12 @@ except StoreError:
 """
 
 
-def test_a_search_that_fails_while_the_query_embeds_exits_cleanly(tmp_path: Path) -> None:
+def test_a_search_that_fails_while_the_query_embeds_exits_cleanly(
+    tmp_path: Path, run_python: PythonRun
+) -> None:
     # The bundled model is still embedding the query when the search fails and the process
     # exits: it must finish first, not be torn down under its thread (an abort, exit 134).
-    ran = subprocess.run(
-        [sys.executable, "-c", CRASHING_STORE, str(tmp_path / "m.db")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ran = run_python(CRASHING_STORE, str(tmp_path / "m.db"))
     assert ran.returncode == 3, ran.stderr
 
 
@@ -362,7 +358,7 @@ from remem.testing.threads import forbid_new_threads
 with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:
     note_id = memory.add("Ana keeps her bike in the garage.", user_id="ana").note_ids[0]
     if not forbid_new_threads():
-        sys.exit(77)
+        sys.exit(77)  # (NOT_HERE)
     assert memory.search("where is the bike?", user_id="ana")[0].id == note_id
     assert memory.store.get_notes([note_id])[note_id].access_count == 1  # by the reader
     memory.search("where is the bike?", user_id="ana")
@@ -371,15 +367,8 @@ with Memory(sys.argv[1], embedder=HashEmbedder()) as memory:  # the last read, a
 """
 
 
-def test_search_works_where_no_thread_can_be_started(tmp_path: Path) -> None:
+def test_search_works_where_no_thread_can_be_started(tmp_path: Path, run_python: PythonRun) -> None:
     # The query is embedded, and reads are counted, on threads of their own only where
     # one can be had (before, the search failed, and so did closing the memory).
-    ran = subprocess.run(
-        [sys.executable, "-c", NO_THREADS, str(tmp_path / "m.db")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if ran.returncode == 77:
-        pytest.skip("this platform cannot be kept from starting threads")
+    ran = run_python(NO_THREADS, str(tmp_path / "m.db"))
     assert ran.returncode == 0, ran.stderr
