@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import TypeVar
 
 from remem.embedders.base import Embedder, Vectors
@@ -63,23 +64,25 @@ def started(call: Callable[[], T]) -> Future[T]:
     it runs at once, on the caller's."""
     future: Future[T] = Future()
     context = contextvars.copy_context()
-
-    def run() -> None:
-        try:
-            future.set_result(context.run(call))
-        except BaseException as error:  # (handed to whoever asks for the result)
-            future.set_exception(error)
-
+    # (on its thread, anything is handed to whoever asks for the result)
+    run = partial(_settle, future, partial(context.run, call), BaseException)
     try:
         threading.Thread(target=run, name="remem-query-embedding").start()
         return future
     except RuntimeError:  # (no thread to be had, at the process's limit: run it here)
         pass
-    try:  # (outside the except block: what goes wrong is not "during" the failed start)
-        future.set_result(context.run(call))
-    except Exception as error:  # (an interrupt here is the caller's: it goes up at once)
-        future.set_exception(error)
+    # (outside the except block: what goes wrong is not "during" the failed start; an
+    # interrupt here is the caller's, and goes up at once)
+    _settle(future, partial(context.run, call), Exception)
     return future
+
+
+def _settle(future: Future[T], call: Callable[[], T], catching: type[BaseException]) -> None:
+    """`future` given what `call()` returns, or what it raises of `catching`."""
+    try:
+        future.set_result(call())
+    except catching as error:
+        future.set_exception(error)
 
 
 def _embed(embedder: Embedder, query: str) -> Vectors | None:

@@ -30,6 +30,11 @@ class FullText:
             table: Lexicon(read, table, budget) for table in ("notes_fts", "passages_fts")
         }
 
+    def _plan(self, table: str, terms: Sequence[str], candidates: Callable[[], Any]) -> Plan:
+        """How to rank the table's matches: in full when no other retriever helps, else as
+        the budget says."""
+        return EXACT if candidates is no_candidates else self._lexicons[table].plan(terms)
+
     def notes(
         self,
         terms: Sequence[str],
@@ -39,7 +44,7 @@ class FullText:
     ) -> TextMatches:
         if not terms:
             return TextMatches([], [])
-        plan = EXACT if candidates is no_candidates else self._lexicons["notes_fts"].plan(terms)
+        plan = self._plan("notes_fts", terms, candidates)
         among = None if plan.exact else self._notes_among(plan, scope, limit, candidates)
         if among is not None:
             return among
@@ -108,7 +113,7 @@ class FullText:
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
-        plan = EXACT if candidates is no_candidates else self._lexicons["passages_fts"].plan(terms)
+        plan = self._plan("passages_fts", terms, candidates)
         among = None if plan.exact else self._passages_among(plan, scope, limit, candidates)
         if among is not None:
             return among

@@ -92,17 +92,18 @@ class JobRunner:
         running, then say what is left for the next open (or a `remem worker`)."""
         self._stopping = True
         self._wake.set()
-        if self._thread is None and not self._unstarted:
+        thread = self._thread
+        if thread is None and not self._unstarted:
             return
-        if self._thread is not None:
-            self._thread.join(timeout=self.close_wait)
-        if self._thread is not None and self._thread.is_alive():
-            log.warning(
-                "an organising job is still running after %.0f s; it resumes when its lease"
-                " runs out (at most %s) in the next memory opened on this store",
-                self.close_wait,
-                self.lease,
-            )
+        if thread is not None:
+            thread.join(timeout=self.close_wait)
+            if thread.is_alive():
+                log.warning(
+                    "an organising job is still running after %.0f s; it resumes when its"
+                    " lease runs out (at most %s) in the next memory opened on this store",
+                    self.close_wait,
+                    self.lease,
+                )
         try:
             pending = sum(job.kind == ORGANISE_JOB for job in self.store.jobs("pending"))
         except RememError:  # closing must not fail for a report
