@@ -3,6 +3,7 @@ once, then in-process on `ScriptedTransport`)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -38,6 +39,24 @@ def test_minilm_batches_match_single_texts(minilm: MiniLMEmbedder) -> None:
     for text, row in zip(texts, batch, strict=True):
         assert np.allclose(minilm.embed(text), row, atol=1e-4)
     assert minilm.embed_batch([]).shape == (0, 384)
+
+
+def test_a_query_does_not_wait_behind_an_import(minilm: MiniLMEmbedder) -> None:
+    """A search's query embeds while a long batch of stored notes is still running (each
+    has its own runtime of the model); the vectors are the same either way."""
+    query = "where did Ana move last year?"
+    alone = minilm.embed(query)
+    long_notes = [f"note {number}: " + "the quick brown fox " * 40 for number in range(200)]
+    importing = threading.Thread(target=minilm.embed_batch, args=(long_notes,))
+    importing.start()
+    time.sleep(0.5)  # (the batch takes seconds: it is well inside by now)
+    try:
+        during = minilm.embed(query)
+        assert importing.is_alive(), "the query waited for the whole batch"
+    finally:
+        importing.join()
+    assert np.array_equal(during, alone)
+    assert np.array_equal(minilm.embed_batch([query])[0], alone)
 
 
 def test_minilm_truncates_long_texts(minilm: MiniLMEmbedder) -> None:
