@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,21 +43,34 @@ def test_minilm_batches_match_single_texts(minilm: MiniLMEmbedder) -> None:
 
 
 def test_a_query_does_not_wait_behind_an_import(minilm: MiniLMEmbedder) -> None:
-    """A search's query embeds while a long batch of stored notes is still running (each
-    has its own runtime of the model); the vectors are the same either way."""
+    """A search's query embeds while the stored notes' runtime is busy (an import's batch
+    holds it); the vectors are the same either way."""
     query = "where did Ana move last year?"
     alone = minilm.embed(query)
-    long_notes = [f"note {number}: " + "the quick brown fox " * 40 for number in range(200)]
-    importing = threading.Thread(target=minilm.embed_batch, args=(long_notes,))
-    importing.start()
-    time.sleep(0.5)  # (the batch takes seconds: it is well inside by now)
-    try:
-        during = minilm.embed(query)
-        assert importing.is_alive(), "the query waited for the whole batch"
-    finally:
-        importing.join()
-    assert np.array_equal(during, alone)
+    during: list[np.ndarray] = []
+    with minilm._stored.lock:  # as while an import's batch runs
+        querying = threading.Thread(target=lambda: during.append(minilm.embed(query)))
+        querying.start()
+        querying.join(timeout=60)
+        waited = querying.is_alive()
+    querying.join()
+    assert not waited, "the query waited for the stored notes' runtime"
+    assert np.array_equal(during[0], alone)
     assert np.array_equal(minilm.embed_batch([query])[0], alone)
+
+
+def test_a_damaged_model_file_is_an_embedder_error_every_time(tmp_path: Path) -> None:
+    """A model that does not load fails as the embedder (so an add queues its vectors and
+    a search goes by keyword), and the next call tries again rather than finding a
+    half-loaded runtime."""
+    damaged = tmp_path / "model.onnx"
+    damaged.write_bytes(b"\x08\x07 not a model")
+    embedder = MiniLMEmbedder(model_path=damaged)
+    for _ in range(2):
+        with pytest.raises(EmbedderError, match="did not load"):
+            embedder.embed("hello")
+        with pytest.raises(EmbedderError, match="did not load"):
+            embedder.embed_batch(["hello"])
 
 
 def test_minilm_truncates_long_texts(minilm: MiniLMEmbedder) -> None:

@@ -280,7 +280,9 @@ class _Reader:
         if not np.isfinite(values).all():
             raise InvalidInputError(f"field {name!r} holds NaN or infinite values")
         if self.size is None:
-            self.size = len(self.embedder.embed(FORMAT)) if self.embedder else len(values)
+            self.size = (
+                len(self.embedder.embed_batch([FORMAT])[0]) if self.embedder else len(values)
+            )
         if len(values) != self.size and (name == "vector" or len(values) % self.size):
             whose = "this memory's embedder" if self.embedder else "the file's first vector"
             wanted = f"{self.size}" if name == "vector" else f"a multiple of {self.size}"

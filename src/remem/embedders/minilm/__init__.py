@@ -72,14 +72,17 @@ def _means(sums: Sums, counts: Sums) -> Vectors:
 
 
 class _Runtime:
-    """One onnxruntime session of the model, used by one caller at a time.
+    """One onnxruntime session of the model, used by one caller at a time (`lock`), on
+    `threads` threads of its own (so a process that adds while it searches can keep twice
+    that many busy).
 
     `spin`: its worker thread spins between the steps of a call instead of sleeping, and
     stops at the call's end. Measured on 2 cores: a one-turn add's call 2.7 -> 2.0 ms, 800
     turns added one per call 17% faster. A query's runtime does not spin: a search runs
     the full-text search beside the embedding, and a spinning worker took its core (search
-    p50 11.9 -> 15.4 ms on LoCoMo). Before the call's end stopped it, an idle worker spun
-    on after each call too (at 10k notes: search 18 ms, against 10 ms without).
+    p50 11.9 -> 15.4 ms on LoCoMo). Left to itself, an idle worker spins on after a call
+    too, and takes the core the search needs next (vector scan, SQLite; at 10k notes:
+    search 18 ms, against 10 ms without).
     """
 
     dimensions = MiniLMEmbedder.dimensions
@@ -109,14 +112,19 @@ class _Runtime:
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", str(int(self._spin)))
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-        self._session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        if self._spin:  # (a key onnxruntime does not know is ignored: measured to work)
+            options.add_session_config_entry("session.force_spinning_stop", "1")
+        try:
+            session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise EmbedderError(f"the bundled embedding model did not load: {error}") from error
         tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()  # batches are padded to their own longest text, see _forward
-        self._tokenizer = tokenizer
+        # (both or neither: a half-loaded runtime would fail every later call)
+        self._session, self._tokenizer = session, tokenizer
 
     def _forward(self, encoded: Sequence[Sequence[int]]) -> tuple[Sums, Sums]:
         """`pooled` of tokenised texts, run in batches of similar lengths. Pooling here, a
