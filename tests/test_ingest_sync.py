@@ -170,6 +170,32 @@ def test_hostile_text_is_stored_safely(memory: Memory, tmp_path: Path) -> None:
     assert texts == ["bad  nul and ? surrogate", "fine"]
 
 
+def test_hostile_sender_names_are_stored_safely_and_survive_export(
+    memory: Memory, tmp_path: Path
+) -> None:
+    """A sender's name is the episode's role too: NULs and lone surrogates are cleaned from
+    both, and the memory's own export restores into a fresh memory."""
+    export = {"name": "tg", "type": "personal_chat", "id": 1, "messages": [
+        {"id": 1, "type": "message", "date": "2024-01-01T10:00:00", "from": "Bob\u0000Evil",
+         "text": "first"},
+        {"id": 2, "type": "message", "date": "2024-01-01T10:01:00", "from": "A\ud800",
+         "text": "second"},
+    ]}  # fmt: skip
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(export))
+    assert memory.ingest(path, user_id=USER, me="nobody").added == 2
+    episodes = memory.store.get_episodes([i for n in notes(memory) for i in n.episode_ids])
+    assert sorted((e.role, e.name) for e in episodes.values()) == [
+        ("A?", "A?"),
+        ("BobEvil", "BobEvil"),
+    ]
+    backup = tmp_path / "backup.jsonl"
+    memory.export(backup)
+    with Memory(store=SQLiteStore(tmp_path / "restored.db"), embedder=HashEmbedder()) as fresh:
+        assert fresh.import_file(backup).added > 0
+        assert len(notes(fresh)) == 2
+
+
 def test_ingest_needs_an_owner_and_paths(memory: Memory, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="owner"):
         memory.ingest(tmp_path)

@@ -223,16 +223,18 @@ def _prepared(parsed: Parsed, person: _Person) -> list[Chunk]:
     seen: Counter[str] = Counter()
     chunks = []
     for chunk in parsed.chunks:
-        role = chunk.role
-        if role is None and chunk.name:
-            mine = me is not None and chunk.name.casefold() == me.casefold()
-            role = "user" if mine else chunk.name
+        # (a sender's name becomes the role too: cleaned first, or a NUL in a chat
+        # export's name would be stored where the memory's own export cannot restore it)
+        name = storable(chunk.name) if chunk.name else None
+        role = storable(chunk.role) if chunk.role is not None else None
+        if role is None and name:
+            mine = me is not None and name.casefold() == me.casefold()
+            role = "user" if mine else name
         seen[chunk.key] += 1
         key = chunk.key if seen[chunk.key] == 1 else f"{chunk.key}~{seen[chunk.key]}"
         key = key if len(key) <= MAX_KEY else f"{key[: MAX_KEY - 33]}~{digest(key)[:32]}"
         text = storable(chunk.text).strip()
         if text:
-            name = storable(chunk.name) if chunk.name else None
             metadata = storable(chunk.metadata)
             chunks.append(replace(chunk, key=storable(key), text=text, name=name, role=role,
                                   metadata=metadata))  # fmt: skip
