@@ -234,6 +234,38 @@ CASES: list[tuple[str, Lines, str]] = [
     ),
     ("sentences not base64", valid(note(id="nt_2", sentences="%%%")), "sentences"),
     ("after a full batch", [HEADER, *many_episodes(600), "[]"], "JSON object"),
+    (
+        "note naming an episode that is nowhere",
+        valid(note(id="nt_2", episode_ids=["ep_01HZX0000000000000000000E9"])),
+        "neither earlier in the file nor in this memory",
+    ),
+    (
+        "link naming a note that is nowhere",
+        valid(link(id="ln_2", source_id="nt_01HZX0000000000000000000N9")),
+        "neither earlier",
+    ),
+    (
+        "dangling note after a full batch",
+        [HEADER, *many_episodes(600), note(id="nt_2", episode_ids=["ep_404"])],
+        "ep_404",
+    ),
+    (
+        "organise job without its episodes",
+        valid(job(id="jb_2", kind="organise", target_id=EPISODE_ID, payload={"done": {}})),
+        "payload",
+    ),
+    (
+        "organise job naming a note as an episode",
+        valid(
+            job(
+                id="jb_2",
+                kind="organise",
+                target_id=EPISODE_ID,
+                payload={"episodes": [NOTE_ID], "done": {}},
+            )
+        ),
+        "payload.episodes",
+    ),
 ]
 
 
@@ -290,6 +322,17 @@ def test_hostile_file_is_refused_and_changes_nothing(
     assert _state(filled, tmp_path) == before
 
 
+def test_a_note_before_its_episode_is_refused(filled: Memory, tmp_path: Path) -> None:
+    """Records are loaded in the order of the file (an export's: episodes, then notes...),
+    so a note may name only an episode already read, or one in the memory."""
+    path = tmp_path / "reordered.jsonl"
+    _write(path, [HEADER, note(id="nt_2", episode_ids=["ep_2"]), episode(id="ep_2")])
+    before = _state(filled, tmp_path)
+    with pytest.raises(InvalidInputError, match=f"{path}:2: note names ep_2, which is neither"):
+        filled.import_file(path)
+    assert _state(filled, tmp_path) == before
+
+
 def _local_file(memory: Memory, path: Path) -> None:
     """The local memory's records, imported by a tenant: refused, not rewritten."""
     _write(path, valid())
@@ -313,6 +356,16 @@ def _other_tenant_history(memory: Memory, path: Path) -> None:
     _write(path, [HEADER, event(target_id=theirs, scope=_scope(tenant="acme"))])
 
 
+def _other_tenant_in_a_job(memory: Memory, path: Path) -> None:
+    """An organise job of the tenant's own episode whose payload names another tenant's:
+    run, it would read that episode's text into the tenant's facts."""
+    theirs = memory.add("Local secret.", user_id="u").episode_ids[0]
+    own = episode(scope=_scope(tenant="acme"))
+    payload = {"episodes": [EPISODE_ID, theirs], "done": {}}
+    queued = job(kind="organise", target_id=EPISODE_ID, status="pending", payload=payload)
+    _write(path, [HEADER, own, queued])
+
+
 @pytest.mark.parametrize(
     ("make", "words"),
     [
@@ -320,6 +373,7 @@ def _other_tenant_history(memory: Memory, path: Path) -> None:
         (_other_tenant_reference, "another tenant"),
         (_other_tenant_id, "another tenant"),
         (_other_tenant_history, "another tenant"),
+        (_other_tenant_in_a_job, "another tenant"),
     ],
 )
 def test_a_tenant_imports_only_into_itself(

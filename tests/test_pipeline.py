@@ -16,7 +16,9 @@ import pytest
 
 from remem import Memory
 from remem.llms import OpenAICompatibleLLM
+from remem.stores.base import Changes
 from remem.testing import HashEmbedder, OpenAIScript, ScriptedOpenAIServer, ScriptedTransport
+from remem.write.pipeline import organise_job
 
 
 def step(name: str) -> str:
@@ -235,3 +237,17 @@ def test_every_step_shows_who_said_what_and_when(location: str) -> None:
     (evolve,) = _asked(model, "evolve")
     assert [(n["date"], n["speaker"]) for n in evolve["new"]] == [("2024-05-30", "the user")]
     assert [(e["id"], e["speaker"]) for e in evolve["earlier"]] == [(lisbon_turn, "the user")]
+
+
+def test_a_job_reads_only_its_own_tenant_s_episodes(
+    organised: Memory, model: ScriptedOpenAIServer
+) -> None:
+    """A job whose payload names another tenant's episode (written by an import before
+    imports checked payloads) organises its own tenant's episodes only."""
+    secret = organised.add("The vault code is quokka.", user_id="bo").episode_ids[0]
+    own = organised.as_tenant("acme").add("I like green tea.", user_id="ana").episode_ids[0]
+    found = organised.store.get_episodes([own, secret])
+    organised.store.apply(Changes(jobs=[organise_job([found[own], found[secret]])]))
+    assert organised.run_jobs() == 1
+    (asked,) = [text for text in _asked(model, "extract") if "green tea" in text][-1:]
+    assert "quokka" not in asked

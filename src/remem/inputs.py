@@ -22,7 +22,7 @@ from remem.errors import (
     InvalidDateError,
     InvalidInputError,
 )
-from remem.types import Episode, Event, Job, Link, Note, Scope
+from remem.types import ORGANISE_JOB, Episode, Event, Job, Link, Note, Scope
 
 Content = str | Sequence[Mapping[str, Any]]
 MAX_LIMIT = 1000
@@ -363,8 +363,27 @@ def references(record: Record) -> list[Reference]:
     if isinstance(record, Event):  # a profile's history is kept with the rest
         return [("field 'target_id'", record.target_id, (*RECORD_KINDS, ids.PROFILE))]
     if isinstance(record, Job):
-        return [("field 'target_id'", record.target_id, RECORD_KINDS)]
+        return [("field 'target_id'", record.target_id, RECORD_KINDS), *_job_episodes(record)]
     return []
+
+
+def stored_with(record: Record) -> list[str]:
+    """The records a record cannot be stored without (the stores' foreign keys)."""
+    if isinstance(record, Note):
+        return list(record.episode_ids)
+    if isinstance(record, Link):
+        return [record.source_id, record.target_id]
+    return []
+
+
+def _job_episodes(job: Job) -> list[Reference]:
+    """The episodes an organise job's payload names: it reads them when it runs."""
+    if job.kind != ORGANISE_JOB:
+        return []
+    named = job.payload.get("episodes")
+    if not isinstance(named, list):
+        raise InvalidInputError("field 'payload' of an organise job must list its 'episodes'")
+    return [("field 'payload.episodes'", item, (ids.EPISODE,)) for item in named]
 
 
 def _check_kind(value: str, name: str, kinds: tuple[str, ...]) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from remem import clock, ids
 from remem.embedders.base import Embedder, Vectors
 from remem.errors import InvalidInputError
-from remem.inputs import check_raw_record, check_record, references
+from remem.inputs import check_raw_record, check_record, references, stored_with
 from remem.serialize import from_data, to_data
 from remem.stores.base import Changes, Dump, NoteRecord, Records, RecordsWithKeys
 from remem.types import Episode, Event, ImportResult, Job, Link, Note
@@ -169,28 +169,56 @@ def import_jsonl(
 def _check_file(
     store: Records, path: Path, embedder: Embedder, tenant: str
 ) -> tuple[dict[str, Any], int | None, int]:
-    """The first pass of an import: every record checked, and none naming what another
-    tenant holds. Returns the header, the size of the file's vectors (None: it has none)
-    and the number of records. Streams the file, keeping only the ids seen (to refuse one
-    given twice)."""
+    """The first pass of an import: every record checked, none naming what another tenant
+    holds, and what a note or link is stored with (its episodes, its notes) earlier in the
+    file or in the memory (the order an export is written in, and the load keeps). Returns
+    the header, the size of the file's vectors (None: it has none) and the number of
+    records. Streams the file, keeping only the ids seen (to refuse one given twice)."""
     with _open(path) as source:
         lines = _lines(source, path)
         header = _header(next(lines, None), path)
         reuse = header.get("embedder") == embedder.model_id
-        reader = _Reader(path, tenant, embedder if reuse else None, seen=set())
+        seen: set[str] = set()
+        reader = _Reader(path, tenant, embedder if reuse else None, seen=seen)
         batch: list[tuple[int, Record]] = []
+        earlier: dict[str, tuple[int, str]] = {}  # named, not read before: must be stored
         for number, data in lines:
-            batch.append((number, reader.record(number, data)))
+            kind, record, stored = reader.record(number, data)
+            batch.append((number, (kind, record, stored)))
+            for item_id in stored_with(record):
+                if item_id not in seen:
+                    earlier.setdefault(item_id, (number, kind))
             if len(batch) >= BATCH:
-                _check_owners(store, batch, tenant, path)
-                batch = []
-        _check_owners(store, batch, tenant, path)
-    return header, reader.size, len(reader.seen or ())
+                _check_batch(store, batch, tenant, path, earlier)
+                batch, earlier = [], {}
+        _check_batch(store, batch, tenant, path, earlier)
+    return header, reader.size, len(seen)
 
 
-def _check_owners(store: Records, batch: list[tuple[int, Record]], tenant: str, path: Path) -> None:
+def _check_batch(
+    store: Records,
+    batch: list[tuple[int, Record]],
+    tenant: str,
+    path: Path,
+    earlier: dict[str, tuple[int, str]],
+) -> None:
+    """`_check_owners`, and each of `earlier` (id: the line naming it, its kind) in the
+    memory."""
+    present = _check_owners(store, batch, tenant, path)
+    for item_id, (number, kind) in earlier.items():
+        if item_id not in present:
+            raise InvalidInputError(
+                f"{path}:{number}: {kind} names {item_id}, which is neither earlier in the"
+                " file nor in this memory"
+            )
+
+
+def _check_owners(
+    store: Records, batch: list[tuple[int, Record]], tenant: str, path: Path
+) -> set[str]:
     """Raise when a record of the batch, or an episode or note it names, is already in the
-    store under another tenant (writing it would reach into that tenant's memory)."""
+    store under another tenant (writing it would reach into that tenant's memory); else
+    the ids of those the store holds."""
     named: dict[str, tuple[int, str]] = {}
     for number, (kind, record, _) in batch:
         if kind in ("episode", "note"):
@@ -199,7 +227,7 @@ def _check_owners(store: Records, batch: list[tuple[int, Record]], tenant: str, 
             named.setdefault(item_id, (number, kind))
     present = store.existing_ids(list(named)) if named else set()
     if not present:
-        return
+        return present
     found: dict[str, Episode | Note] = {
         **store.get_episodes([i for i in present if ids.kind_of(i) == ids.EPISODE]),
         **store.get_notes([i for i in present if ids.kind_of(i) == ids.NOTE]),
@@ -210,6 +238,7 @@ def _check_owners(store: Records, batch: list[tuple[int, Record]], tenant: str, 
             raise InvalidInputError(
                 f"{path}:{number}: {kind} names {item_id}, which another tenant of this store holds"
             )
+    return present
 
 
 @dataclass

@@ -168,6 +168,9 @@ class Event:
     after: Metadata | None
 
 
+ORGANISE_JOB = "organise"  # the kind of job that organises the episodes its payload lists
+
+
 @dataclass(frozen=True)
 class Job:
     """A unit of enrichment work kept in the store, so it survives crashes and is retried."""

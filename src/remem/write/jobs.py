@@ -18,7 +18,8 @@ from typing import Literal
 from remem import clock
 from remem.errors import RememError
 from remem.stores.base import Changes, JobQueue
-from remem.write.pipeline import ORGANISE_JOB, Organiser, Outcome
+from remem.types import ORGANISE_JOB
+from remem.write.pipeline import Organiser, Outcome
 
 JobMode = Literal["inline", "background", "worker"]
 JOB_MODES: tuple[JobMode, ...] = ("inline", "background", "worker")

@@ -20,13 +20,13 @@ from remem.errors import EmbedderError
 from remem.inputs import Message
 from remem.llms.base import Usage
 from remem.stores.base import Changes, JobQueue, NoteRecord, Records, RecordsWithJobs, Retrieval
-from remem.types import AddResult, Episode, Job, Note, Scope
+from remem.types import ORGANISE_JOB, AddResult, Episode, Job, Note, Scope
 from remem.write.embedding import EMBED_JOB, embed_notes, failed_job, finished
 from remem.write.indexing import index_notes
 from remem.write.ingest import make_episodes, notes_from_episodes
 from remem.write.merges import merged_into, restore_orphans
 from remem.write.organise import enrich, similar_links
-from remem.write.pipeline import ORGANISE_JOB, Outcome, organise_job
+from remem.write.pipeline import Outcome, organise_job
 from remem.write.thoughts import drop_thoughts, thoughts_to_purge
 from remem.write.threads import assign_threads
 from remem.write.versions import event, link_event, snapshot, update_action

@@ -32,14 +32,13 @@ from remem.stores.base import (
     RecordsWithRetrieval,
     StaleWriteError,
 )
-from remem.types import Episode, Job, Link, Note, Scope
+from remem.types import ORGANISE_JOB, Episode, Job, Link, Note, Scope
 from remem.write import prompts
 from remem.write.importance import rate
 from remem.write.indexing import index_notes
 from remem.write.thoughts import drop_outdated
 from remem.write.versions import event, link_event, snapshot
 
-ORGANISE_JOB = "organise"
 STEPS = ("extract", "reconcile", "enrich", "link", "evolve")
 # A job failing this many times stops being retried on its own (`remem jobs --retry`).
 MAX_ATTEMPTS = 5
@@ -92,7 +91,7 @@ class Organiser:
         """Finish a leased job from its last checkpoint, or record why it could not."""
         assert job.lease is not None, "run a job only while holding its lease"
         payload: dict[str, Any] = {**job.payload, "done": dict(job.payload.get("done", {}))}
-        episodes = self._episodes(payload)
+        episodes = self._episodes(job.target_id, payload)
         spent = Usage()
         steps = {
             "extract": self._extract,
@@ -312,9 +311,16 @@ class Organiser:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _episodes(self, payload: dict[str, Any]) -> list[Episode]:
-        found = self.store.get_episodes(payload["episodes"])
-        return [found[i] for i in payload["episodes"] if i in found and found[i].deleted_at is None]
+    def _episodes(self, target_id: str, payload: dict[str, Any]) -> list[Episode]:
+        """The live episodes the job organises, of its target's tenant only (an imported
+        job's payload could name another's)."""
+        found = self.store.get_episodes([target_id, *payload["episodes"]])
+        tenant = found[target_id].scope.tenant if target_id in found else None
+        return [
+            found[i]
+            for i in payload["episodes"]
+            if i in found and found[i].deleted_at is None and found[i].scope.tenant == tenant
+        ]
 
     def _note(self, note_id: str) -> Note | None:
         note = self.store.get_notes([note_id]).get(note_id)
