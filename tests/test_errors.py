@@ -93,6 +93,8 @@ def test_unknown_ids_on_get_update_and_episode(memory: Memory) -> None:
         ({"limit": 10_000}, "limit"),
         ({"filters": ["a"]}, "filters"),
         ({"user_id": 5}, "user_id must be a string"),
+        ({"user_id": "u" * 257}, "user_id is longer than 256 characters"),
+        ({"session_id": "s" * 100_000}, "session_id is longer than 256 characters"),
     ],
 )
 def test_bad_search_arguments(memory: Memory, kwargs: dict[str, Any], words: str) -> None:
@@ -110,6 +112,8 @@ def test_empty_query_and_bad_cursor_and_metadata(memory: Memory) -> None:
         memory.add("x", user_id="u", metadata={"when": object()})
     with pytest.raises(InvalidInputError, match="update needs"):
         memory.update(memory.add("x", user_id="u").note_ids[0])
+    with pytest.raises(InvalidInputError, match="agent_id is longer than 256"):
+        memory.add("x", user_id="u", agent_id="a" * 257)  # (the REST API's limit, everywhere)
 
 
 def test_every_error_is_a_remem_error() -> None:

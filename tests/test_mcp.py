@@ -70,6 +70,8 @@ async def _session(client: Client) -> None:
     assert missing.is_error and f"no memory with id '{note_id}'" in missing.content[0].text
     bad = await client.call_tool("search_memory", {"query": "x", "limit": 0})
     assert bad.is_error and "limit" in bad.content[0].text
+    huge = await client.call_tool("add_memory", {"content": "x", "user_id": "u" * 100_000})
+    assert huge.is_error and "user_id is longer than 256" in huge.content[0].text
     secret = (await _call(client, "add_memory", content="My pin is quokka."))["note_ids"][0]
     stale = await client.call_tool(
         "update_memory", {"memory_id": secret, "text": "My pin is wombat.", "expected_version": 7}

@@ -29,6 +29,7 @@ MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_ID_LENGTH = 200  # ids remem makes are 29 characters; this leaves room for foreign ones
+MAX_SCOPE_ID_LENGTH = 256  # a user, agent or session id (the REST API's limit too)
 # Metadata is read back with every note: deeper or larger values made every read of the
 # owner's memories fail, so they are refused when written.
 MAX_METADATA_DEPTH = 16
@@ -175,9 +176,17 @@ def make_scope(user_id: Any, agent_id: Any, session_id: Any, tenant: str = "") -
 
 
 def _scope_value(name: str, value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-    return check_storable(value, name).strip() or None if value is not None else None
+    _check_scope_length(name, value)
+    return check_storable(value, name).strip() or None
+
+
+def _check_scope_length(name: str, value: str) -> None:
+    if len(value) > MAX_SCOPE_ID_LENGTH:
+        raise InvalidInputError(f"{name} is longer than {MAX_SCOPE_ID_LENGTH} characters")
 
 
 def check_tenant(tenant: Any) -> str:
@@ -404,6 +413,8 @@ def _check_scope(scope: Scope, tenant: str) -> None:
         value = getattr(scope, name)
         if value is not None and not value.strip():
             raise InvalidInputError(f"field 'scope.{name}' must be null or a non-empty string")
+        if value is not None:
+            _check_scope_length(f"field 'scope.{name}'", value)
     if scope.tenant != tenant:
         raise InvalidInputError(
             f"field 'scope.tenant': the record belongs to tenant {scope.tenant!r}, and this"
