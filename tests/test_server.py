@@ -242,6 +242,18 @@ def test_if_match_guards_an_update(client: httpx.Client) -> None:
     )
     assert anything.status_code == 200
     assert client.get(f"/v1/memories/{note_id}").json()["text"] == "Ana's bike is red"
+    listed = client.patch(  # a list of ETags matches any of them (RFC 9110)
+        f"/v1/memories/{note_id}",
+        json={"text": "Ana's bike is teal"},
+        headers={"If-Match": '"1", "3"'},
+    )
+    assert listed.status_code == 200 and listed.headers["etag"] == '"4"'
+    any_but_stale_body = client.patch(
+        f"/v1/memories/{note_id}",
+        json={"text": "x", "expected_version": 1},
+        headers={"If-Match": "*"},
+    )
+    assert any_but_stale_body.status_code == 409  # the body's expectation failed, not If-Match
 
 
 def test_purge_over_rest(client: httpx.Client) -> None:

@@ -100,7 +100,6 @@ Purge = Annotated[
     bool, Query(description="Erase instead of forgetting: text, vectors and history payloads.")
 ]
 ETAG = re.compile(r'\s*"(\d{1,18})"\s*')  # strong only: RFC 9110 If-Match
-NO_VERSION = 0  # what an If-Match naming no ETag of ours expects: no version matches it
 # a plain string (empty: not sent), so the document offers no `null` a client could send
 IfMatch = Annotated[
     str,
@@ -116,13 +115,12 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def version_of(if_match: str) -> int | None:
-    """The version an If-Match header names: None for `*` (any version); NO_VERSION for
-    something that is not one of our ETags, which matches no version (RFC 9110 13.1.1)."""
+def versions_of(if_match: str) -> set[int] | None:
+    """The versions an If-Match header names (RFC 9110 13.1.1: a list of ETags, or `*` for
+    any version: None); what is not one of our ETags names none."""
     if if_match.strip() == "*":
         return None
-    found = ETAG.fullmatch(if_match)
-    return NO_VERSION if found is None else int(found.group(1))
+    return {int(found.group(1)) for tag in if_match.split(",") if (found := ETAG.fullmatch(tag))}
 
 
 def _service_routes(app: FastAPI) -> None:
@@ -255,12 +253,12 @@ def _one_memory_routes(app: FastAPI) -> None:
         """Change a memory's text and/or metadata; the old version stays in history. With
         `If-Match` (an ETag from GET) or `expected_version`, only if the memory is still at
         that version: else 412 or 409, and nothing changes."""
-        expected = body.expected_version
-        if if_match and (named := version_of(if_match)) is not None:
-            expected = named
-        if expected == NO_VERSION:
+        expected, named = body.expected_version, versions_of(if_match) if if_match else None
+        if named is not None:
             current = memory.get(memory_id).version  # a missing memory is still a 404
-            raise HTTPException(412, f"If-Match {if_match!r} does not name version {current}")
+            if current not in named:
+                raise HTTPException(412, f"If-Match {if_match!r} does not name version {current}")
+            expected = current  # (and still current when the change is written, or 412)
         try:
             note = memory.update(
                 memory_id,
@@ -270,7 +268,7 @@ def _one_memory_routes(app: FastAPI) -> None:
                 expires_at=body.expires_at,
             )
         except ConflictError as conflict:
-            if not if_match:
+            if named is None:  # (the body's expected_version: 409)
                 raise
             raise HTTPException(412, str(conflict)) from conflict
         response.headers["ETag"] = etag(note.version)
