@@ -100,8 +100,11 @@ SAYINGS = {
 def correction_text(slot: str, value: str) -> str:
     """What the person says when correcting a slot, as they would say it."""
     value = value.strip().rstrip(".")
-    saying = SAYINGS.get(slot.strip(), f"My {slot.replace('_', ' ').strip()} is {{}}.")
-    return saying.format(value)
+    if (saying := SAYINGS.get(slot.strip())) is not None:
+        return saying.format(value)
+    # (never formatted: the slot is the caller's text, and "{0:>10000000000}" in a format
+    # string asks for gigabytes)
+    return f"My {slot.replace('_', ' ').strip()} is {value}."
 
 
 @router.post("/profile/correct", response_class=HTMLResponse)

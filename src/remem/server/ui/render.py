@@ -54,20 +54,36 @@ def highlight(text: str, query: str | None) -> Markup:
     return Markup("".join(parts))
 
 
+MAX_DIFF_WORDS = 1000
+
+
 def word_diff(before: str, after: str) -> list[tuple[str, str]]:
-    """The change from one text to another as (op, words): op is "same", "del" or "ins"."""
+    """The change from one text to another as (op, words): op is "same", "del" or "ins".
+    Words are matched between the common start and end only, and only up to
+    MAX_DIFF_WORDS a side (matching is quadratic: two reordered texts of 15,000 words took
+    24 s a page view); a longer middle shows as deleted and inserted whole."""
     old, new = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
-    parts: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for op, a1, a2, b1, b2 in matcher.get_opcodes():
-        if op == "equal":
-            parts.append(("same", "".join(old[a1:a2])))
-            continue
-        if a2 > a1:
-            parts.append(("del", "".join(old[a1:a2])))
-        if b2 > b1:
-            parts.append(("ins", "".join(new[b1:b2])))
-    return parts
+    head = _common_length(old, new)
+    tail = _common_length(old[head:][::-1], new[head:][::-1])
+    middle_old, middle_new = old[head : len(old) - tail], new[head : len(new) - tail]
+    parts = [("same", "".join(old[:head]))]
+    if max(len(middle_old), len(middle_new)) > 2 * MAX_DIFF_WORDS:  # (words and spaces)
+        parts += [("del", "".join(middle_old)), ("ins", "".join(middle_new))]
+    else:
+        matcher = difflib.SequenceMatcher(a=middle_old, b=middle_new, autojunk=False)
+        for op, a1, a2, b1, b2 in matcher.get_opcodes():
+            if op == "equal":
+                parts.append(("same", "".join(middle_old[a1:a2])))
+                continue
+            parts += [("del", "".join(middle_old[a1:a2])), ("ins", "".join(middle_new[b1:b2]))]
+    parts.append(("same", "".join(old[len(old) - tail :])))
+    return [part for part in parts if part[1]]
+
+
+def _common_length(one: list[str], other: list[str]) -> int:
+    """How many items the two lists share at their start."""
+    shared = min(len(one), len(other))
+    return next((i for i in range(shared) if one[i] != other[i]), shared)
 
 
 def short(text: str, length: int = 160) -> str:
