@@ -194,6 +194,9 @@ CASES: list[tuple[str, Lines, str]] = [
     ("empty id", valid(episode(id="")), "'id'"),
     ("id with NUL", valid(episode(id="ep_\x00")), "'id'"),
     ("overlong id", valid(episode(id="ep_" + "X" * 300)), "'id'"),
+    ("id that is a path", valid(episode(id="ep_x/../../health")), "only letters"),
+    ("id with a query", valid(note(id="nt_a?b=c#d", episode_ids=[EPISODE_ID])), "only letters"),
+    ("link to a path", valid(link(id="ln_2", target_id="nt_/../memories/x")), "target_id"),
     ("duplicate id", valid(episode()), EPISODE_ID),
     (
         "episode id of the wrong kind in a note",

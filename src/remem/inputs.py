@@ -29,6 +29,9 @@ MAX_LIMIT = 1000
 MIN_BUDGET, MAX_BUDGET = 50, 100_000
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_ID_LENGTH = 200  # ids remem makes are 29 characters; this leaves room for foreign ones
+# an id a file brings in: nothing that means more in a URL's path ("nt_/../../x" opened
+# another memory from a link in the web UI)
+FILE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 MAX_SCOPE_ID_LENGTH = 256  # a user, agent or session id (the REST API's limit too)
 # Metadata is read back with every note: deeper or larger values made every read of the
 # owner's memories fail, so they are refused when written.
@@ -401,6 +404,10 @@ def _check_kind(value: str, name: str, kinds: tuple[str, ...]) -> None:
     if ids.kind_of(value) not in kinds:
         wanted = " or ".join(f"{kind}_" for kind in kinds)
         raise InvalidInputError(f"{where} must be an id starting {wanted}, got {_shown(value)}")
+    if not FILE_ID.fullmatch(value):
+        raise InvalidInputError(
+            f"{where} may hold only letters, digits and '_', '-', '.', ':', got {_shown(value)}"
+        )
 
 
 def _check_real(name: str, value: float) -> None:
