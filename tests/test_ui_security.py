@@ -268,6 +268,17 @@ def test_anonymous_sessions_never_push_out_a_signed_in_one() -> None:
     assert sessions.find(signed_in.id) is not None
 
 
+def test_sessions_no_browser_came_back_with_never_push_out_the_local_user_s() -> None:
+    """On a keyless server every session is anonymous: another site's images asking our
+    pages make sessions that no browser comes back with, and those go first."""
+    sessions = Sessions(limit=3)
+    local = sessions.start(None, None)
+    assert sessions.find(local.id) is not None  # the page's own requests come back with it
+    for _ in range(10):  # another site, asking again and again
+        sessions.start(None, None)
+    assert sessions.find(local.id) is not None
+
+
 def test_metadata_nested_past_the_decoder_is_a_clear_refusal(memory: Memory) -> None:
     note_id = memory.add("A note.", user_id="u").note_ids[0]
     deep = "[" * 50_000 + "]" * 50_000

@@ -47,6 +47,7 @@ class Session:
     tenant: str | None
     key_digest: str | None
     seen: float
+    returned: bool = False  # the browser came back with it (a page's own requests do)
 
 
 class Sessions:
@@ -67,13 +68,17 @@ class Sessions:
         return session
 
     def _drop_oldest(self) -> None:
-        """Drop the oldest session not signed in (anyone can make those by asking for the
-        sign-in page, and must not sign others out so); only then the oldest of all."""
-        anonymous = next((sid for sid, s in self._by_id.items() if s.tenant is None), None)
-        if anonymous is not None:
-            del self._by_id[anonymous]
-        else:
-            self._by_id.popitem(last=False)
+        """Drop the oldest session not signed in that no browser came back with, else the
+        oldest not signed in, else the oldest of all. Anyone can make sessions by asking
+        for a page, another site too (an image on its page asking ours makes one, and
+        never comes back with it): that must not sign others out, nor end the local user's
+        session of a keyless server."""
+        for droppable in (_unreturned, _anonymous):
+            found = next((sid for sid, s in self._by_id.items() if droppable(s)), None)
+            if found is not None:
+                del self._by_id[found]
+                return
+        self._by_id.popitem(last=False)
 
     def find(self, session_id: str | None) -> Session | None:
         if not session_id:
@@ -85,7 +90,7 @@ class Sessions:
             if time.monotonic() - session.seen > IDLE_SECONDS:
                 del self._by_id[session_id]
                 return None
-            session = replace(session, seen=time.monotonic())
+            session = replace(session, seen=time.monotonic(), returned=True)
             self._by_id[session_id] = session
             self._by_id.move_to_end(session_id)
             return session
@@ -99,6 +104,14 @@ class Sessions:
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf_token(session), str(token))
+
+
+def _anonymous(session: Session) -> bool:
+    return session.tenant is None
+
+
+def _unreturned(session: Session) -> bool:
+    return session.tenant is None and not session.returned
 
 
 @dataclass(frozen=True)
