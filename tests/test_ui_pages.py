@@ -245,6 +245,12 @@ def test_editing_makes_a_new_version_and_a_stale_edit_is_a_conflict(
         data={"csrf": token, "text": "x", "metadata": "{oops", "expected_version": 2},
     )
     assert broken.status_code == 422 and "not valid JSON" in broken.text
+    garbled = client.post(
+        f"/memories/{note_id}/edit",
+        data={"csrf": token, "text": "x", "metadata": "{}", "expected_version": "abc"},
+    )
+    assert garbled.status_code == 422 and "expected_version: " in garbled.text
+    assert "File " not in garbled.text and ".py" not in garbled.text  # no server code shown
     same = client.post(
         f"/memories/{note_id}/edit",
         data={"csrf": token, "text": "Ana lives in Porto", "metadata": "{}", "expected_version": 2},

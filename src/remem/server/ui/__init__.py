@@ -65,6 +65,8 @@ def _html_errors(app: FastAPI) -> None:
             return response
         status = getattr(error, "status_code", _status_of(error))
         message = str(getattr(error, "detail", error))
+        if isinstance(error, RequestValidationError):
+            message = _plainly(error)
         if status == 404:
             message = "There is no page here."
         if isinstance(error.__cause__, BodyTooLargeError):  # raised while the form was read
@@ -87,6 +89,15 @@ def _status_of(error: Exception) -> int:
     if isinstance(error, RequestValidationError):
         return 422
     return next((code for kind, code in STATUS_OF if isinstance(error, kind)), 500)
+
+
+def _plainly(error: RequestValidationError) -> str:
+    """What was wrong with a form, field by field, without the server's code in it."""
+    said = []
+    for problem in error.errors():
+        field = " ".join(str(part) for part in problem.get("loc", ())[1:]) or "the request"
+        said.append(f"{field}: {problem.get('msg', 'not valid')}")
+    return "; ".join(said) or "The form was not valid."
 
 
 def _kind(error: Exception) -> type[Exception]:
