@@ -328,7 +328,8 @@ def test_uploading_an_export_and_refusing_other_files(
     assert ownerless.status_code == 422
     broken = content.replace(b'"text"', b'"txet"', 1)
     refused = client.post("/import", data={"csrf": token}, files={"upload": ("b.jsonl", broken)})
-    assert refused.status_code == 422
+    assert refused.status_code == 422 and "b.jsonl:2: " in refused.text
+    assert "remem-upload-" not in refused.text  # the server's own folder is not shown
 
 
 def test_the_context_page_shows_exactly_the_context(memory: Memory, client: TestClient) -> None:

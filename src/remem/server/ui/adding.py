@@ -118,7 +118,11 @@ def _import_export(memory: Memory, name: str, data: bytes) -> str:
     with tempfile.TemporaryDirectory(prefix="remem-upload-") as folder:
         path = Path(folder) / _safe_name(name)
         path.write_bytes(data)
-        result = memory.import_file(path)
+        try:
+            result = memory.import_file(path)
+        except InvalidInputError as error:  # named as the person knows the file
+            error.args = (str(error).replace(str(path), path.name),)
+            raise
     return f"Imported {path.name}: {result.added} records added, {result.skipped} already here."
 
 
