@@ -117,8 +117,7 @@ def check_id(value: Any, what: str = "id") -> str:
     """An id a caller names (of a note, an episode...): a short, storable, non-empty string."""
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"{what} must be a non-empty string, got {_shown(value)}")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInputError(f"{what} is longer than {MAX_ID_LENGTH} characters")
+    check_length(value, what, MAX_ID_LENGTH)
     return check_storable(value, what)
 
 
@@ -183,13 +182,14 @@ def _scope_value(name: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
-    _check_scope_length(name, value)
+    check_length(value, name, MAX_SCOPE_ID_LENGTH)
     return check_storable(value, name).strip() or None
 
 
-def _check_scope_length(name: str, value: str) -> None:
-    if len(value) > MAX_SCOPE_ID_LENGTH:
-        raise InvalidInputError(f"{name} is longer than {MAX_SCOPE_ID_LENGTH} characters")
+def check_length(value: str, what: str, limit: int) -> None:
+    """Refuse a string longer than `limit` characters, naming it."""
+    if len(value) > limit:
+        raise InvalidInputError(f"{what} is longer than {limit} characters")
 
 
 def check_tenant(tenant: Any) -> str:
@@ -421,7 +421,7 @@ def _check_scope(scope: Scope, tenant: str) -> None:
         if value is not None and not value.strip():
             raise InvalidInputError(f"field 'scope.{name}' must be null or a non-empty string")
         if value is not None:
-            _check_scope_length(f"field 'scope.{name}'", value)
+            check_length(value, f"field 'scope.{name}'", MAX_SCOPE_ID_LENGTH)
     if scope.tenant != tenant:
         raise InvalidInputError(
             f"field 'scope.tenant': the record belongs to tenant {scope.tenant!r}, and this"
