@@ -148,11 +148,13 @@ def test_an_explicit_date_prefers_what_was_said_then(memory: Memory) -> None:
 
 
 def test_the_named_speaker_comes_first(memory: Memory) -> None:
-    ids = _conversation(
-        memory, [("Ana", "I adopted a puppy."), ("Bo", "I adopted a kitten.")], "s1"
-    )
-    assert memory.search("What did Bo adopt?", user_id="u", limit=1)[0].id == ids[1]
-    assert memory.search("What did Ana adopt?", user_id="u", limit=1)[0].id == ids[0]
+    said = [("Ana", "I adopted a puppy, not a kitten."), ("Bo", "I adopted a kitten, not a puppy.")]
+    ids = _conversation(memory, said, "s1")  # (the same words: only who said them differs)
+    for query, theirs in (("What did Bo adopt?", ids[1]), ("What did Ana adopt?", ids[0])):
+        hits = memory.search(query, user_id="u", limit=2, explain=True)
+        assert hits[0].id == theirs
+        boosted = {hit.id for hit in hits if hit.explanation and hit.explanation["speaker"] > 0}
+        assert boosted == {theirs}
 
 
 def test_passages_follow_deletes(memory: Memory) -> None:

@@ -74,3 +74,20 @@ def test_kept_sentence_blobs_stay_within_their_bound() -> None:
     assert "b" in blobs and blobs.get("c") == b"z" * 100
     blobs.remember({"e": b"v" * 100})  # past the bound: everything goes, the new one stays
     assert "b" not in blobs and "c" not in blobs and blobs.get("e") == b"v" * 100
+
+
+def test_the_first_hits_do_not_depend_on_how_many_are_asked_for(memory: Memory) -> None:
+    pets = ("dog", "cat", "horse", "parrot", "turtle", "rabbit")
+    verbs = ("walked", "painted", "fed", "brushed", "photographed", "named")
+    texts = [
+        f"Today I {verb} the {pet}. It took an hour. Then I fed my {other}."
+        for pet in pets
+        for verb in verbs
+        for other in pets[:2]
+    ]
+    memory.add([{"role": "user", "content": text} for text in texts], user_id="ana")
+    for query in ("What did I paint?", "Who did I walk with the dog?", "my parrot's name"):
+        first = [hit.id for hit in memory.search(query, user_id="ana", limit=10)]
+        more = [hit.id for hit in memory.search(query, user_id="ana", limit=25)]
+        assert len(first) == 10
+        assert more[:10] == first, query

@@ -32,9 +32,9 @@ class Weights:
     dense: float = 1.0
     # A turn that says several things matches a question about one of them by that sentence
     # better than by its blurred whole: the candidates are scored again by their best
-    # sentence (a note of one sentence by itself), and as many as the search returns add
-    # this much (tuning half R@10 0.841 -> 0.862; before boosting only `limit` of them,
-    # 1.0 and 2.0 gave 0.855 and 0.854 against 0.857 for 1.5).
+    # sentence (a note of one sentence by itself), and the best of them
+    # (`search.SENTENCE_DEPTH`) add this much (tuning half R@10 0.841 -> 0.862; before
+    # boosting only `limit` of them, 1.0 and 2.0 gave 0.855 and 0.854 against 0.857 for 1.5).
     sentences: float = 1.5
     # A question ("...?") rarely holds the fact; the answer that follows it does: it
     # gives up 30% of its score and hands 50% on.

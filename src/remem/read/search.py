@@ -31,6 +31,10 @@ from remem.types import Hit, Note, Scope
 # fused ranking has overlap to work with and neighbours to promote.
 MIN_CANDIDATES = 100
 CANDIDATE_FACTOR = 4
+# The sentence step scores at least this many candidates (as many as the search returns if
+# more), so the first hits' order does not depend on how many are asked for: scoring only
+# `limit` of them made `limit=10` rank worse than `limit=50` (LoCoMo R@10 0.841 vs 0.848).
+SENTENCE_DEPTH = 50
 
 
 def search(
@@ -66,7 +70,8 @@ def search(
     scores = trace.fuse(matches.note, matches.in_context, dense.hits(), weights)
     sentences = store.sentence_scores(vector, list(scores)) if vector is not None else {}
     if weights.sentences:
-        scores = trace.run("sentence", rank.add_sentences, scores, sentences, limit, weights)
+        depth = max(limit, SENTENCE_DEPTH)
+        scores = trace.run("sentence", rank.add_sentences, scores, sentences, depth, weights)
     facts = _facts_with_neighbours(store, scores, described)
     scores = trace.run("question", rank.hand_off_questions, scores, facts, weights)
     scores = trace.run("neighbours", rank.spread_to_neighbours, scores, facts, weights)
