@@ -32,8 +32,9 @@ from remem.types import Hit, Note, Scope
 MIN_CANDIDATES = 100
 CANDIDATE_FACTOR = 4
 # The sentence step scores at least this many candidates (as many as the search returns if
-# more), so the first hits' order does not depend on how many are asked for: scoring only
-# `limit` of them made `limit=10` rank worse than `limit=50` (LoCoMo R@10 0.841 vs 0.848).
+# more), so the first hits' order does not depend on how many are asked for (up to 25, where
+# the pool starts to grow): scoring only `limit` of them made `limit=10` rank worse than
+# `limit=50` (LoCoMo R@10 0.841 vs 0.848).
 SENTENCE_DEPTH = 50
 
 
