@@ -41,11 +41,7 @@ def install_import_jobs_routes(app: FastAPI) -> None:
             path = Path(folder) / "import.jsonl"
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out, COPY_CHUNK)
-            try:
-                return memory.import_file(path)
-            except InvalidInputError as error:  # named as the caller knows the file
-                error.args = (str(error).replace(str(path), file.filename or "the upload"),)
-                raise
+            return import_as(memory, path, file.filename or "the upload")
 
     @app.post("/v1/jobs/run", tags=["jobs"], responses=WRITE | documented(403))
     def run_jobs(memory: Caller) -> JobsDone:
@@ -68,3 +64,13 @@ def _operator(memory: Memory) -> Memory:
             403, "jobs span every tenant: run them on the server (`remem jobs`, `remem worker`)"
         )
     return memory
+
+
+def import_as(memory: Memory, path: Path, name: str) -> ImportResult:
+    """Import the export uploaded to `path`, its errors naming the file `name`, as the
+    caller knows it, not by the server's temporary path."""
+    try:
+        return memory.import_file(path)
+    except InvalidInputError as error:
+        error.args = (str(error).replace(str(path), name),)
+        raise

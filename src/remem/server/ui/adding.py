@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from remem.errors import InvalidInputError, RememError
 from remem.memory import Memory
+from remem.server.import_jobs_api import import_as
 from remem.server.ui.access import Viewer, posted, viewer
 from remem.server.ui.filters import ScopeFilter, known_scopes, parse_metadata
 from remem.server.ui.render import page, redirect
@@ -118,11 +119,7 @@ def _import_export(memory: Memory, name: str, data: bytes) -> str:
     with tempfile.TemporaryDirectory(prefix="remem-upload-") as folder:
         path = Path(folder) / _safe_name(name)
         path.write_bytes(data)
-        try:
-            result = memory.import_file(path)
-        except InvalidInputError as error:  # named as the person knows the file
-            error.args = (str(error).replace(str(path), path.name),)
-            raise
+        result = import_as(memory, path, path.name)
     return f"Imported {path.name}: {result.added} records added, {result.skipped} already here."
 
 
